@@ -1,0 +1,3 @@
+from specview.cli import main
+
+raise SystemExit(main())

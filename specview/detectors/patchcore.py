@@ -1,0 +1,182 @@
+"""PatchCore (Roth et al., "Towards Total Recall in Industrial Anomaly Detection", CVPR 2022)
+on spectrogram feature maps.
+
+Fit: locally aware patch features of every training clip (3x3 neighbourhood average, layers
+concatenated on the first layer's grid) form a memory bank, reduced by greedy k-center coreset
+selection on a random projection. Score: each test patch's distance to its nearest bank patch;
+the clip score is the largest patch score re-weighted by how isolated its nearest bank patch is
+(eq. 7 of the paper); the patch grid is resized bilinearly to the spectrogram and smoothed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+from specview.detectors.base import Detector
+from specview.detectors.components import (
+    ReservoirBank,
+    flatten_patches,
+    frame_scores,
+    greedy_coreset,
+    local_patch_features,
+    nearest_neighbours,
+    scores_to_map,
+)
+from specview.encoders.base import Encoder
+from specview.errors import ModelFileError, ParameterError
+from specview.types import AnomalyResult, Progress, Spectrogram
+
+
+@dataclass(frozen=True)
+class PatchCoreParams:
+    coreset_ratio: float = field(
+        default=0.1, metadata={"help": "share of training patches kept in the memory bank (0-1]"}
+    )
+    coreset_size: int = field(
+        default=0, metadata={"help": "fixed memory bank size; overrides coreset_ratio when > 0"}
+    )
+    projection_dim: int = field(
+        default=128, metadata={"help": "random projection size used for coreset selection"}
+    )
+    num_neighbors: int = field(
+        default=9, metadata={"help": "bank neighbours b used to re-weight the clip score"}
+    )
+    neighbourhood: int = field(
+        default=3, metadata={"help": "local patch aggregation window (feature cells)"}
+    )
+    sigma: float = field(
+        default=4.0, metadata={"help": "Gaussian smoothing of the map (spectrogram cells)"}
+    )
+    max_patches: int = field(
+        default=200_000,
+        metadata={"help": "training patches kept before coreset (uniform reservoir sample)"},
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the projection, start point, sampling"})
+
+    def __post_init__(self) -> None:
+        if not 0 < self.coreset_ratio <= 1:
+            raise ParameterError(f"coreset_ratio {self.coreset_ratio}: must be in (0, 1]")
+        if self.coreset_size < 0 or self.max_patches < 1 or self.num_neighbors < 1:
+            raise ParameterError(f"PatchCore sizes must be positive: {self}")
+        if self.neighbourhood < 1 or self.neighbourhood % 2 == 0:
+            raise ParameterError(f"neighbourhood {self.neighbourhood}: must be odd and >= 1")
+
+
+class PatchCore(Detector):
+    name = "patchcore"
+    Params = PatchCoreParams
+    description = "memory bank of nominal patch features, nearest-neighbour distance (Roth et al. 2022)"
+
+    def __init__(self, params: PatchCoreParams | None = None, *, device="cpu") -> None:
+        super().__init__(params, device=device)
+        self.memory_bank: torch.Tensor | None = None
+        self._bank_sq: torch.Tensor | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.memory_bank is not None
+
+    def _patches(self, encoder: Encoder, spec: Spectrogram) -> tuple[torch.Tensor, tuple[int, int]]:
+        feat = local_patch_features(encoder.features(spec), neighbourhood=self.params.neighbourhood)
+        return flatten_patches(feat), (feat.shape[1], feat.shape[2])
+
+    def fit(
+        self,
+        encoder: Encoder,
+        spectrograms: Iterable[Spectrogram],
+        *,
+        n_clips: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        p = self.params
+        reservoir = ReservoirBank(p.max_patches, seed=p.seed)
+        steps = 100
+        total = (n_clips or 0) + steps
+        done = 0
+        for spec in spectrograms:
+            patches, _ = self._patches(encoder, spec)
+            reservoir.add(patches.to(self.device))
+            done += 1
+            if progress is not None:
+                progress(done, max(total, done + steps))
+        bank = reservoir.tensor()
+        if bank.numel() == 0:
+            raise ParameterError("PatchCore needs at least one training clip")
+        n = p.coreset_size or int(round(p.coreset_ratio * bank.shape[0]))
+        n = max(1, min(n, bank.shape[0]))
+
+        def coreset_progress(i: int, n_: int) -> None:
+            if progress is not None:
+                progress(done + i * steps // n_, done + steps)
+
+        if n < bank.shape[0]:
+            idx = greedy_coreset(
+                bank, n, projection_dim=p.projection_dim, seed=p.seed, progress=coreset_progress
+            )
+            bank = bank[idx.to(bank.device)]
+        self._set_bank(bank.contiguous())
+
+    def _set_bank(self, bank: torch.Tensor) -> None:
+        self.memory_bank = bank.to(self.device, torch.float32)
+        self._bank_sq = (self.memory_bank * self.memory_bank).sum(1)
+
+    @torch.no_grad()
+    def score(self, encoder: Encoder, spec: Spectrogram) -> AnomalyResult:
+        if self.memory_bank is None:
+            raise ParameterError("PatchCore is not fitted; fit it or load a model file")
+        patches, (nf, nt) = self._patches(encoder, spec)
+        patches = patches.to(self.device)
+        if patches.shape[1] != self.memory_bank.shape[1]:
+            raise ModelFileError(
+                f"features have {patches.shape[1]} channels but the memory bank has "
+                f"{self.memory_bank.shape[1]}: the model was fitted with another encoder setup"
+            )
+        dist, nn_idx = nearest_neighbours(patches, self.memory_bank, k=1, bank_sq=self._bank_sq)
+        patch_scores = dist[:, 0]
+        clip_score = self._reweighted_max(patches, patch_scores, nn_idx[:, 0])
+        grid = patch_scores.reshape(nf, nt).cpu()
+        n_time = spec.values.shape[1]
+        m = encoder.time_multiple
+        padded = -(-n_time // m) * m
+        amap = scores_to_map(
+            grid, padded_size=(spec.values.shape[0], padded), n_time=n_time, sigma=self.params.sigma
+        )
+        return AnomalyResult(
+            map=amap, times=spec.times, freqs=spec.freqs, clip_score=clip_score,
+            frame_scores=frame_scores(amap), extras={"patch_grid": grid.numpy()},
+        )
+
+    def _reweighted_max(
+        self, patches: torch.Tensor, scores: torch.Tensor, nn_idx: torch.Tensor
+    ) -> float:
+        """Eq. 7 of PatchCore: ``s = (1 - softmax(d)_0) * s*`` where ``d`` are the distances from
+        the most anomalous test patch to its nearest bank patch ``m*`` and to the ``b`` nearest
+        neighbours of ``m*`` in the bank (``m*`` itself first)."""
+        bank = self.memory_bank
+        assert bank is not None and self._bank_sq is not None
+        i = int(torch.argmax(scores))
+        s_star = scores[i]
+        b = min(self.params.num_neighbors, bank.shape[0])
+        if b < 2:
+            return float(s_star)
+        m_star = bank[nn_idx[i]][None]
+        _, support = nearest_neighbours(m_star, bank, k=b, bank_sq=self._bank_sq)
+        d = torch.linalg.vector_norm(bank[support[0]] - patches[i][None], dim=1)
+        weight = 1.0 - torch.softmax(d, dim=0)[0]
+        return float(weight * s_star)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        if self.memory_bank is None:
+            raise ParameterError("PatchCore is not fitted; nothing to save")
+        return {"memory_bank": self.memory_bank.cpu().contiguous()}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        (bank,) = self._require(tensors, "memory_bank")
+        if bank.ndim != 2 or bank.shape[0] < 1:
+            raise ModelFileError(f"PatchCore memory bank has shape {tuple(bank.shape)}")
+        self._set_bank(bank)
+
+

@@ -1,0 +1,152 @@
+"""What every encoder provides: a front end, feature maps on a time-frequency grid, provenance."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from specview.errors import ParameterError
+from specview.spectrogram import MelFrontEnd
+from specview.types import Spectrogram
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"`` (or None) picks CUDA when present, else the CPU."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"device {device!r}: use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device {device!r} requested but no CUDA GPU is available")
+    return dev
+
+
+@lru_cache(maxsize=8)
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class LayerGrid:
+    """Where a layer's feature cells lie, in physical units."""
+
+    name: str
+    channels: int
+    time_stride: int  # spectrogram frames per feature cell
+    freq_stride: int  # spectrogram rows per feature cell
+
+    def describe(self, fe: MelFrontEnd) -> str:
+        return (
+            f"{self.name}: {self.channels} channels, one cell = {self.time_stride * fe.hop_length / fe.sr * 1000:.1f} ms"
+            f" x {self.freq_stride} mel band(s)"
+        )
+
+
+class Encoder:
+    """Base class; subclasses set the class attributes and implement :meth:`_forward`.
+
+    ``features`` takes a front-end spectrogram ``(n_freq, n_time)`` and returns one tensor per
+    selected layer, each ``(channels, n_freq / freq_stride, n_time_padded / time_stride)``, after
+    padding time to a multiple of :attr:`time_multiple` (edge padding) so that cells align with
+    frames exactly. Long inputs run in overlapping chunks so memory stays bounded.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type]
+    provenance: ClassVar[str]
+    #: Frames per chunk in one forward pass; margins on each side are discarded after.
+    chunk_frames: ClassVar[int] = 2048
+    chunk_margin: ClassVar[int] = 64
+
+    params: Any
+    front_end: MelFrontEnd
+    device: torch.device
+
+    # -- to implement -------------------------------------------------------------------------
+    def _forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """``x`` (1, n_freq, n_time) on the device; return selected layers (1, C, F_l, T_l)."""
+        raise NotImplementedError
+
+    def layer_grids(self) -> list[LayerGrid]:
+        raise NotImplementedError
+
+    def weights_id(self) -> str:
+        """A fingerprint of the weights (e.g. checkpoint SHA-256) saved in model files."""
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------
+    @property
+    def time_multiple(self) -> int:
+        return max(g.time_stride for g in self.layer_grids())
+
+    def config(self) -> dict:
+        """Everything a model file must match to be scored with this encoder."""
+        from specview.params import to_dict
+
+        return {
+            "name": self.name,
+            "params": to_dict(self.params),
+            "front_end": self.front_end.to_dict(),
+            "weights": self.weights_id(),
+        }
+
+    def describe(self) -> dict:
+        fe = self.front_end
+        return {
+            "name": self.name,
+            "front_end": (
+                f"{fe.sr} Hz, {fe.n_mels} mel bands {fe.fmin:g}-{fe.fmax:g} Hz, n_fft {fe.n_fft}, "
+                f"hop {fe.hop_length} ({fe.seconds_per_frame * 1000:.1f} ms), {fe.compression}"
+            ),
+            "layers": [g.describe(fe) for g in self.layer_grids()],
+            "provenance": self.provenance,
+        }
+
+    @torch.no_grad()
+    def features(self, spec: Spectrogram | np.ndarray) -> list[torch.Tensor]:
+        values = spec.values if isinstance(spec, Spectrogram) else spec
+        if values.ndim != 2 or values.shape[0] != self.front_end.n_mels:
+            raise ParameterError(
+                f"{self.name} expects a ({self.front_end.n_mels}, n_time) spectrogram, got {values.shape}"
+            )
+        m = self.time_multiple
+        n_time = values.shape[1]
+        padded = -(-n_time // m) * m
+        x = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+        if padded != n_time:
+            x = torch.nn.functional.pad(x[None], (0, padded - n_time), mode="replicate")[0]
+        x = x.to(self.device)
+        chunk = self.chunk_frames // m * m
+        margin = -(-self.chunk_margin // m) * m
+        if padded <= chunk + 2 * margin:
+            return [t[0] for t in self._forward(x[None])]
+        grids = self.layer_grids()
+        parts: list[list[torch.Tensor]] = [[] for _ in grids]
+        for a in range(0, padded, chunk):
+            b = min(padded, a + chunk)
+            lo, hi = max(0, a - margin), min(padded, b + margin)
+            outs = self._forward(x[None, :, lo:hi])
+            for i, (g, o) in enumerate(zip(grids, outs)):
+                s = (a - lo) // g.time_stride
+                e = s + (b - a) // g.time_stride
+                parts[i].append(o[0, :, :, s:e])
+        return [torch.cat(p, dim=-1) for p in parts]
+
+
+def existing_file(path: str | Path | None) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    return p if p.is_file() else None

@@ -1,0 +1,84 @@
+"""Model files: one ``.safetensors`` file with the detector's tensors and JSON metadata.
+
+Loading never unpickles anything: safetensors holds raw tensors and a JSON header only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from specview import __version__
+from specview.errors import ModelFileError
+
+FORMAT = "specview-model"
+FORMAT_VERSION = 1
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Write tensors + metadata atomically (temporary file in the same folder, then rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "specview_version": __version__}
+    header.update(meta)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+            tmp,
+            metadata={"specview": json.dumps(header, sort_keys=True)},
+        )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON metadata of a model file, validated for format (tensors not read)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("specview")
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a readable .safetensors model file ({exc})") from None
+    if raw is None:
+        raise ModelFileError(f"{path}: a safetensors file, but not a specview model (no metadata)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: damaged specview metadata ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a specview model file")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {meta.get('format_version')} is not supported "
+            f"(this specview reads version {FORMAT_VERSION}); refit the model"
+        )
+    for key in ("method", "method_params", "encoder"):
+        if key not in meta:
+            raise ModelFileError(f"{path}: model metadata lacks {key!r}")
+    return meta
+
+
+def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors.torch import load_file
+
+    meta = read_metadata(path)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise ModelFileError(f"{path}: damaged tensor data ({exc})") from None
+    return tensors, meta

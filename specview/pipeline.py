@@ -1,0 +1,357 @@
+"""Fit and score over files: the functions the CLI and the GUI both call."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from specview import __version__
+from specview.audio import load_audio
+from specview.datasets import input_files, training_files
+from specview.detectors import DEFAULT_DETECTOR, DETECTORS, Detector
+from specview.encoders import DEFAULT_ENCODER, ENCODERS, Encoder
+from specview.errors import ModelFileError, ParameterError, SpecviewError
+from specview.modelfile import load_tensors, save_tensors
+from specview.params import from_dict, to_dict, with_overrides
+from specview.spectrogram import compress, mel_power, to_db
+from specview.types import AnomalyResult, Audio, Progress, Spectrogram
+
+#: Longest stretch scored at once; longer recordings are scored in windows and stitched.
+WINDOW_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ScoredClip:
+    """A scored recording: the result plus the display spectrogram on the same grid."""
+
+    path: Path | None
+    result: AnomalyResult
+    display: Spectrogram
+
+
+@dataclass
+class Model:
+    """A fitted detector with the encoder it was fitted on."""
+
+    encoder: Encoder
+    detector: Detector
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return self.detector.name
+
+    def load(self, path: str | Path, *, channel: int | None = None) -> Audio:
+        return load_audio(path, sr=self.encoder.front_end.sr, channel=channel)
+
+    def score_audio(self, audio: Audio) -> ScoredClip:
+        power = mel_power(audio, self.encoder.front_end)
+        result = score_spectrogram(self.detector, self.encoder, compress(power, self.encoder.front_end))
+        return ScoredClip(audio.path, result, to_db(power))
+
+    def score_file(self, path: str | Path, *, channel: int | None = None) -> ScoredClip:
+        return self.score_audio(self.load(path, channel=channel))
+
+    def save(self, path: str | Path) -> None:
+        save_model(self, path)
+
+
+def split_overrides(
+    method: str, encoder: str, overrides: dict[str, str] | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Route ``key=value`` overrides to the encoder or the detector.
+
+    ``encoder.key`` / ``detector.key`` (or ``method.key``) address one side explicitly; a bare
+    key goes wherever the name exists, and must exist on one side only.
+    """
+    enc_fields = set(ENCODERS[encoder].Params.__dataclass_fields__)
+    det_fields = set(DETECTORS[method].Params.__dataclass_fields__)
+    enc, det = {}, {}
+    for k, v in (overrides or {}).items():
+        side, _, name = k.rpartition(".")
+        if side in ("encoder",):
+            enc[name] = v
+        elif side in ("detector", "method"):
+            det[name] = v
+        elif side:
+            raise ParameterError(f"--set {k}: prefix must be encoder. or detector.")
+        elif name in enc_fields and name in det_fields:
+            raise ParameterError(f"--set {k}: ambiguous, write encoder.{k} or detector.{k}")
+        elif name in enc_fields:
+            enc[name] = v
+        elif name in det_fields:
+            det[name] = v
+        else:
+            raise ParameterError(
+                f"--set {k}: unknown parameter; {encoder} takes {', '.join(sorted(enc_fields))}; "
+                f"{method} takes {', '.join(sorted(det_fields))}"
+            )
+    return enc, det
+
+
+def build(method: str = DEFAULT_DETECTOR, encoder: str = DEFAULT_ENCODER,
+          overrides: dict[str, str] | None = None, *, device: str | None = "cpu") -> Model:
+    """An unfitted model."""
+    if method not in DETECTORS:
+        raise ParameterError(f"unknown method {method!r}; available: {', '.join(DETECTORS)}")
+    if encoder not in ENCODERS:
+        raise ParameterError(f"unknown encoder {encoder!r}; available: {', '.join(ENCODERS)}")
+    enc_over, det_over = split_overrides(method, encoder, overrides)
+    enc_cls, det_cls = ENCODERS[encoder], DETECTORS[method]
+    enc = enc_cls(with_overrides(enc_cls.Params(), enc_over), device=device)
+    det = det_cls(with_overrides(det_cls.Params(), det_over), device=device)
+    return Model(enc, det)
+
+
+def _training_spectrograms(
+    files: Sequence[Path], encoder: Encoder, channel: int | None
+) -> Iterator[Spectrogram]:
+    fe = encoder.front_end
+    for p in files:
+        yield compress(mel_power(load_audio(p, sr=fe.sr, channel=channel), fe), fe)
+
+
+def fit(
+    train: str | Path | Sequence[str | Path],
+    *,
+    method: str = DEFAULT_DETECTOR,
+    encoder: str = DEFAULT_ENCODER,
+    overrides: dict[str, str] | None = None,
+    device: str | None = "cpu",
+    channel: int | None = None,
+    progress: Progress | None = None,
+) -> Model:
+    """Fit ``method`` on normal recordings.
+
+    Parameters
+    ----------
+    train : path or list of paths
+        A dataset folder (its ``train/`` is used), a folder of audio files, a file, or a list.
+    """
+    if isinstance(train, (str, Path)):
+        files = training_files(train)
+    else:
+        files = [Path(p) for p in train]
+        if not files:
+            raise ParameterError("no training files given")
+    model = build(method, encoder, overrides, device=device)
+    t0 = time.perf_counter()
+    durations: list[float] = []
+
+    def specs() -> Iterator[Spectrogram]:
+        for s in _training_spectrograms(files, model.encoder, channel):
+            durations.append(s.duration)
+            yield s
+
+    model.detector.fit(model.encoder, specs(), n_clips=len(files), progress=progress)
+    model.info = {
+        "n_train_clips": len(files),
+        "train_seconds": float(sum(durations)),
+        "train_files": [p.name for p in files[:1000]],
+        "channel": channel,
+        "fit_seconds": time.perf_counter() - t0,
+        "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return model
+
+
+def score_spectrogram(
+    detector: Detector, encoder: Encoder, spec: Spectrogram, *, window_seconds: float = WINDOW_SECONDS
+) -> AnomalyResult:
+    """Score a front-end spectrogram; long ones in overlapping windows, stitched.
+
+    Each window carries a margin of context on both sides that is scored and then discarded,
+    so the stitched map matches a whole-clip map away from the edges while memory stays bounded.
+    """
+    fe = encoder.front_end
+    n_time = spec.values.shape[1]
+    m = encoder.time_multiple
+    win = max(m, int(window_seconds / fe.seconds_per_frame) // m * m)
+    if n_time <= win * 1.5:
+        return detector.score(encoder, spec)
+    margin = 16 * m
+    maps, frames, clip = [], [], -np.inf
+    for a in range(0, n_time, win):
+        b = min(n_time, a + win)
+        lo, hi = max(0, a - margin), min(n_time, b + margin)
+        sub = Spectrogram(spec.values[:, lo:hi], spec.times[lo:hi], spec.freqs, spec.unit,
+                          (hi - lo) * fe.seconds_per_frame)
+        r = detector.score(encoder, sub)
+        maps.append(r.map[:, a - lo : b - lo])
+        frames.append(r.frame_scores[a - lo : b - lo])
+        clip = max(clip, r.clip_score)
+    return AnomalyResult(np.concatenate(maps, axis=1), spec.times, spec.freqs, float(clip),
+                         np.concatenate(frames))
+
+
+# -- model files --------------------------------------------------------------------------------
+
+def save_model(model: Model, path: str | Path) -> None:
+    meta = {
+        "method": model.detector.name,
+        "method_params": to_dict(model.detector.params),
+        "encoder": model.encoder.config(),
+        "training": model.info,
+        "specview_version": __version__,
+    }
+    save_tensors(path, model.detector.state_tensors(), meta)
+
+
+def load_model(path: str | Path, *, device: str | None = "cpu",
+               expect_encoder: dict | None = None) -> Model:
+    """Load a model file; the encoder is rebuilt from its saved configuration and must match.
+
+    Raises
+    ------
+    ModelFileError
+        Damaged or foreign file, unknown method/encoder, or encoder weights/front end that differ
+        from those the model was fitted with (or from ``expect_encoder``).
+    """
+    path = Path(path)
+    tensors, meta = load_tensors(path)
+    method = meta["method"]
+    enc_meta = meta["encoder"]
+    if method not in DETECTORS:
+        raise ModelFileError(f"{path}: unknown method {method!r} (known: {', '.join(DETECTORS)})")
+    if not isinstance(enc_meta, dict) or enc_meta.get("name") not in ENCODERS:
+        raise ModelFileError(f"{path}: unknown encoder {enc_meta!r} (known: {', '.join(ENCODERS)})")
+    enc_cls, det_cls = ENCODERS[enc_meta["name"]], DETECTORS[method]
+    try:
+        enc_params = from_dict(enc_cls.Params, enc_meta.get("params", {}))
+        det_params = from_dict(det_cls.Params, meta["method_params"])
+    except (SpecviewError, TypeError) as exc:
+        raise ModelFileError(f"{path}: saved parameters do not fit this specview ({exc})") from None
+    encoder = enc_cls(enc_params, device=device)
+    current = encoder.config()
+    for key, what in (("front_end", "front end"), ("weights", "encoder weights")):
+        if current[key] != enc_meta.get(key):
+            raise ModelFileError(
+                f"{path}: fitted with another {what} than this {encoder.name} encoder has "
+                f"(saved {enc_meta.get(key)!r}, now {current[key]!r}); refit the model"
+            )
+    if expect_encoder is not None:
+        for key in ("name", "front_end", "weights"):
+            if expect_encoder.get(key) != current.get(key):
+                raise ModelFileError(
+                    f"{path}: fitted with encoder {current['name']} ({key} differs from the "
+                    f"expected {expect_encoder.get('name')}); choose a model of that encoder"
+                )
+    detector = det_cls(det_params, device=device)
+    try:
+        detector.load_state_tensors(tensors)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    return Model(encoder, detector, dict(meta.get("training", {})))
+
+
+# -- batch scoring ------------------------------------------------------------------------------
+
+def score_files(
+    model: Model,
+    inputs: Iterable[str | Path],
+    out_dir: str | Path,
+    *,
+    channel: int | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Score recordings; write ``scores.csv`` and ``maps/<stem>.npz`` under ``out_dir``.
+
+    Returns the rows of ``scores.csv``. A file that cannot be read stops the run with its error;
+    nothing is written for it.
+    """
+    files = input_files(inputs)
+    out = Path(out_dir)
+    (out / "maps").mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for i, p in enumerate(files):
+        t0 = time.perf_counter()
+        scored = model.score_file(p, channel=channel)
+        r = scored.result
+        stem = p.stem
+        k = 1
+        while stem in used:  # same stem from two folders
+            k += 1
+            stem = f"{p.stem}-{k}"
+        used.add(stem)
+        np.savez_compressed(
+            out / "maps" / f"{stem}.npz",
+            map=r.map.astype(np.float32),
+            times=r.times.astype(np.float64),
+            freqs=r.freqs.astype(np.float64),
+            frame_scores=r.frame_scores.astype(np.float32),
+        )
+        peak = np.unravel_index(int(np.argmax(r.map)), r.map.shape)
+        rows.append({
+            "file": str(p),
+            "score": r.clip_score,
+            "duration_s": scored.display.duration,
+            "peak_time_s": float(r.times[peak[1]]),
+            "peak_freq_hz": float(r.freqs[peak[0]]),
+            "map": f"maps/{stem}.npz",
+            "score_seconds": time.perf_counter() - t0,
+        })
+        if progress is not None:
+            progress(i + 1, len(files))
+    with open(out / "scores.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return rows
+
+
+# -- built-in demo ------------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    """Where specview keeps generated data: ``$SPECVIEW_CACHE`` or ``~/.cache/specview``."""
+    import os
+
+    env = os.environ.get("SPECVIEW_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "specview"
+
+
+DEMO_MACHINE = "fan"
+DEMO_SEED = 0
+
+
+def demo_paths(root: str | Path | None = None) -> tuple[Path, Path]:
+    """``(dataset folder, model file)`` of the built-in demo."""
+    root = Path(root) if root is not None else cache_dir() / "demo"
+    return root / DEMO_MACHINE, root / f"{DEMO_MACHINE}-patchcore-aisfx.safetensors"
+
+
+def ensure_demo(
+    root: str | Path | None = None, *, device: str | None = "cpu", progress: Progress | None = None
+) -> tuple[Path, Path]:
+    """Generate the demo dataset and fit the default model on it, unless already cached.
+
+    Returns ``(dataset folder, model file)``. Progress runs over generation then fitting.
+    """
+    from specview.demo import make_demo_dataset
+
+    data, model_path = demo_paths(root)
+    done_flag = data / ".complete"
+    if not done_flag.is_file():
+        make_demo_dataset(data, machine=DEMO_MACHINE, seed=DEMO_SEED,
+                          progress=(lambda i, n: progress(i, 2 * n)) if progress else None)
+        done_flag.write_text("ok\n")
+    if model_path.is_file():
+        try:
+            load_model(model_path, device=device)
+            return data, model_path
+        except ModelFileError:
+            pass  # stale (e.g. other weights): refit below
+    model = fit(data, device=device,
+                progress=(lambda i, n: progress(n + i, 2 * n)) if progress else None)
+    model.save(model_path)
+    return data, model_path

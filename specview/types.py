@@ -1,0 +1,105 @@
+"""Plain data carried between the rings: every 2-D array travels with its axes.
+
+Arrays are ``(n_freq, n_time)``; times are column centres in seconds, frequencies
+row centres in Hz (mel-spaced where the spectrogram is a mel spectrogram).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: ``progress(done, total)``; may raise :class:`specview.errors.Cancelled`.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono samples at a known rate.
+
+    Attributes
+    ----------
+    samples : np.ndarray, float32, shape (n_samples,)
+    sr : int, Hz
+    path : Path or None
+    """
+
+    samples: np.ndarray
+    sr: int
+    path: Path | None = None
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.sr
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """A time-frequency array with its physical axes.
+
+    Attributes
+    ----------
+    values : np.ndarray, float32, shape (n_freq, n_time)
+    times : np.ndarray, float64, shape (n_time,), seconds (frame centres)
+    freqs : np.ndarray, float64, shape (n_freq,), Hz (band centres)
+    unit : str
+        What ``values`` holds, e.g. ``"dB"``.
+    duration : float, seconds
+        Length of the audio the spectrogram was computed from.
+    """
+
+    values: np.ndarray
+    times: np.ndarray
+    freqs: np.ndarray
+    unit: str
+    duration: float
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 2 or self.values.shape != (len(self.freqs), len(self.times)):
+            raise ValueError(
+                f"values shape {self.values.shape} does not match axes "
+                f"({len(self.freqs)} freqs, {len(self.times)} times)"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A time-frequency box in seconds and Hz."""
+
+    t0: float
+    t1: float
+    f0: float
+    f1: float
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class AnomalyResult:
+    """What every detector returns for one recording.
+
+    Attributes
+    ----------
+    map : np.ndarray, float32, shape (n_freq, n_time)
+        Anomaly score on the scored spectrogram's grid (higher = more anomalous).
+    times, freqs : np.ndarray
+        The grid's axes (seconds, Hz), identical to the spectrogram's.
+    clip_score : float
+        One number per recording, higher = more anomalous.
+    frame_scores : np.ndarray, float32, shape (n_time,)
+        Per-frame score: mean of the 5 highest cells of the map in each frame.
+    """
+
+    map: np.ndarray
+    times: np.ndarray
+    freqs: np.ndarray
+    clip_score: float
+    frame_scores: np.ndarray
+    extras: dict = field(default_factory=dict)
