@@ -176,16 +176,21 @@ def score_spectrogram(
     if n_time <= win * 1.5:
         return detector.score(encoder, spec)
     margin = 16 * m
-    maps, frames, clip = [], [], -np.inf
+    maps, frames = [], []
+    # the clip score is the one of the window holding the strongest patch, so that a score
+    # re-weighted around its peak (PatchCore) is the same as for the whole recording
+    best_peak, clip = -np.inf, -np.inf
     for a in range(0, n_time, win):
         b = min(n_time, a + win)
         lo, hi = max(0, a - margin), min(n_time, b + margin)
         sub = Spectrogram(spec.values[:, lo:hi], spec.times[lo:hi], spec.freqs, spec.unit,
                           (hi - lo) * fe.seconds_per_frame)
-        r = detector.score(encoder, sub)
+        r = detector.score(encoder, sub, valid=(a - lo, b - lo))
         maps.append(r.map[:, a - lo : b - lo])
         frames.append(r.frame_scores[a - lo : b - lo])
-        clip = max(clip, r.clip_score)
+        peak = r.extras.get("peak_score", r.clip_score)
+        if peak > best_peak:
+            best_peak, clip = peak, r.clip_score
     return AnomalyResult(np.concatenate(maps, axis=1), spec.times, spec.freqs, float(clip),
                          np.concatenate(frames))
 

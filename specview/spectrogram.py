@@ -33,7 +33,7 @@ class MelFrontEnd:
         metadata={"help": "mel filter normalisation: unit_sum (each band sums to 1), slaney, none"},
     )
     window_norm: bool = field(
-        default=True,
+        default=False,
         metadata={"help": "scale the Hann window to area 2 (Essentia's convention) before the FFT"},
     )
     compression: str = field(

@@ -41,7 +41,11 @@ class Detector:
     ) -> None:
         raise NotImplementedError
 
-    def score(self, encoder: Encoder, spec: Spectrogram) -> AnomalyResult:
+    def score(
+        self, encoder: Encoder, spec: Spectrogram, *, valid: tuple[int, int] | None = None
+    ) -> AnomalyResult:
+        """Anomaly map on ``spec``'s grid; ``valid`` = (first, last) frame span that the clip
+        score may come from (the rest is context, when scoring windows of a long recording)."""
         raise NotImplementedError
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -124,7 +124,14 @@ class PatchCore(Detector):
         self._bank_sq = (self.memory_bank * self.memory_bank).sum(1)
 
     @torch.no_grad()
-    def score(self, encoder: Encoder, spec: Spectrogram) -> AnomalyResult:
+    def score(
+        self, encoder: Encoder, spec: Spectrogram, *, valid: tuple[int, int] | None = None
+    ) -> AnomalyResult:
+        """Score a front-end spectrogram.
+
+        ``valid`` (first, last) frames restricts the clip score to patches of that span: the
+        pipeline passes it when scoring a window of a long recording whose margins are context.
+        """
         if self.memory_bank is None:
             raise ParameterError("PatchCore is not fitted; fit it or load a model file")
         patches, (nf, nt) = self._patches(encoder, spec)
@@ -136,8 +143,15 @@ class PatchCore(Detector):
             )
         dist, nn_idx = nearest_neighbours(patches, self.memory_bank, k=1, bank_sq=self._bank_sq)
         patch_scores = dist[:, 0]
-        clip_score = self._reweighted_max(patches, patch_scores, nn_idx[:, 0])
         grid = patch_scores.reshape(nf, nt).cpu()
+        candidates = patch_scores
+        if valid is not None:
+            stride = encoder.layer_grids()[0].time_stride
+            keep = torch.zeros(nf, nt, dtype=torch.bool)
+            keep[:, valid[0] // stride : -(-valid[1] // stride)] = True
+            candidates = torch.where(keep.reshape(-1).to(patch_scores.device), patch_scores,
+                                     torch.full_like(patch_scores, -torch.inf))
+        clip_score = self._reweighted_max(patches, candidates, nn_idx[:, 0])
         n_time = spec.values.shape[1]
         m = encoder.time_multiple
         padded = -(-n_time // m) * m
@@ -146,7 +160,8 @@ class PatchCore(Detector):
         )
         return AnomalyResult(
             map=amap, times=spec.times, freqs=spec.freqs, clip_score=clip_score,
-            frame_scores=frame_scores(amap), extras={"patch_grid": grid.numpy()},
+            frame_scores=frame_scores(amap),
+            extras={"patch_grid": grid.numpy(), "peak_score": float(candidates.max())},
         )
 
     def _reweighted_max(

@@ -113,12 +113,12 @@ def _block(x: torch.Tensor, w: dict[str, torch.Tensor], name: str, pool: bool) -
 
 
 def aisfx_front_end(hop_length: int = TRAINED_HOP, gain_db: float = 0.0) -> MelFrontEnd:
-    """Essentia's front end the weights were trained with: 44.1 kHz, Hann 2048, 96 HTK bands
+    """Essentia's front end the weights were trained with: 44.1 kHz, unnormalised Hann 2048, 96 HTK bands
     0-22050 Hz (unit-sum), power, ``log10(1 + 1e4 S) / 9.4578`` — at a fixed gain instead of
     the per-clip peak normalisation."""
     return MelFrontEnd(
         sr=44100, n_fft=2048, hop_length=hop_length, n_mels=96, fmin=0.0, fmax=22050.0,
-        htk=True, mel_norm="unit_sum", window_norm=True, compression="log1p",
+        htk=True, mel_norm="unit_sum", window_norm=False, compression="log1p",
         scale=1.0 / 9.457798957824707, gain_db=gain_db,
     )
 

@@ -1,0 +1,72 @@
+"""Start the desktop window: ``run_gui`` for the command line, ``make_main_window`` for tests."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QSettings
+
+    from specview.gui.main_window import MainWindow
+
+
+def _application():
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setOrganizationName("specview")
+        app.setApplicationName("specview")
+    return app
+
+
+def make_main_window(
+    paths: Sequence[str] | None = None,
+    *,
+    model: str | None = None,
+    demo: bool = False,
+    settings: QSettings | None = None,
+    device: str = "cpu",
+) -> MainWindow:
+    """Create (a QApplication if needed and) the window, and start opening what was asked.
+
+    ``model`` is loaded first so that a recording in ``paths`` is shown scored. Each path may be
+    a recording, a folder/dataset or a ``.safetensors`` model. With ``demo`` the window prepares
+    the built-in demo in the background (generated and fitted on first use, then cached), then
+    opens it with the first anomalous test clip selected. Nothing here blocks: loading and
+    scoring run in worker threads; the window is not shown.
+    """
+    _application()
+    from specview.gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings, device=device)
+    if model:
+        win.controller.load_model(model)
+    if demo:
+        win.controller.start_demo()
+    for p in paths or []:
+        win.open_path(p)
+    return win
+
+
+def run_gui(paths: list[str] | None = None, *, model: str | None = None,
+            demo: bool = False) -> int:
+    """Open the window (see :func:`make_main_window`) and run the event loop; the exit code."""
+    app = _application()
+    win = make_main_window(paths, model=model, demo=demo)
+    win.show()
+    return int(app.exec())
+
+
+if __name__ == "__main__":  # python -m specview.app [paths...] (before the CLI grows a gui command)
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="specview", description="specview desktop window")
+    ap.add_argument("paths", nargs="*", help="recording, folder/dataset or .safetensors model")
+    ap.add_argument("--model", help="model file to load first")
+    ap.add_argument("--demo", action="store_true", help="open the built-in demo")
+    a = ap.parse_args()
+    raise SystemExit(run_gui(a.paths, model=a.model, demo=a.demo))

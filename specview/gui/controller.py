@@ -1,0 +1,364 @@
+"""What the window's commands do: open, score, load, fit, save — off the GUI thread when slow.
+
+The controller is the only writer of :class:`AppState`. Clip requests keep only the latest: at
+most one clip job runs, one waits (newer requests replace it), and a result that is no longer
+the latest request is dropped. One long task (fit, model loading, the demo) runs at a time,
+reported by ``task_*`` signals that the status bar shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from specview import datasets, pipeline
+from specview.annotations import sidecar_path
+from specview.audio import AUDIO_SUFFIXES, load_audio
+from specview.encoders.aisfx import AisfxParams, aisfx_front_end
+from specview.errors import DatasetError, SpecviewError
+from specview.gui.state import AppState, ClipScore
+from specview.gui.workers import Job, Runner
+from specview.spectrogram import MelFrontEnd, display_spectrogram
+from specview.types import AnomalyResult, Box, Progress, Spectrogram
+
+MODEL_SUFFIX = ".safetensors"
+
+
+def default_front_end() -> MelFrontEnd:
+    """The display grid used before a model is loaded: the default encoder's, so a model loaded
+    later scores onto the very same grid."""
+    return aisfx_front_end(AisfxParams().hop_length)
+
+
+@dataclass(frozen=True)
+class ClipData:
+    """What a clip job returns."""
+
+    path: Path
+    display: Spectrogram
+    result: AnomalyResult | None
+    boxes: list[Box]
+    boxes_error: str = ""
+
+
+def read_clip(path: Path, model: pipeline.Model | None, boxes_path: Path | None) -> ClipData:
+    """Load (and score, with a model) one recording; runs in a worker thread."""
+    if model is not None:
+        scored = model.score_file(path)
+        display, result = scored.display, scored.result
+    else:
+        fe = default_front_end()
+        display, result = display_spectrogram(load_audio(path, sr=fe.sr), fe), None
+    boxes: list[Box] = []
+    err = ""
+    if boxes_path is not None:
+        try:
+            boxes = datasets.TestClip(path, None, boxes_path).boxes()
+        except SpecviewError as exc:  # a bad sidecar must not hide the clip
+            err = str(exc)
+    return ClipData(path, display, result, boxes, err)
+
+
+def folder_as_dataset(folder: Path) -> datasets.Dataset:
+    """A dataset folder as it is, or a plain folder of recordings as unlabelled test clips."""
+    if datasets.is_dataset(folder):
+        return datasets.load_dataset(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder")
+    clips = []
+    for p in datasets.list_audio(folder):
+        side = sidecar_path(p)
+        clips.append(datasets.TestClip(p, None, side if side.is_file() else None))
+    if not clips:
+        raise DatasetError(
+            f"{folder}: no audio files ({', '.join(AUDIO_SUFFIXES)}) and no train/ or test/ inside"
+        )
+    return datasets.Dataset(root=folder, train=[], test=clips)
+
+
+class Controller(QObject):
+    """Carries out the window's commands.
+
+    Signals
+    -------
+    error(str, str)
+        ``(title, message)`` for the user; the state is unchanged.
+    status(str)
+        A short message for the status bar.
+    clip_busy(bool)
+        A clip is being read/scored in the background.
+    task_started(str, bool)
+        A long task began: ``(description, cancellable)``.
+    task_progress(int, int)
+    task_ended(str, str)
+        ``(outcome, message)`` with outcome ``"done"``, ``"cancelled"`` or ``"failed"``.
+    """
+
+    error = Signal(str, str)
+    status = Signal(str)
+    clip_busy = Signal(bool)
+    task_started = Signal(str, bool)
+    task_progress = Signal(int, int)
+    task_ended = Signal(str, str)
+
+    def __init__(self, state: AppState, parent: QObject | None = None, *,
+                 device: str = "cpu") -> None:
+        super().__init__(parent)
+        self.state = state
+        self.device = device
+        self.runner = Runner(self)
+        self.task: Job | None = None
+        self._clip_job: Job | None = None
+        self._clip_pending: tuple[int, Path] | None = None
+        self._clip_running: Path | None = None
+        self._clip_seq = 0
+        state.model_changed.connect(self._rescore)
+
+    # -- clips ------------------------------------------------------------------------------
+    def open_clip(self, path: str | Path) -> None:
+        """Show a recording (scored when a model is loaded); newer requests win."""
+        self._clip_seq += 1
+        self._clip_pending = (self._clip_seq, Path(path))
+        if self._clip_job is None:
+            self._start_pending_clip()
+
+    def _boxes_path(self, path: Path) -> Path | None:
+        ds = self.state.dataset
+        if ds is not None:
+            for clip in ds.test:
+                if clip.path == path:
+                    return clip.boxes_path
+        side = sidecar_path(path)
+        return side if side.is_file() else None
+
+    def _start_pending_clip(self) -> None:
+        if self._clip_pending is None:
+            self.clip_busy.emit(False)
+            return
+        seq, path = self._clip_pending
+        self._clip_pending = None
+        model, boxes_path = self.state.model, self._boxes_path(path)
+        job = Job(lambda _p: read_clip(path, model, boxes_path), name=f"reading {path.name}",
+                  cancellable=False, parent=self)
+        job.succeeded.connect(lambda data: self._clip_done(seq, model, data))
+        job.failed.connect(lambda exc: self._clip_failed(seq, path, exc))
+        job.finished.connect(self._clip_finished)
+        self._clip_job, self._clip_running = job, path
+        self.clip_busy.emit(True)
+        self.status.emit(f"{'Scoring' if model else 'Reading'} {path.name}…")
+        self.runner.start(job)
+
+    def _clip_finished(self) -> None:
+        self._clip_job, self._clip_running = None, None
+        self._start_pending_clip()
+
+    def _clip_done(self, seq: int, model: pipeline.Model | None, data: ClipData) -> None:
+        if seq != self._clip_seq or model is not self.state.model:
+            return  # stale: a newer request or another model superseded it
+        if data.result is not None:
+            self.state.add_scores({data.path: summary(data.result)})
+        self.state.set_clip(data.path, data.display, data.result, data.boxes)
+        msg = f"{data.path.name}: {data.display.duration:.2f} s"
+        if data.result is not None:
+            msg += f", clip score {data.result.clip_score:.3g}"
+        self.status.emit(msg)
+        if data.boxes_error:
+            self.error.emit("Ground-truth boxes not shown", data.boxes_error)
+
+    def _clip_failed(self, seq: int, path: Path, exc: BaseException) -> None:
+        if seq != self._clip_seq:
+            return
+        self.error.emit(f"Cannot open {path.name}", _describe(exc))
+
+    def _rescore(self) -> None:
+        """A new model invalidates the result on screen: clear it and score the clip again."""
+        if self.state.result is not None:
+            self.state.set_result(None)
+        if self._clip_pending is not None:
+            return  # not started yet: it will be read with the new model
+        # the clip the user asked for last: the one being read now (its result will be dropped
+        # as scored by the old model) or else the one on screen
+        target = self._clip_running or self.state.clip_path
+        if target is not None:
+            self.open_clip(target)
+
+    # -- folders, datasets, dropped paths ---------------------------------------------------
+    def open_folder(self, folder: str | Path) -> bool:
+        """Open a dataset (train/ and test/) or a plain folder of recordings."""
+        try:
+            ds = folder_as_dataset(Path(folder))
+        except SpecviewError as exc:
+            self.error.emit("Cannot open folder", str(exc))
+            return False
+        self.state.set_dataset(ds)
+        self.status.emit(f"{ds.root.name}: {len(ds.train)} training, {len(ds.test)} test clips")
+        return True
+
+    def open_path(self, path: str | Path) -> None:
+        """Open whatever a path is: a model file, a folder, or a recording."""
+        p = Path(path)
+        if p.suffix.lower() == MODEL_SUFFIX:
+            self.load_model(p)
+        elif p.is_dir():
+            self.open_folder(p)
+        else:
+            self.open_clip(p)
+
+    # -- long tasks --------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.task is not None
+
+    def _start_task(self, fn: Any, description: str, on_done: Any, *,
+                    cancellable: bool = True) -> Job | None:
+        if self.task is not None:
+            self.error.emit("Busy", f"Wait for “{self.task.name}” to finish or cancel it.")
+            return None
+        job = Job(fn, name=description, cancellable=cancellable, parent=self)
+        job.progressed.connect(self.task_progress)
+        # the task slot frees before the outcome is handled, so a handler (or whoever waits on
+        # its signals) may start the next task at once
+        job.succeeded.connect(lambda out: (self._end_task(job), on_done(out)))
+        job.failed.connect(lambda exc: (self._end_task(job), self._task_failed(description, exc)))
+        job.cancelled.connect(lambda: (self._end_task(job), self.task_ended.emit(
+            "cancelled", f"{description}: cancelled")))
+        self.task = job
+        self.task_started.emit(description, cancellable)
+        self.runner.start(job)
+        return job
+
+    def _end_task(self, job: Job) -> None:
+        if self.task is job:
+            self.task = None
+
+    def _task_failed(self, description: str, exc: BaseException) -> None:
+        self.error.emit(f"{description} failed", _describe(exc))
+        self.task_ended.emit("failed", f"{description}: failed")
+
+    def cancel_task(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def load_model(self, path: str | Path) -> Job | None:
+        """Load a ``.safetensors`` model in the background."""
+        path = Path(path)
+
+        def done(model: pipeline.Model) -> None:
+            self.state.set_model(model, path)
+            self.task_ended.emit("done", f"Model {path.name} loaded")
+
+        return self._start_task(
+            lambda _p: pipeline.load_model(path, device=self.device), f"Loading model {path.name}",
+            done, cancellable=False,
+        )
+
+    def fit(self, folder: str | Path, *, method: str | None = None, encoder: str | None = None,
+            overrides: dict[str, str] | None = None) -> Job | None:
+        """Fit a model on a folder's normal recordings (a dataset's ``train/``)."""
+        folder = Path(folder)
+        kw: dict[str, Any] = {"overrides": overrides or None, "device": self.device}
+        if method:
+            kw["method"] = method
+        if encoder:
+            kw["encoder"] = encoder
+
+        def done(model: pipeline.Model) -> None:
+            self.state.set_model(model, None)
+            if self.state.dataset is None and datasets.is_dataset(folder):
+                self.open_folder(folder)
+            n = model.info.get("n_train_clips", "?")
+            self.task_ended.emit("done", f"Fitted {model.method} on {n} clips from {folder.name}")
+
+        return self._start_task(
+            lambda progress: pipeline.fit(folder, progress=progress, **kw),
+            f"Fitting on {folder.name}", done,
+        )
+
+    def start_demo(self) -> Job | None:
+        """Prepare the demo (generated and fitted once, then cached), then show an anomaly."""
+
+        def work(progress: Progress) -> tuple[datasets.Dataset, pipeline.Model, Path]:
+            data, model_path = pipeline.ensure_demo(progress=progress)
+            return datasets.load_dataset(data), pipeline.load_model(model_path), model_path
+
+        def done(out: tuple[datasets.Dataset, pipeline.Model, Path]) -> None:
+            ds, model, model_path = out
+            self.state.set_dataset(ds)
+            self.state.set_model(model, model_path)
+            first = next((c.path for c in ds.test if c.label == 1), None)
+            if first is None and ds.test:
+                first = ds.test[0].path
+            if first is not None:
+                self.open_clip(first)
+            self.task_ended.emit("done", f"Demo ready: {ds.root}")
+            # rank the demo's clips at once: fills the list's scores and the shared colour scale
+            self.score_all()
+
+        return self._start_task(work, "Preparing the demo (first run: generating data and "
+                                "fitting, cached afterwards)", done)
+
+    def score_all(self) -> Job | None:
+        """Score every test clip of the open dataset with the current model (cancellable)."""
+        model, ds = self.state.model, self.state.dataset
+        if model is None or ds is None or not ds.test:
+            self.error.emit("Nothing to score", "Open a folder or dataset and load or fit a model.")
+            return None
+        paths = [c.path for c in ds.test]
+
+        def work(progress: Progress) -> tuple[dict[Path, ClipScore], list[str]]:
+            out: dict[Path, ClipScore] = {}
+            failed: list[str] = []
+            for i, p in enumerate(paths):
+                try:
+                    out[p] = summary(model.score_file(p).result)
+                except SpecviewError as exc:  # one bad file must not stop the others
+                    failed.append(str(exc))
+                progress(i + 1, len(paths))
+            return out, failed
+
+        def done(out: tuple[dict[Path, ClipScore], list[str]]) -> None:
+            scores, failed = out
+            if model is not self.state.model:
+                return  # the model changed meanwhile: these scores no longer apply
+            self.state.add_scores(scores)
+            self.task_ended.emit("done", f"Scored {len(scores)} clips")
+            if failed:
+                self.error.emit(f"{len(failed)} clip(s) could not be scored", "\n".join(failed[:20]))
+
+        return self._start_task(work, f"Scoring {len(paths)} clips", done)
+
+    def save_model(self, path: str | Path) -> bool:
+        """Write the current model; True on success."""
+        if self.state.model is None:
+            self.error.emit("No model", "Load or fit a model first.")
+            return False
+        path = Path(path)
+        if path.suffix.lower() != MODEL_SUFFIX:
+            path = path.with_name(path.name + MODEL_SUFFIX)
+        try:
+            self.state.model.save(path)
+        except (SpecviewError, OSError) as exc:
+            self.error.emit("Cannot save model", _describe(exc))
+            return False
+        self.state.set_model_path(path)
+        self.status.emit(f"Model saved to {path}")
+        return True
+
+    def shutdown(self) -> None:
+        self._clip_pending = None
+        self.runner.shutdown()
+
+
+def summary(result: AnomalyResult) -> ClipScore:
+    return ClipScore(float(result.clip_score), float(result.map.max()) if result.map.size else 0.0)
+
+
+def _describe(exc: BaseException) -> str:
+    """The message of an expected error; the type and traceback of an unexpected one."""
+    if isinstance(exc, SpecviewError):
+        return str(exc)
+    tb = getattr(exc, "__traceback_text__", "")
+    return f"Unexpected error ({type(exc).__name__}): {exc}\n\n{tb}".strip()

@@ -1,0 +1,306 @@
+"""The main window: wiring of state, controller, view and panels; menus, status bar, drops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from specview import __version__
+from specview.audio import AUDIO_SUFFIXES
+from specview.gui.controller import MODEL_SUFFIX, Controller
+from specview.gui.file_panel import FilePanel
+from specview.gui.fit_dialog import FitDialog
+from specview.gui.overlay_panel import OverlayPanel
+from specview.gui.spectrogram_view import SpectrogramView
+from specview.gui.state import AppState
+
+AUDIO_FILTER = "Audio (" + " ".join(f"*{s}" for s in AUDIO_SUFFIXES) + ");;All files (*)"
+MODEL_FILTER = f"specview models (*{MODEL_SUFFIX});;All files (*)"
+ABOUT = f"""<h3>specview {__version__}</h3>
+<p>Explainable audio anomaly detection: an anomaly heatmap over the spectrogram shows
+<i>when</i> and <i>at which frequencies</i> a recording departs from the normal ones it was
+fitted on.</p>
+<p>aisfx weights by A. B. Ma and A. Lerch (ISMIR 2022), CC BY 4.0.</p>"""
+
+
+class MainWindow(QMainWindow):
+    """specview's window.
+
+    Attributes
+    ----------
+    state : AppState
+        What is shown; subscribe to its signals.
+    controller : Controller
+        Carries out commands (``open_path``, ``open_clip``, ``open_folder``, ``load_model``,
+        ``fit``, ``save_model``, ``start_demo``) and reports ``error``/``task_*`` signals.
+    view : SpectrogramView
+    file_panel : FilePanel
+    overlay_panel : OverlayPanel
+    menu_actions : dict[str, QAction]
+        Menu actions by name (``open_recording``, ``open_folder``, ``load_model``, ``fit``,
+        ``save_model``, ``quit``, ``toggle_heatmap``, ``reset_zoom``, ``about``).
+    last_error : tuple[str, str] or None
+        ``(title, message)`` of the last error shown.
+    """
+
+    def __init__(self, *, settings: QSettings | None = None, device: str = "cpu",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else QSettings("specview", "specview")
+        self.state = AppState(self)
+        self.controller = Controller(self.state, self, device=device)
+        self.view = SpectrogramView(self.state)
+        self.file_panel = FilePanel(self.state)
+        self.overlay_panel = OverlayPanel(self.state)
+        self.last_error: tuple[str, str] | None = None
+        self._error_box: QMessageBox | None = None
+
+        self.setCentralWidget(self.view)
+        self._dock("Clips", self.file_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 320)
+        self._dock("Display", self.overlay_panel,
+                   Qt.DockWidgetArea.RightDockWidgetArea, 250)
+        self._build_status_bar()
+        self.menu_actions: dict[str, QAction] = {}
+        self._build_menus()
+        self._connect()
+        self._restore_settings()
+        self.setAcceptDrops(True)
+        self.resize(1400, 850)
+        self._update_title()
+
+    # -- construction -----------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{widget.__class__.__name__}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        widget.setMinimumWidth(width)
+        self.addDockWidget(area, dock)
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.readout = QLabel("")
+        self.readout.setMinimumWidth(430)
+        self.task_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running task (Esc)")
+        self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        sb.addPermanentWidget(self.readout)
+        sb.addPermanentWidget(self.task_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        self._show_task(False)
+
+    def _action(self, name: str, text: str, slot, shortcut=None, *, checkable: bool = False,
+                tip: str = "") -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.setCheckable(checkable)
+        act.setStatusTip(tip)
+        (act.toggled if checkable else act.triggered).connect(slot)
+        self.menu_actions[name] = act
+        return act
+
+    def _build_menus(self) -> None:
+        S = QKeySequence.StandardKey
+        m = self.menuBar().addMenu("&File")
+        m.addAction(self._action("open_recording", "&Open recording…", self.open_recording_dialog,
+                                 S.Open, tip="Show one recording"))
+        m.addAction(self._action("open_folder", "Open &folder/dataset…", self.open_folder_dialog,
+                                 "Ctrl+Shift+O", tip="List a dataset's train/ and test/ clips"))
+        m.addSeparator()
+        m.addAction(self._action("load_model", "&Load model…", self.load_model_dialog, "Ctrl+L"))
+        m.addAction(self._action("fit", "F&it on folder…", self.fit_dialog, "Ctrl+Shift+F",
+                                 tip="Fit a model on normal recordings, in the background"))
+        m.addAction(self._action("score_all", "Score &all test clips", self.controller.score_all,
+                                 "Ctrl+Shift+A", tip="Score every clip in the list (background)"))
+        m.addAction(self._action("save_model", "&Save model as…", self.save_model_dialog, S.SaveAs))
+        m.addSeparator()
+        m.addAction(self._action("demo", "Open the &demo", self.controller.start_demo))
+        m.addSeparator()
+        m.addAction(self._action("quit", "&Quit", self.close, S.Quit))
+        v = self.menuBar().addMenu("&View")
+        toggle = self._action("toggle_heatmap", "Show &heatmap", self.overlay_panel.heat_check.setChecked,
+                              "H", checkable=True)
+        toggle.setChecked(True)
+        v.addAction(toggle)
+        v.addAction(self._action("reset_zoom", "&Reset zoom", self.view.reset_zoom, "Ctrl+0"))
+        h = self.menuBar().addMenu("&Help")
+        h.addAction(self._action("about", "&About specview", self.show_about))
+        self.menu_actions["save_model"].setEnabled(False)
+
+    def _connect(self) -> None:
+        c, s, v, o = self.controller, self.state, self.view, self.overlay_panel
+        c.error.connect(self.show_error)
+        c.status.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        c.task_started.connect(self._on_task_started)
+        c.task_progress.connect(self._on_task_progress)
+        c.task_ended.connect(self._on_task_ended)
+        self.cancel_button.clicked.connect(c.cancel_task)
+        self.file_panel.clip_requested.connect(c.open_clip)
+        self.file_panel.score_all_requested.connect(c.score_all)
+        v.hovered.connect(self.readout.setText)
+        o.heat_visible_changed.connect(v.set_heat_visible)
+        o.heat_visible_changed.connect(self.menu_actions["toggle_heatmap"].setChecked)
+        o.opacity_changed.connect(v.set_heat_opacity)
+        o.heat_colormap_changed.connect(v.set_heat_colormap)
+        o.scale_mode_changed.connect(v.set_scale_mode)
+        o.spec_colormap_changed.connect(v.set_spec_colormap)
+        o.dynamic_range_changed.connect(v.set_dynamic_range)
+        o.boxes_visible_changed.connect(v.set_boxes_visible)
+        s.clip_loaded.connect(self._update_title)
+        s.model_changed.connect(self._update_title)
+        s.model_saved.connect(self._update_title)
+        s.model_changed.connect(lambda: self.menu_actions["save_model"].setEnabled(s.model is not None))
+
+    # -- settings -----------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        st = self.settings
+        geo = st.value("window/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        o = self.overlay_panel
+        o.heat_cmap.setCurrentText(str(st.value("view/heat_colormap", "inferno")))
+        o.opacity_slider.setValue(int(st.value("view/opacity", 70)))
+        o.spec_cmap.setCurrentText(str(st.value("view/spec_colormap", "grey")))
+        i = o.scale_combo.findData(str(st.value("view/heat_scale", "shared")))
+        o.scale_combo.setCurrentIndex(max(i, 0))
+
+    def _save_settings(self) -> None:
+        st = self.settings
+        st.setValue("window/geometry", self.saveGeometry())
+        o = self.overlay_panel
+        st.setValue("view/heat_colormap", o.heat_cmap.currentText())
+        st.setValue("view/opacity", o.opacity_slider.value())
+        st.setValue("view/spec_colormap", o.spec_cmap.currentText())
+        st.setValue("view/heat_scale", o.scale_combo.currentData())
+        st.sync()
+
+    def _last_dir(self, key: str) -> str:
+        return str(self.settings.value(f"paths/{key}", str(Path.home())))
+
+    def _remember_dir(self, key: str, path: str | Path) -> None:
+        p = Path(path)
+        self.settings.setValue(f"paths/{key}", str(p if p.is_dir() else p.parent))
+
+    # -- commands -----------------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> None:
+        """Open a recording, a folder/dataset or a model file, whichever ``path`` is."""
+        self.controller.open_path(path)
+
+    def open_recording_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", self._last_dir("audio"),
+                                              AUDIO_FILTER)
+        if path:
+            self._remember_dir("audio", path)
+            self.controller.open_clip(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open folder or dataset",
+                                                self._last_dir("folder"))
+        if path:
+            self._remember_dir("folder", Path(path).parent)
+            self.controller.open_folder(path)
+
+    def load_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load model", self._last_dir("model"),
+                                              MODEL_FILTER)
+        if path:
+            self._remember_dir("model", path)
+            self.controller.load_model(path)
+
+    def fit_dialog(self) -> None:
+        start = str(self.state.dataset.root) if self.state.dataset else ""
+        dlg = FitDialog(start, self)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return
+        folder, method, encoder, overrides = dlg.choice()
+        self._remember_dir("folder", folder.parent)
+        self.controller.fit(folder, method=method, encoder=encoder, overrides=overrides)
+
+    def save_model_dialog(self) -> None:
+        start = self.state.model_path or Path(self._last_dir("model")) / f"model{MODEL_SUFFIX}"
+        path, _ = QFileDialog.getSaveFileName(self, "Save model as", str(start), MODEL_FILTER)
+        if path and self.controller.save_model(path):
+            self._remember_dir("model", path)
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About specview", ABOUT)
+
+    def show_error(self, title: str, message: str) -> None:
+        """Tell the user without blocking: a status message and a window-modal message box."""
+        self.last_error = (title, message)
+        self.statusBar().showMessage(f"{title}: {message.splitlines()[0] if message else ''}", 15000)
+        if self._error_box is not None:
+            self._error_box.close()
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
+                          self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r: setattr(self, "_error_box", None))
+        self._error_box = box
+        box.open()
+
+    # -- feedback ---------------------------------------------------------------------------
+    def _show_task(self, on: bool, cancellable: bool = False) -> None:
+        self.task_label.setVisible(on)
+        self.progress.setVisible(on)
+        self.cancel_button.setVisible(on and cancellable)
+        for name in ("fit", "load_model", "demo", "score_all"):
+            if name in getattr(self, "menu_actions", {}):
+                self.menu_actions[name].setEnabled(not on)
+
+    def _on_task_started(self, description: str, cancellable: bool) -> None:
+        self.task_label.setText(description)
+        self.progress.setRange(0, 0)  # busy until the first progress report
+        self._show_task(True, cancellable)
+
+    def _on_task_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(done, max(total, 1)))
+
+    def _on_task_ended(self, _outcome: str, message: str) -> None:
+        self._show_task(False)
+        self.statusBar().showMessage(message, 10000)
+
+    def _update_title(self, *_args) -> None:
+        parts = ["specview"]
+        if self.state.clip_path is not None:
+            parts.append(self.state.clip_path.name)
+        if self.state.model is not None:
+            parts.append(f"model: {self.state.model_path.name if self.state.model_path else 'unsaved'}")
+        self.setWindowTitle(" — ".join(parts))
+
+    # -- drag and drop ------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        # models first, then folders, then a recording: the clip is scored with the new model
+        for p in sorted(paths, key=lambda p: (p.suffix.lower() != MODEL_SUFFIX, not p.is_dir())):
+            self.open_path(p)
+        event.acceptProposedAction()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        self._save_settings()
+        self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,328 @@
+"""The spectrogram with the anomaly heatmap on top, in seconds and Hz.
+
+Coordinates: x is time in seconds (columns are frame centres, spaced hop/sr); y is the band
+index, band ``i`` spanning ``[i, i + 1]``, so mel-spaced rows are drawn evenly and the left
+axis labels round frequencies in Hz at their mel positions (:class:`BandScale`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QStackedLayout, QWidget
+
+from specview.gui.freq_scale import BandScale, format_hz
+from specview.gui.state import AppState
+from specview.types import Box, Spectrogram
+
+HEAT_COLORMAPS = ("inferno", "viridis", "turbo", "plasma", "magma")
+#: How the colour bar's range is chosen for each clip.
+SCALE_MODES = {
+    "shared": "shared by scored clips",
+    "clip": "this clip's maximum",
+    "fixed": "fixed (drag the bar)",
+}
+SPEC_COLORMAPS = {"grey": "CET-L1", "viridis": "viridis", "magma": "magma", "blue": "CET-L6"}
+BOX_COLOUR = "#00e5ff"
+BACKGROUND = "#1e1e1e"
+PLACEHOLDER = ("Open a recording (Ctrl+O) or a folder/dataset (Ctrl+Shift+O),\n"
+               "or drop audio files, folders or a .safetensors model here.")
+AXIS_WIDTH = 62  # both plots' left axes share this width so their time axes line up
+
+
+def heat_colormap(name: str) -> pg.ColorMap:
+    """``name`` made see-through at the low end: alpha rises smoothly from 0 (scores below 5 %
+    of the range) to 1 (above 55 %), so the spectrogram stays readable under ordinary scores.
+    The darkest 15 % of the colours is skipped: near-black would only dim the spectrogram."""
+    base = pg.colormap.get(name)
+    x = np.linspace(0.0, 1.0, 256)
+    rgba = np.array(base.map(0.15 + 0.85 * x, mode=pg.ColorMap.BYTE), dtype=np.ubyte)
+    a = np.clip((x - 0.05) / 0.5, 0.0, 1.0)
+    rgba[:, 3] = np.round(255 * a * a * (3 - 2 * a)).astype(np.ubyte)
+    return pg.ColorMap(x, rgba, name=f"{name}-fade")
+
+
+class HzAxis(pg.AxisItem):
+    """Left axis of a band-per-row image: ticks at round frequencies, labelled in Hz."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__("left", **kw)
+        self.band_scale: BandScale | None = None
+        self.enableAutoSIPrefix(False)
+
+    def set_band_scale(self, scale: BandScale | None) -> None:
+        self.band_scale = scale
+        self.picture = None  # drop pyqtgraph's cached drawing
+        self.update()
+
+    def tickValues(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803 - Qt API
+        if self.band_scale is None:
+            return super().tickValues(minVal, maxVal, size)
+        return [(1.0, self.band_scale.ticks(minVal, maxVal, size))]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - Qt API
+        if self.band_scale is None:
+            return super().tickStrings(values, scale, spacing)
+        return [format_hz(float(self.band_scale.hz_of_y(v)), tick=True) for v in values]
+
+
+@dataclass(frozen=True)
+class Readout:
+    """What lies under the cursor."""
+
+    time_s: float
+    freq_hz: float
+    level_db: float
+    score: float | None
+    unit: str = "dB"
+
+    def text(self) -> str:
+        s = f"t {self.time_s:.3f} s   f {format_hz(self.freq_hz)}   {self.level_db:.1f} {self.unit}"
+        if self.score is not None:
+            s += f"   score {self.score:.3g}"
+        return s
+
+
+class SpectrogramView(QWidget):
+    """Spectrogram, heatmap, colour bar, ground-truth boxes and a frame-score strip.
+
+    Signals
+    -------
+    hovered(str)
+        Readout text under the cursor ('' when it leaves the spectrogram).
+    """
+
+    hovered = Signal(str)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.band_scale: BandScale | None = None
+        self.dynamic_range_db = 80.0
+        self.scale_mode = "shared"
+        self.boxes_visible = True
+        self._rect = QRectF()
+        self._shown_path = None
+        self._box_items: list[pg.GraphicsObject | QGraphicsRectItem] = []
+
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground(BACKGROUND)
+        # until a clip arrives, a hint instead of empty axes with meaningless numbers
+        self.placeholder = QLabel(PLACEHOLDER)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet(f"background: {BACKGROUND}; color: #b0b0b0; font-size: 15px;")
+        self.stack = QStackedLayout(self)
+        self.stack.setContentsMargins(0, 0, 0, 0)
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.glw)
+
+        self.freq_axis = HzAxis()
+        self.plot: pg.PlotItem = self.glw.addPlot(row=1, col=0, axisItems={"left": self.freq_axis})
+        self.plot.setLabel("left", "Frequency (Hz)")
+        self.plot.setLabel("bottom", "Time (s)")
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.freq_axis.setWidth(AXIS_WIDTH)
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.vb: pg.ViewBox = self.plot.getViewBox()
+        self.vb.setDefaultPadding(0.0)
+
+        self.spec_item = pg.ImageItem(axisOrder="row-major")
+        self.spec_item.setAutoDownsample(True)
+        self.heat_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_item.setAutoDownsample(True)
+        self.heat_item.setZValue(10)
+        self.heat_item.setOpacity(0.7)
+        self.plot.addItem(self.spec_item)
+        self.plot.addItem(self.heat_item)
+        self.set_spec_colormap("grey")
+
+        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=heat_colormap("inferno"),
+                                        width=14, rounding=0.001, label="anomaly score",
+                                        colorMapMenu=False)
+        self.colorbar.setImageItem(self.heat_item)
+        self.glw.addItem(self.colorbar, row=1, col=1)
+        self.heat_cmap_name = "inferno"
+
+        # the frame-score track sits above the spectrogram, sharing its time axis
+        self.score_plot: pg.PlotItem = self.glw.addPlot(row=0, col=0)
+        self.score_plot.setXLink(self.plot)
+        self.score_plot.setLabel("left", "frame score")
+        self.score_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.score_plot.getAxis("left").setWidth(AXIS_WIDTH)
+        self.score_plot.hideButtons()
+        self.score_plot.setMenuEnabled(False)
+        self.score_plot.setMouseEnabled(x=True, y=False)
+        self.score_plot.getAxis("bottom").setStyle(showValues=False)
+        self.score_curve = self.score_plot.plot(
+            pen=pg.mkPen("#ffb000", width=1.5), fillLevel=0.0, brush=pg.mkBrush(255, 176, 0, 60))
+        layout = self.glw.ci.layout
+        layout.setRowStretchFactor(0, 1)
+        layout.setRowStretchFactor(1, 5)
+        layout.setColumnStretchFactor(0, 1)
+        self._set_result_widgets_visible(False)
+
+        self.glw.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        state.clip_loaded.connect(self._on_clip_loaded)
+        state.results_changed.connect(self._on_results_changed)
+        state.scores_changed.connect(self._apply_heat_levels)
+
+    # -- state -> view -----------------------------------------------------------------------
+    def _on_clip_loaded(self, path) -> None:
+        disp = self.state.display
+        if disp is None:
+            return
+        self.stack.setCurrentWidget(self.glw)
+        self.set_spectrogram(disp)
+        self.set_boxes(self.state.boxes)
+        if path != self._shown_path:  # a new clip starts fully zoomed out; a rescore keeps zoom
+            self._shown_path = path
+            self.reset_zoom()
+
+    def _on_results_changed(self) -> None:
+        r = self.state.result
+        if r is None:
+            self.heat_item.clear()
+            self.score_curve.setData([], [])
+            self._set_result_widgets_visible(False)
+            return
+        self.heat_item.setImage(r.map, autoLevels=False)
+        self.heat_item.setRect(self._rect)
+        self._apply_heat_levels()
+        self.score_curve.setData(np.asarray(r.times, dtype=float), r.frame_scores.astype(float))
+        self.score_plot.enableAutoRange(axis="y")
+        self._set_result_widgets_visible(True)
+
+    def _apply_heat_levels(self) -> None:
+        """Colour range 0..max, the max per :attr:`scale_mode` (kept as is when fixed)."""
+        r = self.state.result
+        if r is None:
+            return
+        if self.scale_mode == "fixed":
+            self.heat_item.setLevels(self.colorbar.levels())
+            return
+        hi = float(np.max(r.map)) if r.map.size else 0.0
+        if self.scale_mode == "shared":
+            hi = max(hi, self.state.shared_map_max or 0.0)
+        self.colorbar.setLevels((0.0, hi if hi > 0 else 1.0))
+
+    def _set_result_widgets_visible(self, on: bool) -> None:
+        # collapse the strip's row and the bar's column: hidden graphics items keep their space
+        layout = self.glw.ci.layout
+        self.score_plot.setVisible(on)
+        self.colorbar.setVisible(on)
+        layout.setRowMaximumHeight(0, 160 if on else 0)
+        layout.setColumnMaximumWidth(1, 90 if on else 0)
+
+    def set_spectrogram(self, spec: Spectrogram) -> None:
+        times = np.asarray(spec.times, dtype=float)
+        dt = float(np.median(np.diff(times))) if len(times) > 1 else max(spec.duration, 1e-3)
+        n_freq = spec.values.shape[0]
+        self._rect = QRectF(float(times[0]) - dt / 2, 0.0, dt * len(times), float(n_freq))
+        self.band_scale = BandScale(spec.freqs)
+        self.freq_axis.set_band_scale(self.band_scale)
+        self.spec_item.setImage(spec.values, autoLevels=False)
+        self.spec_item.setRect(self._rect)
+        self._apply_spec_levels()
+        self.vb.setLimits(xMin=self._rect.left(), xMax=self._rect.right(), yMin=0.0,
+                          yMax=float(n_freq), minXRange=4 * dt, minYRange=2.0)
+
+    def _apply_spec_levels(self) -> None:
+        disp = self.state.display
+        if disp is None or self.spec_item.image is None:
+            return
+        finite = disp.values[np.isfinite(disp.values)]
+        top = float(finite.max()) if finite.size else 0.0
+        self.spec_item.setLevels((top - self.dynamic_range_db, top))
+
+    def set_boxes(self, boxes: list[Box]) -> None:
+        """Ground-truth boxes as thin outlines (seconds x Hz placed on the mel rows)."""
+        for item in self._box_items:
+            self.plot.removeItem(item)
+        self._box_items = []
+        if self.band_scale is None:
+            return
+        pen = pg.mkPen(BOX_COLOUR, width=1.5, style=Qt.PenStyle.DashLine)
+        for b in boxes:
+            y0, y1 = (float(self.band_scale.y_of_hz(f)) for f in (b.f0, b.f1))
+            rect = QGraphicsRectItem(QRectF(b.t0, y0, b.t1 - b.t0, y1 - y0))
+            rect.setPen(pen)
+            rect.setZValue(20)
+            rect.setToolTip(f"{b.label or 'ground truth'}: {b.t0:.2f}-{b.t1:.2f} s, "
+                            f"{format_hz(b.f0)}-{format_hz(b.f1)}")
+            self.plot.addItem(rect)
+            self._box_items.append(rect)
+            if b.label:
+                text = pg.TextItem(b.label, color=BOX_COLOUR, anchor=(0, 1))
+                text.setPos(b.t0, y1)
+                text.setZValue(20)
+                self.plot.addItem(text)
+                self._box_items.append(text)
+        for item in self._box_items:
+            item.setVisible(self.boxes_visible)
+
+    # -- controls ----------------------------------------------------------------------------
+    def set_heat_visible(self, on: bool) -> None:
+        self.heat_item.setVisible(on)
+
+    def set_heat_opacity(self, opacity: float) -> None:
+        self.heat_item.setOpacity(float(np.clip(opacity, 0.0, 1.0)))
+
+    def set_heat_colormap(self, name: str) -> None:
+        self.heat_cmap_name = name
+        self.colorbar.setColorMap(heat_colormap(name))
+
+    def set_scale_mode(self, mode: str) -> None:
+        """``"shared"``: 0 to the highest score of any clip scored with this model, so clips
+        compare; ``"clip"``: 0 to this clip's highest; ``"fixed"``: keep the bar's range."""
+        if mode not in SCALE_MODES:
+            raise ValueError(f"scale mode {mode!r}: use one of {', '.join(SCALE_MODES)}")
+        self.scale_mode = mode
+        self._apply_heat_levels()
+
+    def set_spec_colormap(self, name: str) -> None:
+        self.spec_item.setColorMap(pg.colormap.get(SPEC_COLORMAPS.get(name, name)))
+
+    def set_dynamic_range(self, db: float) -> None:
+        self.dynamic_range_db = float(db)
+        self._apply_spec_levels()
+
+    def set_boxes_visible(self, on: bool) -> None:
+        self.boxes_visible = on
+        for item in self._box_items:
+            item.setVisible(on)
+
+    def reset_zoom(self) -> None:
+        if not self._rect.isEmpty():
+            self.vb.setRange(xRange=(self._rect.left(), self._rect.right()),
+                             yRange=(0.0, self._rect.bottom()), padding=0.0)
+
+    # -- hover -------------------------------------------------------------------------------
+    def readout_at(self, x: float, y: float) -> Readout | None:
+        """Time, frequency, level and score at view coordinates (None outside the image)."""
+        disp = self.state.display
+        if disp is None or self.band_scale is None or not self._rect.contains(QPointF(x, y)):
+            return None
+        n_freq, n_time = disp.values.shape
+        col = int(np.clip((x - self._rect.left()) / self._rect.width() * n_time, 0, n_time - 1))
+        row = int(np.clip(np.floor(y), 0, n_freq - 1))
+        r = self.state.result
+        score = float(r.map[row, col]) if r is not None and r.map.shape == disp.values.shape else None
+        return Readout(float(x), float(self.band_scale.hz_of_y(y)), float(disp.values[row, col]),
+                       score, disp.unit)
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        if not self.vb.sceneBoundingRect().contains(scene_pos):
+            self.hovered.emit("")
+            return
+        p = self.vb.mapSceneToView(scene_pos)
+        r = self.readout_at(p.x(), p.y())
+        self.hovered.emit(r.text() if r else "")
+
+    def scene_pos_of(self, time_s: float, freq_hz: float) -> QPointF:
+        """Scene position of a time and frequency (for tests and later tools)."""
+        assert self.band_scale is not None
+        return self.vb.mapViewToScene(QPointF(time_s, float(self.band_scale.y_of_hz(freq_hz))))

@@ -1,0 +1,101 @@
+"""One observable application state; views subscribe to its past-tense signals.
+
+Only the controller calls the setters. Views read the attributes when a signal fires and never
+change the core objects they point to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from specview.datasets import Dataset
+from specview.pipeline import Model
+from specview.types import AnomalyResult, Box, Spectrogram
+
+
+@dataclass(frozen=True)
+class ClipScore:
+    """A scored clip's summary: its clip score and the highest cell of its map."""
+
+    clip_score: float
+    map_max: float
+
+
+class AppState(QObject):
+    """The clip on screen, its spectrogram and result, the model and the open dataset.
+
+    Signals
+    -------
+    clip_loaded(Path)
+        A clip (new, or the same one re-read) is on screen: ``clip_path``, ``display``,
+        ``boxes`` are set. ``results_changed`` follows.
+    results_changed()
+        ``result`` was set or cleared (None).
+    model_changed()
+        ``model`` / ``model_path`` changed (``model_path`` is None for an unsaved fit).
+    model_saved(Path)
+        The same model was written to a file (``model_path`` updated); no rescoring needed.
+    dataset_opened()
+        ``dataset`` changed (a dataset, or a plain folder seen as test clips).
+    scores_changed()
+        ``scores`` (clip path -> :class:`ClipScore` under the current model) grew or was
+        cleared with a model change.
+    """
+
+    clip_loaded = Signal(object)
+    results_changed = Signal()
+    model_changed = Signal()
+    model_saved = Signal(object)
+    dataset_opened = Signal()
+    scores_changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.clip_path: Path | None = None
+        self.display: Spectrogram | None = None
+        self.boxes: list[Box] = []
+        self.result: AnomalyResult | None = None
+        self.model: Model | None = None
+        self.model_path: Path | None = None
+        self.dataset: Dataset | None = None
+        self.scores: dict[Path, ClipScore] = {}
+
+    def set_clip(self, path: Path, display: Spectrogram, result: AnomalyResult | None,
+                 boxes: list[Box] | None = None) -> None:
+        self.clip_path = Path(path)
+        self.display = display
+        self.boxes = list(boxes or [])
+        self.result = result
+        self.clip_loaded.emit(self.clip_path)
+        self.results_changed.emit()
+
+    def set_result(self, result: AnomalyResult | None) -> None:
+        self.result = result
+        self.results_changed.emit()
+
+    def set_model(self, model: Model | None, path: Path | None = None) -> None:
+        self.model = model
+        self.model_path = Path(path) if path is not None else None
+        self.scores = {}  # scores of another model do not compare
+        self.scores_changed.emit()
+        self.model_changed.emit()
+
+    def set_model_path(self, path: Path) -> None:
+        self.model_path = Path(path)
+        self.model_saved.emit(self.model_path)
+
+    def add_scores(self, scores: dict[Path, ClipScore]) -> None:
+        self.scores.update({Path(k): v for k, v in scores.items()})
+        self.scores_changed.emit()
+
+    @property
+    def shared_map_max(self) -> float | None:
+        """The highest map cell over every clip scored with the current model."""
+        return max((s.map_max for s in self.scores.values()), default=None)
+
+    def set_dataset(self, dataset: Dataset | None) -> None:
+        self.dataset = dataset
+        self.dataset_opened.emit()

@@ -1,0 +1,110 @@
+"""Background work: a :class:`Job` runs one function on a thread pool and reports by signals.
+
+A job's QObject lives in the GUI thread, so every signal it emits from the worker thread is
+queued to the GUI thread: slots run there and may touch widgets; the job function never does.
+Cancelling sets a flag that the progress callback checks, raising :class:`Cancelled` inside
+the long computation at its next progress step.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from specview.errors import Cancelled
+from specview.types import Progress
+
+
+class Job(QObject):
+    """One unit of background work.
+
+    Signals
+    -------
+    progressed(int, int)
+        ``(done, total)`` from the job's progress callback.
+    succeeded(object)
+        The function's return value.
+    failed(object)
+        The exception it raised (a :class:`~specview.errors.SpecviewError` for expected
+        failures; anything else is a bug, reported rather than crashing the window).
+    cancelled()
+        The job stopped because :meth:`cancel` was called.
+    finished()
+        Always last, after one of the three outcomes.
+    """
+
+    progressed = Signal(int, int)
+    succeeded = Signal(object)
+    failed = Signal(object)
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(self, fn: Callable[[Progress], Any], *, name: str = "", cancellable: bool = True,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.cancellable = cancellable
+        self._fn = fn
+        self._cancel = threading.Event()
+        self.done = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next progress step (thread-safe)."""
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _progress(self, done: int, total: int) -> None:
+        if self._cancel.is_set():
+            raise Cancelled(f"{self.name or 'task'} cancelled")
+        self.progressed.emit(int(done), int(total))
+
+    def run(self) -> None:
+        """Run in the worker thread."""
+        try:
+            out = self._fn(self._progress)
+        except Cancelled:
+            self.cancelled.emit()
+        except Exception as exc:  # noqa: BLE001 - reported to the user, never raised into Qt
+            exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
+            self.failed.emit(exc)
+        else:
+            if self._cancel.is_set() and self.cancellable:
+                self.cancelled.emit()
+            else:
+                self.succeeded.emit(out)
+        finally:
+            self.done.set()
+            self.finished.emit()
+
+
+class Runner(QObject):
+    """Starts jobs on a private thread pool and keeps them alive until they finish."""
+
+    def __init__(self, parent: QObject | None = None, *, max_threads: int = 2) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max_threads)
+        self._jobs: set[Job] = set()
+
+    def start(self, job: Job) -> Job:
+        self._jobs.add(job)
+        job.finished.connect(lambda: self._jobs.discard(job))
+        self.pool.start(job.run)
+        return job
+
+    @property
+    def active(self) -> list[Job]:
+        return [j for j in self._jobs if not j.done.is_set()]
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Cancel every job and wait for the threads; True when all stopped in time."""
+        for job in list(self._jobs):
+            job.cancel()
+        return self.pool.waitForDone(timeout_ms)

@@ -1,0 +1,60 @@
+import os
+
+import pytest
+
+from specview import annotations as A
+from specview.errors import AnnotationError
+from specview.types import Box
+
+
+def test_raven_round_trip_is_exact(tmp_path):
+    boxes = [Box(0.1, 0.35000000000000003, 120.5, 3999.9999, "whine"),
+             Box(1 / 3, 2 / 3, 0.0, 22050.0, "impact, loud"), Box(2.0, 2.0, 5.0, 5.0, "")]
+    p = tmp_path / "a.Table.1.selections.txt"
+    A.write_raven(p, boxes)
+    assert A.read_raven(p) == boxes
+    assert p.read_text().splitlines()[0].split("\t")[:7] == list(A.RAVEN_COLUMNS)
+
+
+def test_raven_from_another_tool_with_two_views(tmp_path):
+    p = tmp_path / "x.txt"
+    p.write_text(
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
+        "1\tWaveform 1\t1\t0.5\t1.5\t100\t2000\tA\n"
+        "1\tSpectrogram 1\t1\t0.5\t1.5\t100\t2000\tA\n"
+        "2\tSpectrogram 1\t1\t2\t3\t50\t60\tB\n"
+    )
+    assert A.read_raven(p) == [Box(0.5, 1.5, 100, 2000, "A"), Box(2, 3, 50, 60, "B")]
+
+
+@pytest.mark.parametrize("body,match", [
+    ("Selection\tBegin Time (s)\n1\t0.1\n", "missing column"),
+    ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\n"
+     "1\tS\t1\tabc\t1\t2\t3\n", "line 2: non-numeric"),
+    ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\n"
+     "1\tS\t1\t2\t1\t2\t3\n", "ends before it begins"),
+])
+def test_malformed_tables_are_refused(tmp_path, body, match):
+    p = tmp_path / "bad.txt"
+    p.write_text(body)
+    with pytest.raises(AnnotationError, match=match):
+        A.read_raven(p)
+
+
+def test_interrupted_write_leaves_previous_file(tmp_path, monkeypatch):
+    p = tmp_path / "a.Table.1.selections.txt"
+    A.write_raven(p, [Box(0, 1, 2, 3, "old")])
+    before = p.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        A.write_raven(p, [Box(0, 1, 2, 3, "new")])
+    assert p.read_bytes() == before
+    assert [q.name for q in tmp_path.iterdir()] == [p.name]  # no temporary left behind
+
+
+def test_sidecar_name():
+    assert A.sidecar_path("/d/test/anomaly_001.wav").name == "anomaly_001.Table.1.selections.txt"

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from specview.annotations import sidecar_path, write_raven
+from specview.audio import write_audio
+from specview.datasets import input_files, label_from_name, load_dataset, training_files
+from specview.errors import DatasetError
+from specview.types import Box
+
+
+def _touch(p, sr=8000):
+    write_audio(p, np.zeros(sr // 10), sr)
+
+
+def test_layout_is_read(tmp_path):
+    for n in ("normal_0.wav", "normal_1.flac"):
+        _touch(tmp_path / "train" / n)
+    (tmp_path / "train" / "notes.txt").write_text("x")
+    for n in ("normal_id_00_0.wav", "anomaly_id_00_1.wav", "mystery.wav"):
+        _touch(tmp_path / "test" / n)
+    write_raven(sidecar_path(tmp_path / "test" / "anomaly_id_00_1.wav"), [Box(0, 0.05, 10, 20, "x")])
+    _touch(tmp_path / "test" / "sources" / "anomaly_id_00_1.anomaly.wav")
+    _touch(tmp_path / "test" / "sources" / "anomaly_id_00_1.background.wav")
+    ds = load_dataset(tmp_path)
+    assert [p.name for p in ds.train] == ["normal_0.wav", "normal_1.flac"]
+    by = {c.path.name: c for c in ds.test}
+    assert set(by) == {"normal_id_00_0.wav", "anomaly_id_00_1.wav", "mystery.wav"}
+    a = by["anomaly_id_00_1.wav"]
+    assert a.label == 1 and a.boxes() == [Box(0, 0.05, 10, 20, "x")]
+    assert a.anomaly_source.name == "anomaly_id_00_1.anomaly.wav"
+    assert a.background_source.name == "anomaly_id_00_1.background.wav"
+    assert by["normal_id_00_0.wav"].label == 0 and by["normal_id_00_0.wav"].boxes() == []
+    assert by["mystery.wav"].label is None
+    assert training_files(tmp_path) == ds.train
+    assert [p.name for p in input_files([tmp_path])] == sorted(by)
+
+
+@pytest.mark.parametrize("name,label", [("anomaly_01.wav", 1), ("abnormal_01.wav", 1),
+                                        ("normal_01.wav", 0), ("x.wav", None)])
+def test_labels_from_names(name, label):
+    assert label_from_name(name) == label
+
+
+def test_empty_or_missing_folders_are_clear(tmp_path):
+    with pytest.raises(DatasetError, match="no such file"):
+        training_files(tmp_path / "nope")
+    (tmp_path / "train").mkdir()
+    with pytest.raises(DatasetError, match="train: no audio files"):
+        training_files(tmp_path)

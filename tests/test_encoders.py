@@ -1,0 +1,76 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from specview.encoders import ENCODERS, make_encoder
+from specview.encoders.aisfx import AisfxEncoder, AisfxParams, load_checkpoint
+from specview.errors import ParameterError, WeightsError
+
+pytestmark = pytest.mark.weights
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return AisfxEncoder(AisfxParams(hop_length=1024))
+
+
+def test_real_weights_load_and_give_the_documented_grid(enc):
+    feats = enc.features(np.random.default_rng(0).random((96, 217), dtype=np.float32))
+    # 217 frames padded to 224 (multiple of 8); block2 strides 4, block3 strides 8
+    assert [tuple(f.shape) for f in feats] == [(128, 24, 56), (256, 12, 28)]
+    assert all(torch.isfinite(f).all() for f in feats)
+    assert enc.config()["weights"].startswith("sha256:")
+    d = enc.describe()
+    assert "ISMIR 2022" in d["provenance"]
+    assert "block2: 128 channels, one cell = 92.9 ms x 4 mel band(s)" in d["layers"]
+
+
+def test_weights_are_pretrained_not_random(enc):
+    # trained BN statistics are not the init values (mean 0, var 1)
+    assert not torch.allclose(enc._w["conv_block2.bn1.running_var"], torch.ones(128))
+
+
+def test_chunked_features_equal_whole(enc, monkeypatch):
+    x = np.random.default_rng(1).random((96, 1000), dtype=np.float32)
+    whole = enc.features(x)
+    monkeypatch.setattr(AisfxEncoder, "chunk_frames", 256)
+    chunked = enc.features(x)
+    for a, b in zip(whole, chunked):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_feature_cells_follow_the_input_in_time(enc):
+    x = np.zeros((96, 400), dtype=np.float32)
+    x[30:60, 200:216] = 0.8  # an event in frames 200-215
+    f = enc.features(x)[0]  # block2, 4 frames per cell
+    base = enc.features(np.zeros((96, 400), dtype=np.float32))[0]
+    diff = (f - base).abs().sum(dim=(0, 1))
+    assert 48 <= int(diff.argmax()) <= 55
+
+
+def test_pickle_with_code_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    p = tmp_path / "checkpoint.pth"
+    with open(p, "wb") as f:
+        pickle.dump(Evil(), f)
+    with pytest.raises(WeightsError, match="not a loadable aisfx checkpoint"):
+        load_checkpoint(p)
+    assert not marker.exists()
+
+
+def test_registry_and_params():
+    assert "aisfx" in ENCODERS
+    with pytest.raises(ParameterError, match="choose from"):
+        make_encoder("aisfx", {"layers": "block9"})
+    with pytest.raises(ParameterError, match="unknown encoder"):
+        make_encoder("wav2vec")
+    with pytest.raises(WeightsError, match="not found"):
+        make_encoder("aisfx", {"weights": "/nonexistent/ckpt.pth"})
