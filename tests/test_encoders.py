@@ -29,7 +29,13 @@ def test_real_weights_load_and_give_the_documented_grid(enc):
 
 def test_weights_are_pretrained_not_random(enc):
     # trained BN statistics are not the init values (mean 0, var 1)
-    assert not torch.allclose(enc._w["conv_block2.bn1.running_var"], torch.ones(128))
+    assert not torch.allclose(enc.net.conv_block2.bn1.running_var, torch.ones(128))
+    student = enc.network(pretrained=False, seed=1)
+    assert torch.allclose(student.conv_block2.bn1.running_var, torch.ones(128))
+    assert student.conv_block1.conv1.weight.requires_grad
+    assert not enc.net.conv_block1.conv1.weight.requires_grad
+    x = torch.rand(2, 96, 64)
+    torch.testing.assert_close(enc.network()(x)[0], enc.net(x)[0])
 
 
 def test_chunked_features_equal_whole(enc, monkeypatch):

@@ -82,6 +82,14 @@ class Encoder:
     def layer_grids(self) -> list[LayerGrid]:
         raise NotImplementedError
 
+    def network(self, *, pretrained: bool = True, seed: int = 0) -> torch.nn.Module:
+        """A trainable copy of the network (for methods that train one, e.g. STFPM's student).
+
+        Its ``forward(x, *, batch_stats=False)`` takes ``(B, n_freq, n_time)`` with ``n_time`` a
+        multiple of :attr:`time_multiple` and returns the selected layers ``(B, C, F_l, T_l)``.
+        """
+        raise NotImplementedError(f"{self.name} offers no trainable network")
+
     def weights_id(self) -> str:
         """A fingerprint of the weights (e.g. checkpoint SHA-256) saved in model files."""
         raise NotImplementedError
