@@ -163,7 +163,7 @@ class Controller(QObject):
         self.state.set_clip(data.path, data.display, data.result, data.boxes)
         msg = f"{data.path.name}: {data.display.duration:.2f} s"
         if data.result is not None:
-            msg += f", clip score {data.result.clip_score:.3g}"
+            msg += f", clip score {data.result.clip_score:#.3g}"
         self.status.emit(msg)
         if data.boxes_error:
             self.error.emit("Ground-truth boxes not shown", data.boxes_error)

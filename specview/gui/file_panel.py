@@ -144,17 +144,22 @@ class FilePanel(QWidget):
             self.clip_requested.emit(path)
 
     def _select(self, path) -> None:
+        """Mark the clip on screen, or nothing when it is not in the list (opened alone)."""
         item = self._items.get(Path(path)) if path is not None else None
-        if item is not None and self.tree.currentItem() is not item:
-            self.tree.blockSignals(True)
-            self.tree.setCurrentItem(item)
+        if self.tree.currentItem() is item:
+            return
+        self.tree.blockSignals(True)
+        self.tree.setCurrentItem(item)
+        if item is None:
+            self.tree.clearSelection()
+        else:
             self.tree.scrollToItem(item)
-            self.tree.blockSignals(False)
+        self.tree.blockSignals(False)
 
     def _show_scores(self) -> None:
         for path, item in self._items.items():
             sc = self.state.scores.get(path)
-            item.setText(COL_SCORE, f"{sc.clip_score:.3g}" if sc else "")
+            item.setText(COL_SCORE, f"{sc.clip_score:#.3g}" if sc else "")
             item.setData(COL_SCORE, SCORE_ROLE, sc.clip_score if sc else None)
 
     def _update_button(self) -> None:

@@ -61,6 +61,7 @@ class FitDialog(QDialog):
     def __init__(self, folder: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fit on folder")
+        self.setMinimumWidth(560)
         self.folder = QLineEdit(folder)
         self.folder.setPlaceholderText("a dataset (its train/ is used) or a folder of normal clips")
         browse = QPushButton("Browse…")

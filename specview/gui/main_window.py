@@ -69,9 +69,9 @@ class MainWindow(QMainWindow):
         self._error_box: QMessageBox | None = None
 
         self.setCentralWidget(self.view)
-        self._dock("Clips", self.file_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 320)
+        self._dock("Clips", self.file_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 380)
         self._dock("Display", self.overlay_panel,
-                   Qt.DockWidgetArea.RightDockWidgetArea, 250)
+                   Qt.DockWidgetArea.RightDockWidgetArea, 260)
         self._build_status_bar()
         self.menu_actions: dict[str, QAction] = {}
         self._build_menus()
@@ -84,12 +84,13 @@ class MainWindow(QMainWindow):
     # -- construction -----------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> None:
         dock = QDockWidget(title, self)
+        dock.setMinimumWidth(220)
         dock.setObjectName(f"dock_{widget.__class__.__name__}")
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        widget.setMinimumWidth(width)
         self.addDockWidget(area, dock)
+        self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()

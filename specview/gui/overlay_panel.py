@@ -54,6 +54,8 @@ class OverlayPanel(QWidget):
         self.score_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.peak_label = QLabel("")
         self.peak_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.peak_label.setWordWrap(True)
+        self.score_caption.setWordWrap(True)
         self.heat_check = QCheckBox("Show heatmap")
         self.heat_check.setChecked(True)
         self.heat_check.setToolTip("Toggle the anomaly heatmap (H)")
@@ -143,7 +145,7 @@ class OverlayPanel(QWidget):
             self.score_label.setText("—")
             self.peak_label.setText("" if self.state.model else "load or fit a model to score")
             return
-        self.score_label.setText(f"{r.clip_score:.3g}")
+        self.score_label.setText(f"{r.clip_score:#.3g}")
         if r.map.size:
             i, j = np.unravel_index(int(np.argmax(r.map)), r.map.shape)
             self.peak_label.setText(

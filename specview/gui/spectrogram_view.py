@@ -82,7 +82,7 @@ class Readout:
     def text(self) -> str:
         s = f"t {self.time_s:.3f} s   f {format_hz(self.freq_hz)}   {self.level_db:.1f} {self.unit}"
         if self.score is not None:
-            s += f"   score {self.score:.3g}"
+            s += f"   score {self.score:#.3g}"
         return s
 
 
@@ -315,12 +315,23 @@ class SpectrogramView(QWidget):
                        score, disp.unit)
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        if not self.vb.sceneBoundingRect().contains(scene_pos):
+        if self.vb.sceneBoundingRect().contains(scene_pos):
+            p = self.vb.mapSceneToView(scene_pos)
+            r = self.readout_at(p.x(), p.y())
+            self.hovered.emit(r.text() if r else "")
+        elif self.score_plot.isVisible() and self.score_plot.vb.sceneBoundingRect().contains(scene_pos):
+            self.hovered.emit(self._frame_readout(self.score_plot.vb.mapSceneToView(scene_pos).x()))
+        else:
             self.hovered.emit("")
-            return
-        p = self.vb.mapSceneToView(scene_pos)
-        r = self.readout_at(p.x(), p.y())
-        self.hovered.emit(r.text() if r else "")
+
+    def _frame_readout(self, x: float) -> str:
+        r = self.state.result
+        if r is None or not len(r.times) or not self._rect.left() <= x <= self._rect.right():
+            return ""
+        col = int(np.clip(np.searchsorted(r.times, x), 0, len(r.times) - 1))
+        if col > 0 and abs(r.times[col - 1] - x) < abs(r.times[col] - x):
+            col -= 1
+        return f"t {x:.3f} s   frame score {float(r.frame_scores[col]):#.3g}"
 
     def scene_pos_of(self, time_s: float, freq_hz: float) -> QPointF:
         """Scene position of a time and frequency (for tests and later tools)."""

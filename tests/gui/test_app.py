@@ -39,6 +39,10 @@ def test_demo_opens_the_first_anomaly_with_its_heatmap(
     assert win.state.clip_path.name == "anomaly_000.wav"
     assert win.state.model_path == model_path and win.view.heat_item.isVisible()
     assert win.file_panel.tree.currentItem().text(0) == "anomaly_000.wav"
+    # then every test clip is scored in the background, ranking the list
+    qtbot.waitUntil(lambda: len(win.state.scores) == 2 and win.controller.task is None,
+                    timeout=TIMEOUT)
+    assert win.file_panel._items[tiny_dataset / "test" / "normal_000.wav"].text(2) != ""
 
 
 def test_demo_failure_is_reported(qtbot, settings, monkeypatch: pytest.MonkeyPatch) -> None:

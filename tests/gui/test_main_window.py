@@ -10,6 +10,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
 from specview import pipeline
+from specview.gui.controller import default_front_end
 from specview.gui.main_window import ABOUT, MainWindow
 
 TIMEOUT = 60000
@@ -33,14 +34,23 @@ def test_open_file_shows_spectrogram_in_seconds_and_hz(qtbot, window, tiny_datas
     disp = window.state.display
     view = window.view
     assert disp is not None and window.state.result is None
-    assert view.spec_item.image.shape == disp.values.shape == (96, 173)
+    fe = default_front_end()
+    assert view.spec_item.image.shape == disp.values.shape == (96, fe.n_frames(2 * 44100))
     # x is seconds: the image spans the clip (frame centres +- half a hop)
     rect = view.spec_item.mapRectToParent(view.spec_item.boundingRect())
-    assert rect.left() == pytest.approx(-256 / 44100, abs=1e-6)
-    assert rect.width() == pytest.approx(2.0, abs=0.02)
+    assert rect.left() == pytest.approx(-fe.seconds_per_frame / 2, abs=1e-6)
+    assert rect.width() == pytest.approx(fe.n_frames(2 * 44100) * fe.seconds_per_frame)
+    assert rect.width() == pytest.approx(disp.duration, abs=fe.seconds_per_frame)
     (x0, x1), (y0, y1) = view.vb.viewRange()
     assert (x0, x1) == (pytest.approx(rect.left()), pytest.approx(rect.right()))
     assert (y0, y1) == (pytest.approx(0.0), pytest.approx(96.0))
+    # zoom and pan stay within the clip; reset zoom shows all of it again
+    view.vb.setRange(xRange=(-5.0, 10.0), yRange=(-50.0, 500.0), padding=0.0)
+    (a, b), (c, d) = view.vb.viewRange()
+    assert a >= rect.left() - 1e-9 and b <= rect.right() + 1e-9 and c >= 0.0 and d <= 96.0
+    view.vb.setRange(xRange=(0.5, 0.7), yRange=(40.0, 50.0), padding=0.0)
+    window.menu_actions["reset_zoom"].trigger()
+    assert view.vb.viewRange()[0] == [pytest.approx(rect.left()), pytest.approx(rect.right())]
     # y axis labelled in Hz at the right mel rows
     axis = view.freq_axis
     (_, ticks), = axis.tickValues(y0, y1, 500.0)
@@ -65,7 +75,7 @@ def test_model_and_clip_show_heatmap_and_score(qtbot, window, tiny_dataset, mode
     heat = window.view.heat_item
     assert heat.isVisible()
     assert np.array_equal(heat.image, r.map)
-    assert window.overlay_panel.score_label.text() == f"{r.clip_score:.3g}"
+    assert window.overlay_panel.score_label.text() == f"{r.clip_score:#.3g}"
     # known answer: the map peaks on the injected 4 kHz burst in 0.8-1.4 s
     i, j = np.unravel_index(np.argmax(r.map), r.map.shape)
     assert t0 - 0.1 <= r.times[j] <= t1 + 0.1
@@ -79,7 +89,7 @@ def test_model_and_clip_show_heatmap_and_score(qtbot, window, tiny_dataset, mode
     open_clip(qtbot, window, normal, scored=True)
     assert window.state.result.clip_score < r.clip_score
     items = window.file_panel._items
-    assert items[normal].text(2) == f"{window.state.result.clip_score:.3g}"
+    assert items[normal].text(2) == f"{window.state.result.clip_score:#.3g}"
 
 
 def test_toggle_and_opacity(qtbot, window, tiny_dataset, model_path) -> None:
@@ -105,6 +115,7 @@ def test_hover_readout(qtbot, window, tiny_dataset, model_path, burst) -> None:
     load_model(qtbot, window, model_path)
     open_clip(qtbot, window, tiny_dataset / "test" / "anomaly_000.wav", scored=True)
     view = window.view
+    qtbot.wait(100)  # the graphics layout settles lazily after the colour bar appears
     pos = view.scene_pos_of(1.1, tone_hz)
     widget_pos = view.glw.mapFromScene(pos)
     qtbot.mouseMove(view.glw.viewport(), QPoint(widget_pos.x(), widget_pos.y()))
@@ -116,12 +127,16 @@ def test_hover_readout(qtbot, window, tiny_dataset, model_path, burst) -> None:
     y = view.band_scale.y_of_hz(tone_hz)
     ro = view.readout_at(1.1, y)
     disp, r = window.state.display, window.state.result
-    col = int(round(1.1 / (512 / 44100)))
+    col = int(round(1.1 / window.state.model.encoder.front_end.seconds_per_frame))
     row = int(np.floor(y))
     assert ro.time_s == pytest.approx(1.1)
     assert ro.freq_hz == pytest.approx(tone_hz, rel=1e-6)
     assert ro.level_db == pytest.approx(float(disp.values[row, col]))
     assert ro.score == pytest.approx(float(r.map[row, col]))
+    # over the frame-score track: time and that frame's score
+    track = view.score_plot.vb.mapViewToScene(QPointF(1.1, 0.0))
+    view.glw.scene().sigMouseMoved.emit(track)
+    assert window.readout.text().startswith("t 1.100 s   frame score ")
     view.glw.scene().sigMouseMoved.emit(QPointF(-100.0, -100.0))  # outside: readout clears
     assert window.readout.text() == ""
 
@@ -206,6 +221,12 @@ def test_dataset_list_and_ground_truth_boxes(qtbot, window, tiny_dataset, burst)
     assert r.bottom() == pytest.approx(view.band_scale.y_of_hz(4500.0))
     window.overlay_panel.boxes_check.setChecked(False)
     assert not rects[0].isVisible()
+    # a recording opened on its own (not in the list) leaves nothing selected there
+    outside = Path(window.settings.fileName()).parent / "single.wav"
+    outside.write_bytes(anomaly.read_bytes())
+    open_clip(qtbot, window, outside)
+    assert panel.tree.currentItem() is None and not panel.tree.selectedItems()
+    assert view._box_items == []
 
 
 def test_only_the_latest_clip_request_is_shown(qtbot, window, tiny_dataset) -> None:
@@ -278,7 +299,7 @@ def test_score_all_ranks_clips_and_shares_the_colour_scale(
     assert set(state.scores) == {anomaly, normal}
     assert state.scores[anomaly].clip_score > state.scores[normal].clip_score
     items = window.file_panel._items
-    assert items[anomaly].text(2) == f"{state.scores[anomaly].clip_score:.3g}"
+    assert items[anomaly].text(2) == f"{state.scores[anomaly].clip_score:#.3g}"
     # shared scale: the normal clip is now drawn on the anomaly's range, so it looks calm
     assert view.colorbar.levels()[1] == pytest.approx(state.scores[anomaly].map_max)
     assert view.heat_item.getLevels()[1] == pytest.approx(state.scores[anomaly].map_max)
