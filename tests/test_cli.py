@@ -29,7 +29,7 @@ def test_fit_then_score(demo_root, tmp_path, capsys):
     assert "6 clips" in capsys.readouterr().out
     out = tmp_path / "scores"
     assert main(["score", str(model), str(demo_root / "valve"), "--out", str(out)]) == 0
-    rows = list(csv.DictReader(open(out / "scores.csv")))
+    rows = list(csv.DictReader((out / "scores.csv").read_text().splitlines()))
     assert len(rows) == 5 and {"file", "score"} <= set(rows[0])
     for row in rows:
         z = np.load(out / row["map"])
