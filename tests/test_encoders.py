@@ -43,7 +43,7 @@ def test_chunked_features_equal_whole(enc, monkeypatch):
     whole = enc.features(x)
     monkeypatch.setattr(AisfxEncoder, "chunk_frames", 256)
     chunked = enc.features(x)
-    for a, b in zip(whole, chunked):
+    for a, b in zip(whole, chunked, strict=True):
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 

@@ -70,8 +70,8 @@ def test_save_load_round_trip_gives_identical_scores(model, demo, tmp_path):
 
 
 def _rewrite_meta(src, dst, change):
-    from safetensors.torch import load_file, save_file
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     with safe_open(str(src), framework="pt") as f:
         meta = json.loads(f.metadata()["specview"])
@@ -99,8 +99,8 @@ def test_foreign_or_damaged_model_files_are_refused(model, tmp_path):
     with pytest.raises(ModelFileError, match="unknown method 'magic'"):
         pipeline.load_model(unknown)
     plain = tmp_path / "p.safetensors"
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     save_file({"x": torch.zeros(2)}, str(plain))
     with pytest.raises(ModelFileError, match="not a specview model"):

@@ -146,7 +146,7 @@ class Encoder:
             b = min(padded, a + chunk)
             lo, hi = max(0, a - margin), min(padded, b + margin)
             outs = self._forward(x[None, :, lo:hi])
-            for i, (g, o) in enumerate(zip(grids, outs)):
+            for i, (g, o) in enumerate(zip(grids, outs, strict=True)):
                 s = (a - lo) // g.time_stride
                 e = s + (b - a) // g.time_stride
                 parts[i].append(o[0, :, :, s:e])
