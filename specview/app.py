@@ -60,13 +60,3 @@ def run_gui(paths: list[str] | None = None, *, model: str | None = None,
     win.show()
     return int(app.exec())
 
-
-if __name__ == "__main__":  # python -m specview.app [paths...] (before the CLI grows a gui command)
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="specview", description="specview desktop window")
-    ap.add_argument("paths", nargs="*", help="recording, folder/dataset or .safetensors model")
-    ap.add_argument("--model", help="model file to load first")
-    ap.add_argument("--demo", action="store_true", help="open the built-in demo")
-    a = ap.parse_args()
-    raise SystemExit(run_gui(a.paths, model=a.model, demo=a.demo))
