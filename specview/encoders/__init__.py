@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from specview.encoders.aisfx import AisfxEncoder
 from specview.encoders.base import Encoder, resolve_device
+from specview.encoders.cnn14 import Cnn14Encoder
+from specview.encoders.efficientnet import EfficientNetEncoder
 from specview.errors import ParameterError
 
 ENCODERS: dict[str, type[Encoder]] = {
     "aisfx": AisfxEncoder,
+    "cnn14": Cnn14Encoder,
+    "efficientnet-lite0": EfficientNetEncoder,
 }
 
 DEFAULT_ENCODER = "aisfx"
