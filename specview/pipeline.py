@@ -250,6 +250,9 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
     detector = det_cls(det_params, device=device)
     try:
         detector.load_state_tensors(tensors)
+        bind = getattr(detector, "bind", None)  # detectors holding a network check it now
+        if bind is not None:
+            bind(encoder)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     return Model(encoder, detector, dict(meta.get("training", {})))

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from specview.detectors.base import Detector
+from specview.detectors.cfa import CFA
+from specview.detectors.padim import PaDiM
 from specview.detectors.patchcore import PatchCore
+from specview.detectors.stfpm import STFPM
 
 DETECTORS: dict[str, type[Detector]] = {
     "patchcore": PatchCore,
+    "padim": PaDiM,
+    "cfa": CFA,
+    "stfpm": STFPM,
 }
 
 DEFAULT_DETECTOR = "patchcore"

@@ -11,8 +11,8 @@ from scipy.ndimage import gaussian_filter
 
 from specview.types import Progress
 
-#: Elements of a distance block computed at once (bounds the temporary memory to ~256 MB).
-_BLOCK_ELEMENTS = 1 << 26
+#: Elements of a distance block computed at once (bounds the temporaries to ~64 MB each).
+_BLOCK_ELEMENTS = 1 << 24
 
 
 def local_patch_features(layers: list[torch.Tensor], *, neighbourhood: int = 3) -> torch.Tensor:
@@ -123,10 +123,17 @@ def nearest_neighbours(
     rows = max(1, _BLOCK_ELEMENTS // max(N, 1))
     dists = torch.empty(M, k, dtype=queries.dtype, device=queries.device)
     idxs = torch.empty(M, k, dtype=torch.long, device=queries.device)
+    bank_t = bank.T
     for a in range(0, M, rows):
         q = queries[a : a + rows]
-        d2 = (q * q).sum(1, keepdim=True) + bank_sq[None] - 2.0 * (q @ bank.T)
-        val, ind = torch.topk(d2, k, dim=1, largest=False)
+        # |b|^2 - 2 q.b in one fused GEMM; |q|^2 is constant along a row, so it is added to the
+        # k winners only
+        part = torch.addmm(bank_sq[None], q, bank_t, beta=1.0, alpha=-2.0)
+        if k == 1:
+            val, ind = part.min(dim=1, keepdim=True)
+        else:
+            val, ind = torch.topk(part, k, dim=1, largest=False)
+        val += (q * q).sum(1, keepdim=True)
         dists[a : a + rows] = val.clamp_min_(0).sqrt_()
         idxs[a : a + rows] = ind
     return dists, idxs
@@ -200,3 +207,195 @@ class ReservoirBank:
         if self._bank is not None:
             return self._bank
         return torch.cat(self._rows) if self._rows else torch.empty(0)
+
+
+# -- shared by PaDiM, CFA and STFPM: fixed-length windows, map assembly, Gaussians, training ----
+
+
+def padded_length(n_time: int, multiple: int) -> int:
+    """``n_time`` rounded up to a multiple of ``multiple`` (the encoders' time padding)."""
+    return -(-int(n_time) // int(multiple)) * int(multiple)
+
+
+def pad_frames(values: np.ndarray, n_time: int) -> np.ndarray:
+    """Extend ``(n_freq, t)`` to ``n_time`` frames by repeating the last frame (edge
+    replication, as the encoders pad time); longer inputs are returned unchanged."""
+    t = values.shape[1]
+    if t >= n_time:
+        return values
+    return np.pad(values, ((0, 0), (0, n_time - t)), mode="edge")
+
+
+def window_starts(n_time: int, length: int) -> list[int]:
+    """First frames of windows of ``length`` frames that tile ``n_time`` frames.
+
+    Non-overlapping from 0, plus one window aligned to the end when the tiles leave a rest
+    (it overlaps the previous one). A single window at 0 when ``n_time <= length``.
+    """
+    if n_time <= length:
+        return [0]
+    starts = list(range(0, n_time - length + 1, length))
+    if starts[-1] + length < n_time:
+        starts.append(n_time - length)
+    return starts
+
+
+def stitch_windows(grids: list[torch.Tensor], starts: list[int], n_cells: int) -> torch.Tensor:
+    """Place score grids ``(F, T_w)`` at time-cell offsets ``starts`` on a ``(F, n_cells)``
+    grid, averaging where windows overlap."""
+    f = grids[0].shape[0]
+    total = torch.zeros(f, n_cells, dtype=torch.float64)
+    count = torch.zeros(n_cells, dtype=torch.float64)
+    for g, s in zip(grids, starts, strict=True):
+        w = min(g.shape[1], n_cells - s)
+        total[:, s : s + w] += g[:, :w].double().cpu()
+        count[s : s + w] += 1
+    return (total / count.clamp_min(1)).float()
+
+
+def product_map(
+    grids: list[np.ndarray | torch.Tensor],
+    *,
+    padded_size: tuple[int, int],
+    n_time: int,
+    sigma: float,
+) -> np.ndarray:
+    """Several score grids -> one map: each upsampled to the padded input, multiplied
+    element-wise (STFPM's multi-scale aggregation), cropped to ``n_time``, smoothed."""
+    m = np.ones(padded_size, dtype=np.float32)
+    for g in grids:
+        m = m * upsample_to(g, padded_size)
+    m = m[:, :n_time]
+    if sigma > 0:
+        m = gaussian_filter(m, sigma=sigma, mode="nearest")
+    return np.ascontiguousarray(m, dtype=np.float32)
+
+
+def valid_max(anomaly_map: np.ndarray, valid: tuple[int, int] | None) -> float:
+    """Largest map value within the frames ``valid = (first, last)`` (all frames if None)."""
+    if valid is not None:
+        a, b = max(0, int(valid[0])), min(anomaly_map.shape[1], int(valid[1]))
+        if b > a:
+            anomaly_map = anomaly_map[:, a:b]
+    return float(anomaly_map.max())
+
+
+class GaussianAccumulator:
+    """Streaming multivariate Gaussians, one per cell: float64 sums and outer-product sums.
+
+    Memory is ``cells * (dim + dim**2)`` float64 whatever the number of samples, so any number
+    of training clips can be added.
+    """
+
+    def __init__(self, cells: int, dim: int, *, device: torch.device | str = "cpu") -> None:
+        self.n = 0
+        self.sum = torch.zeros(cells, dim, dtype=torch.float64, device=device)
+        self.outer = torch.zeros(cells, dim, dim, dtype=torch.float64, device=device)
+
+    def add(self, x: torch.Tensor) -> None:
+        """``x`` (cells, samples, dim): the same number of new samples for every cell."""
+        x = x.to(self.sum.device, torch.float64)
+        self.sum += x.sum(1)
+        self.outer += torch.bmm(x.transpose(1, 2), x)
+        self.n += x.shape[1]
+
+    def finalize(self, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean ``(cells, dim)`` and whitening matrix ``W = L^-1`` ``(cells, dim, dim)`` with
+        ``L L^T = cov + epsilon * I`` (unbiased covariance, Cholesky, float64)."""
+        if self.n < 1:
+            raise ValueError("no samples")
+        mean = self.sum / self.n
+        cov = (self.outer - self.n * mean[:, :, None] * mean[:, None, :]) / max(self.n - 1, 1)
+        cov = 0.5 * (cov + cov.transpose(1, 2))
+        eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+        chol = torch.linalg.cholesky(cov + epsilon * eye)
+        whiten = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
+        return mean, whiten
+
+
+def mahalanobis(x: torch.Tensor, mean: torch.Tensor, whiten: torch.Tensor) -> torch.Tensor:
+    """Mahalanobis distance ``||W (x - mean)||`` of samples ``x`` (cells, samples, dim) to each
+    cell's Gaussian (``mean`` (cells, dim), ``whiten`` (cells, dim, dim)); -> (cells, samples)."""
+    diff = x - mean[:, None, :]
+    return torch.linalg.vector_norm(torch.bmm(diff, whiten.transpose(1, 2)), dim=-1)
+
+
+def split_validation(n: int, fraction: float, *, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Seeded split of ``n`` normal training clips into (train, validation) indices.
+
+    ``fraction`` 0 holds nothing out; otherwise at least one clip is held out and one kept.
+    """
+    if fraction <= 0:
+        return list(range(n)), []
+    if n < 2:
+        from specview.errors import ParameterError
+
+        raise ParameterError(
+            f"val_fraction {fraction} needs at least 2 training clips, got {n}; "
+            "add clips or set val_fraction=0"
+        )
+    n_val = min(n - 1, max(1, int(round(fraction * n))))
+    perm = np.random.default_rng(seed).permutation(n)
+    return sorted(perm[n_val:].tolist()), sorted(perm[:n_val].tolist())
+
+
+class EarlyStopping:
+    """Tracks the best validation loss; ``stop`` after ``patience`` epochs without a gain
+    (``patience`` 0: never stop early, still remember the best epoch)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = int(patience)
+        self.best = float("inf")
+        self.best_epoch = -1
+        self.bad = 0
+
+    def update(self, epoch: int, loss: float) -> bool:
+        """Record ``loss`` of ``epoch``; True when it is the best so far."""
+        if loss < self.best:
+            self.best, self.best_epoch, self.bad = loss, epoch, 0
+            return True
+        self.bad += 1
+        return False
+
+    @property
+    def stop(self) -> bool:
+        return self.patience > 0 and self.bad >= self.patience
+
+
+def context_frames(encoder, seconds: float) -> int:
+    """``seconds`` of context as frames, rounded up to the encoder's time multiple (so that the
+    context is a whole number of cells of every layer)."""
+    if seconds <= 0:
+        return 0
+    fe = encoder.front_end
+    return padded_length(max(1, int(round(seconds * fe.sr / fe.hop_length))), encoder.time_multiple)
+
+
+def context_features(
+    encoder, values: np.ndarray, context: int, *, neighbourhood: int = 1
+) -> torch.Tensor:
+    """Patch features of ``values`` ``(n_freq, n_time)`` computed with ``context`` frames
+    mirrored at both ends, which are dropped again: cells near the clip's ends then see
+    mirrored sound instead of the network's zero padding (whose edge artefacts a model
+    shared along time cannot learn).
+
+    Returns
+    -------
+    torch.Tensor, (sum C_l, F_0, T_0) on the first layer's grid of the padded clip
+    """
+    if context > 0:
+        values = np.pad(values, ((0, 0), (context, context)), mode="reflect")
+    feat = local_patch_features(encoder.features(values), neighbourhood=neighbourhood)
+    if context > 0:
+        cut = context // encoder.layer_grids()[0].time_stride
+        feat = feat[:, :, cut:-cut]
+    return feat
+
+
+def window_frames(encoder, seconds: float, default_frames: int) -> int:
+    """Length in frames of the fixed windows a per-position model is fitted on: ``seconds``
+    (as the front end frames that much audio), or ``default_frames`` when ``seconds`` is 0,
+    rounded up to the encoder's time multiple."""
+    fe = encoder.front_end
+    n = fe.n_frames(int(round(seconds * fe.sr))) if seconds > 0 else int(default_frames)
+    return padded_length(max(1, n), encoder.time_multiple)

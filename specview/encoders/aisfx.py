@@ -157,10 +157,27 @@ class AisfxNet(nn.Module):
                 if isinstance(m, nn.Conv2d):
                     fan_in = m.weight[0].numel()
                     bound = (6.0 / fan_in) ** 0.5  # kaiming uniform, gain sqrt(2)
-                    m.weight.copy_(torch.empty_like(m.weight).uniform_(-bound, bound, generator=g))
+                    w = torch.empty(m.weight.shape).uniform_(-bound, bound, generator=g)
+                    m.weight.copy_(w)  # drawn on the CPU generator, copied to the device
                 elif isinstance(m, nn.BatchNorm2d):
                     m.reset_parameters()
         return self
+
+
+def _fold_batch_norm(net: AisfxNet) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Each block's conv-BN pairs as (weight, bias) of one convolution with the frozen BN's
+    running statistics folded in: the same function, one pass fewer over each activation."""
+    blocks = []
+    for i in range(net.depth):
+        blk = getattr(net, f"conv_block{i + 1}")
+        pairs = []
+        for conv, bn in ((blk.conv1, blk.bn1), (blk.conv2, blk.bn2)):
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            w = (conv.weight * scale[:, None, None, None]).detach().contiguous()
+            b = (bn.bias - bn.running_mean * scale).detach().contiguous()
+            pairs.append((w, b))
+        blocks.append(pairs)
+    return blocks
 
 
 def aisfx_front_end(hop_length: int = TRAINED_HOP, gain_db: float = 0.0) -> MelFrontEnd:
@@ -187,6 +204,7 @@ class AisfxEncoder(Encoder):
         self.device = resolve_device(device)
         self._path = Path(self.params.weights) if self.params.weights else default_checkpoint()
         self.net = self._pretrained_net(load_checkpoint(self._path))
+        self._folded: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None
         self.front_end = aisfx_front_end(self.params.hop_length, self.params.gain_db)
 
     def _pretrained_net(self, state: dict[str, torch.Tensor]) -> AisfxNet:
@@ -213,4 +231,14 @@ class AisfxEncoder(Encoder):
         return [LayerGrid(b, CHANNELS[b], STRIDES[b], STRIDES[b]) for b in self.params.layers]
 
     def _forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.net(x)
+        if self._folded is None:
+            self._folded = _fold_batch_norm(self.net)
+        h = x.transpose(1, 2)[:, None].contiguous(memory_format=torch.channels_last)
+        out = {}
+        for i, convs in enumerate(self._folded):
+            for w, b in convs:
+                h = F.conv2d(h, w, b, padding=1).relu_()
+            if i < 3:
+                h = F.max_pool2d(h, 2)
+            out[BLOCKS[i]] = h
+        return [out[b].transpose(2, 3).contiguous() for b in self.params.layers]
