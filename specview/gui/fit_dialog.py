@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -62,6 +63,7 @@ class FitDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Fit on folder")
         self.setMinimumWidth(560)
+        self.resize(620, 680)
         self.folder = QLineEdit(folder)
         self.folder.setPlaceholderText("a dataset (its train/ is used) or a folder of normal clips")
         browse = QPushButton("Browse…")
@@ -79,7 +81,14 @@ class FitDialog(QDialog):
         top.addRow("Normal recordings", row)
         top.addRow("Method", self.method)
         top.addRow("Encoder", self.encoder)
-        self._forms = QVBoxLayout()
+        # long parameter lists (CFA has ~18) scroll instead of growing past the screen
+        holder = QWidget()
+        self._forms = QVBoxLayout(holder)
+        self._forms.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(holder)
+        scroll.setMinimumHeight(420)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Fit")
@@ -87,7 +96,7 @@ class FitDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
-        lay.addLayout(self._forms)
+        lay.addWidget(scroll, 1)
         lay.addWidget(buttons)
         self.method_form: ParamsForm | None = None
         self.encoder_form: ParamsForm | None = None
@@ -98,12 +107,14 @@ class FitDialog(QDialog):
     def _rebuild_forms(self) -> None:
         for form in (self.method_form, self.encoder_form):
             if form is not None:
+                self._forms.removeWidget(form)
+                form.setParent(None)
                 form.deleteLater()
         m, e = self.method.currentText(), self.encoder.currentText()
         self.method_form = ParamsForm(f"{m} parameters", DETECTORS[m].Params)
         self.encoder_form = ParamsForm(f"{e} parameters", ENCODERS[e].Params)
-        self._forms.addWidget(self.method_form)
-        self._forms.addWidget(self.encoder_form)
+        self._forms.insertWidget(0, self.method_form)
+        self._forms.insertWidget(1, self.encoder_form)
 
     def _browse(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Folder of normal recordings", self.folder.text())
