@@ -116,6 +116,14 @@ def cmd_methods(args: argparse.Namespace) -> int:
     print("\nEncoders (--encoder NAME):")
     for name, cls in ENCODERS.items():
         print(f"\n  {name}: {cls.provenance}")
+        try:
+            d = cls(cls.Params()).describe()
+        except SpecviewError as exc:
+            print(f"    (not available here: {str(exc).splitlines()[0]})")
+        else:
+            print(f"    front end: {d['front_end']}")
+            for layer in d["layers"]:
+                print(f"    layer {layer}")
         for field_name, tp, default, help_ in describe(cls.Params):
             print(f"    {field_name} ({tp}, default {default!r}): {help_}")
     return 0

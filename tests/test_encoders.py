@@ -24,7 +24,10 @@ def test_real_weights_load_and_give_the_documented_grid(enc):
     assert enc.config()["weights"].startswith("sha256:")
     d = enc.describe()
     assert "ISMIR 2022" in d["provenance"]
-    assert "block2: 128 channels, one cell = 92.9 ms x 4 mel band(s)" in d["layers"]
+    assert d["layers"][0].startswith("block2: 128 channels, one cell = 92.9 ms x 4 mel band(s)")
+    lo, hi = enc.layer_grids()[0].cell_bandwidth_hz(enc.front_end)
+    # HTK mel over 0-22050 Hz: 4 bands span ~140 Hz at the bottom, ~3.7 kHz at the top
+    assert 100 < lo < 200 and 3000 < hi < 4500
 
 
 def test_weights_are_pretrained_not_random(enc):

@@ -48,10 +48,22 @@ class LayerGrid:
     freq_stride: int  # spectrogram rows per feature cell
 
     def describe(self, fe: MelFrontEnd) -> str:
+        lo, hi = self.cell_bandwidth_hz(fe)
         return (
-            f"{self.name}: {self.channels} channels, one cell = {self.time_stride * fe.hop_length / fe.sr * 1000:.1f} ms"
-            f" x {self.freq_stride} mel band(s)"
+            f"{self.name}: {self.channels} channels, one cell = "
+            f"{self.time_stride * fe.hop_length / fe.sr * 1000:.1f} ms"
+            f" x {self.freq_stride} mel band(s) ({lo:.0f}-{hi:.0f} Hz wide)"
         )
+
+    def cell_bandwidth_hz(self, fe: MelFrontEnd) -> tuple[float, float]:
+        """Narrowest and widest frequency span of one cell (mel cells widen with frequency)."""
+        import librosa
+
+        edges = librosa.mel_frequencies(fe.n_mels + 2, fmin=fe.fmin, fmax=fe.fmax, htk=fe.htk)
+        k = self.freq_stride
+        starts = np.arange(0, fe.n_mels - k + 1, k)
+        widths = edges[starts + k + 1] - edges[starts]  # band j spans edges[j]..edges[j + 2]
+        return float(widths.min()), float(widths.max())
 
 
 class Encoder:
