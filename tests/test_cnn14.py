@@ -142,11 +142,11 @@ def test_layout_decides_the_front_end_and_provenance(loaded):
     if layout == "clap":
         assert fe.sr == 44100 and enc.layout.name == "clap2022"
         assert "CLAP 2022" in d["provenance"] and "Elizalde" in d["provenance"]
-        assert "block2: 128 channels, one cell = 29.0 ms x 4 mel band(s)" in d["layers"]
+        assert any(layer.startswith("block2: 128 channels, one cell = 29.0 ms x 4 mel band(s)") for layer in d["layers"])
     else:
         assert fe.sr == 32000 and enc.layout.name == "panns"
         assert "PANNs" in d["provenance"] and "Kong" in d["provenance"]
-        assert "block2: 128 channels, one cell = 40.0 ms x 4 mel band(s)" in d["layers"]
+        assert any(layer.startswith("block2: 128 channels, one cell = 40.0 ms x 4 mel band(s)") for layer in d["layers"])
     assert path.name in d["provenance"]
     assert enc.weights_id() == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     assert enc.config()["front_end"]["sr"] == fe.sr

@@ -49,8 +49,8 @@ def test_grid_shapes_and_strides(enc):
     assert [tuple(f.shape) for f in feats] == [(40, 16, 26), (112, 8, 13)]
     assert all(torch.isfinite(f).all() for f in feats)
     d = enc.describe()
-    assert "stage3: 40 channels, one cell = 92.9 ms x 8 mel band(s)" in d["layers"]
-    assert "stage5: 112 channels, one cell = 185.8 ms x 16 mel band(s)" in d["layers"]
+    assert any(layer.startswith("stage3: 40 channels, one cell = 92.9 ms x 8 mel band(s)") for layer in d["layers"])
+    assert any(layer.startswith("stage5: 112 channels, one cell = 185.8 ms x 16 mel band(s)") for layer in d["layers"])
 
 
 @pytest.mark.weights
