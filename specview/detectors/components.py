@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
-from specview.types import Progress
+from specview.types import AnomalyResult, Progress
 
 #: Elements of a distance block computed at once (bounds the temporaries to ~64 MB each).
 _BLOCK_ELEMENTS = 1 << 24
@@ -399,3 +399,15 @@ def window_frames(encoder, seconds: float, default_frames: int) -> int:
     fe = encoder.front_end
     n = fe.n_frames(int(round(seconds * fe.sr))) if seconds > 0 else int(default_frames)
     return padded_length(max(1, n), encoder.time_multiple)
+
+
+def map_result(
+    amap: np.ndarray, spec, valid: tuple[int, int] | None, **extras
+) -> AnomalyResult:
+    """The :class:`AnomalyResult` of a map on ``spec``'s grid whose clip score is its maximum
+    within ``valid`` (PaDiM, CFA, STFPM; PatchCore re-weights its own)."""
+    clip = valid_max(amap, valid)
+    return AnomalyResult(
+        map=amap, times=spec.times, freqs=spec.freqs, clip_score=clip,
+        frame_scores=frame_scores(amap), extras={**extras, "peak_score": clip},
+    )

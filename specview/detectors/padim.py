@@ -46,13 +46,12 @@ from specview.detectors.components import (
     GaussianAccumulator,
     context_features,
     context_frames,
-    frame_scores,
     mahalanobis,
+    map_result,
     pad_frames,
     padded_length,
     scores_to_map,
     stitch_windows,
-    valid_max,
     window_frames,
     window_starts,
 )
@@ -290,12 +289,7 @@ class PaDiM(Detector):
         grid = grid.float().cpu()
         amap = scores_to_map(grid, padded_size=(values.shape[0], size), n_time=n_time,
                              sigma=self.params.sigma)
-        clip = valid_max(amap, valid)
-        return AnomalyResult(
-            map=amap, times=spec.times, freqs=spec.freqs, clip_score=clip,
-            frame_scores=frame_scores(amap),
-            extras={"patch_grid": grid.numpy(), "peak_score": clip},
-        )
+        return map_result(amap, spec, valid, patch_grid=grid.numpy())
 
     # -- model files ----------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -36,12 +36,11 @@ import torch.nn.functional as F
 from specview.detectors.base import Detector
 from specview.detectors.components import (
     EarlyStopping,
-    frame_scores,
+    map_result,
     pad_frames,
     padded_length,
     product_map,
     split_validation,
-    valid_max,
     window_starts,
 )
 from specview.encoders.base import Encoder
@@ -313,12 +312,7 @@ class STFPM(Detector):
                  layer_discrepancy([t[None] for t in teacher], [s[None] for s in student])]
         amap = product_map(grids, padded_size=(values.shape[0], padded), n_time=n_time,
                            sigma=self.params.sigma)
-        clip = valid_max(amap, valid)
-        return AnomalyResult(
-            map=amap, times=spec.times, freqs=spec.freqs, clip_score=clip,
-            frame_scores=frame_scores(amap),
-            extras={"layer_grids": [g.numpy() for g in grids], "peak_score": clip},
-        )
+        return map_result(amap, spec, valid, layer_grids=[g.numpy() for g in grids])
 
     # -- model files ----------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -12,7 +12,6 @@ Architecture (a 4-block "Cnn_9layers" embedding net): each block is two 3x3 conv
 
 from __future__ import annotations
 
-import copy
 import importlib.metadata
 import os
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specview.encoders.base import Encoder, LayerGrid, file_sha256, resolve_device
+from specview.encoders.base import Encoder, LayerGrid, resolve_device
 from specview.errors import ParameterError, WeightsError
 from specview.spectrogram import MelFrontEnd
 
@@ -218,14 +217,6 @@ class AisfxEncoder(Encoder):
         except RuntimeError as exc:
             raise WeightsError(f"{self._path}: weights do not fit the aisfx CNN ({exc})") from None
         return net.to(self.device).requires_grad_(False)
-
-    def network(self, *, pretrained: bool = True, seed: int = 0) -> AisfxNet:
-        """A trainable copy of the network: the pretrained weights or a seeded random init."""
-        net = copy.deepcopy(self.net).requires_grad_(True)
-        return net if pretrained else net.init_random(seed)
-
-    def weights_id(self) -> str:
-        return "sha256:" + file_sha256(str(self._path))
 
     def layer_grids(self) -> list[LayerGrid]:
         return [LayerGrid(b, CHANNELS[b], STRIDES[b], STRIDES[b]) for b in self.params.layers]

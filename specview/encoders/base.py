@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,16 +96,24 @@ class Encoder:
         raise NotImplementedError
 
     def network(self, *, pretrained: bool = True, seed: int = 0) -> torch.nn.Module:
-        """A trainable copy of the network (for methods that train one, e.g. STFPM's student).
+        """A trainable copy of the network (for methods that train one, e.g. STFPM's student):
+        the pretrained weights, or a seeded random initialisation (``net.init_random(seed)``).
 
         Its ``forward(x, *, batch_stats=False)`` takes ``(B, n_freq, n_time)`` with ``n_time`` a
         multiple of :attr:`time_multiple` and returns the selected layers ``(B, C, F_l, T_l)``.
         """
-        raise NotImplementedError(f"{self.name} offers no trainable network")
+        net = getattr(self, "net", None)
+        if net is None:
+            raise NotImplementedError(f"{self.name} offers no trainable network")
+        copy_ = copy.deepcopy(net).requires_grad_(True)
+        return copy_ if pretrained else copy_.init_random(seed)
 
     def weights_id(self) -> str:
-        """A fingerprint of the weights (e.g. checkpoint SHA-256) saved in model files."""
-        raise NotImplementedError
+        """A fingerprint of the weights saved in model files: the checkpoint's SHA-256."""
+        path = getattr(self, "_path", None)
+        if path is None:
+            raise NotImplementedError(f"{self.name} must say how its weights are identified")
+        return "sha256:" + file_sha256(str(path))
 
     # -- shared -------------------------------------------------------------------------------
     @property

@@ -33,7 +33,6 @@ as a spectrogram is shown.
 
 from __future__ import annotations
 
-import copy
 import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specview.encoders.base import Encoder, LayerGrid, file_sha256, resolve_device
+from specview.encoders.base import Encoder, LayerGrid, resolve_device
 from specview.errors import ParameterError, WeightsError
 from specview.spectrogram import MelFrontEnd
 
@@ -296,14 +295,6 @@ class EfficientNetEncoder(Encoder):
                 f"{self._path}: weights do not fit EfficientNet-Lite0 ({exc})"
             ) from None
         return net.to(self.device).requires_grad_(False)
-
-    def network(self, *, pretrained: bool = True, seed: int = 0) -> EfficientNetLite0:
-        """A trainable copy of the network: the pretrained weights or a seeded random init."""
-        net = copy.deepcopy(self.net).requires_grad_(True)
-        return net if pretrained else net.init_random(seed)
-
-    def weights_id(self) -> str:
-        return "sha256:" + file_sha256(str(self._path))
 
     def layer_grids(self) -> list[LayerGrid]:
         return [LayerGrid(s, CHANNELS[s], STRIDES[s], STRIDES[s]) for s in self.params.layers]
