@@ -33,6 +33,9 @@ class _Bar:
         self._bar.n = done
         self._bar.refresh()
 
+    def set_postfix(self, text: str) -> None:
+        self._bar.set_postfix_str(text, refresh=True)
+
     def close(self) -> None:
         self._bar.close()
 
@@ -79,16 +82,39 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise SpecviewError(f"--out {out}: model files end in .safetensors")
-    model = _with_bar(
-        f"fitting {args.method}",
-        lambda p: pipeline.fit(args.train, method=args.method, encoder=args.encoder,
-                               overrides=overrides, device=args.device, channel=args.channel,
-                               progress=p),
-    )
-    model.save(out)  # type: ignore[union-attr]
-    info = model.info  # type: ignore[union-attr]
+    model = pipeline.build(args.method, args.encoder, overrides, device=args.device)
+    bar = _Bar(f"fitting {args.method}")
+    shown = 0
+
+    def progress(done: int, total: int) -> None:
+        # trained methods (CFA, STFPM) keep per-epoch losses: show epoch and loss as they come
+        nonlocal shown
+        bar(done, total)
+        history = getattr(model.detector, "history", None)
+        if history and history[-1]["epoch"] != shown:
+            last = history[-1]
+            shown = last["epoch"]
+            val = "" if last.get("val_loss") is None else f", validation {last['val_loss']:.5g}"
+            line = f"epoch {shown}: loss {last['train_loss']:.5g}{val}"
+            if sys.stderr.isatty():
+                bar.set_postfix(line)
+            else:
+                print(line, file=sys.stderr, flush=True)
+
+    try:
+        pipeline.fit(args.train, channel=args.channel, progress=progress, model=model)
+    finally:
+        bar.close()
+    model.save(out)
+    info = model.info
     print(f"{out}: {args.method} on {args.encoder}, {info['n_train_clips']} clips "
           f"({info['train_seconds']:.1f} s of audio) in {info['fit_seconds']:.1f} s")
+    history = getattr(model.detector, "history", None)
+    if history:
+        best = getattr(model.detector, "best_epoch", None)
+        print(f"trained {len(history)} epochs, final loss {history[-1]['train_loss']:.5g}"
+              + (f", kept epoch {best} (validation loss)" if best and any(
+                  h.get("val_loss") is not None for h in history) else ""))
     return 0
 
 

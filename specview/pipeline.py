@@ -126,6 +126,7 @@ def fit(
     device: str | None = "cpu",
     channel: int | None = None,
     progress: Progress | None = None,
+    model: Model | None = None,
 ) -> Model:
     """Fit ``method`` on normal recordings.
 
@@ -133,6 +134,9 @@ def fit(
     ----------
     train : path or list of paths
         A dataset folder (its ``train/`` is used), a folder of audio files, a file, or a list.
+    model : Model, optional
+        An unfitted model from :func:`build` to fit instead of building one (lets a caller watch
+        ``model.detector.history``, the per-epoch losses of trained methods, while it fits).
     """
     if isinstance(train, (str, Path)):
         files = training_files(train)
@@ -140,7 +144,8 @@ def fit(
         files = [Path(p) for p in train]
         if not files:
             raise ParameterError("no training files given")
-    model = build(method, encoder, overrides, device=device)
+    if model is None:
+        model = build(method, encoder, overrides, device=device)
     t0 = time.perf_counter()
     durations: list[float] = []
 

@@ -64,3 +64,19 @@ def test_bad_audio_while_scoring(demo_root, tmp_path):
     bad.write_bytes(b"RIFF0000WAVEjunk")
     r = _run("score", str(model), str(bad), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "broken.wav: cannot read audio" in r.stderr
+
+
+@pytest.mark.parametrize("method", ["padim", "cfa", "stfpm"])
+def test_every_method_fits_and_scores_from_the_cli(demo_root, tmp_path, capsys, method):
+    model = tmp_path / f"{method}.safetensors"
+    extra = {"cfa": ["--set", "epochs=2"], "stfpm": ["--set", "epochs=2"]}.get(method, [])
+    assert main(["fit", str(demo_root / "valve"), "--method", method, "--out", str(model),
+                 *extra]) == 0
+    out, err = capsys.readouterr()
+    assert f"{method} on aisfx, 6 clips" in out
+    if method != "padim":  # trained methods report epoch and loss as they go
+        assert "epoch 1: loss" in err and "epoch 2: loss" in err
+        assert "trained 2 epochs" in out
+    assert main(["score", str(model), str(demo_root / "valve"), "--out", str(tmp_path / "o")]) == 0
+    rows = list(csv.DictReader((tmp_path / "o" / "scores.csv").read_text().splitlines()))
+    assert len(rows) == 5 and all(np.isfinite(float(r["score"])) for r in rows)
