@@ -265,6 +265,20 @@ class Controller(QObject):
         if encoder:
             kw["encoder"] = encoder
 
+        def work(progress: Progress) -> pipeline.Model:
+            model = pipeline.build(**kw)
+
+            def watch(done: int, total: int) -> None:
+                progress(done, total)
+                # trained methods (CFA, STFPM) keep per-epoch losses: show them as they come
+                history = getattr(model.detector, "history", None)
+                if history:
+                    last = history[-1]
+                    self.status.emit(f"{model.method}: epoch {last['epoch']}, "
+                                     f"loss {last['train_loss']:.4g}")
+
+            return pipeline.fit(folder, progress=watch, model=model)
+
         def done(model: pipeline.Model) -> None:
             self.state.set_model(model, None)
             if self.state.dataset is None and datasets.is_dataset(folder):
@@ -272,10 +286,7 @@ class Controller(QObject):
             n = model.info.get("n_train_clips", "?")
             self.task_ended.emit("done", f"Fitted {model.method} on {n} clips from {folder.name}")
 
-        return self._start_task(
-            lambda progress: pipeline.fit(folder, progress=progress, **kw),
-            f"Fitting on {folder.name}", done,
-        )
+        return self._start_task(work, f"Fitting on {folder.name}", done)
 
     def start_demo(self) -> Job | None:
         """Prepare the demo (generated and fitted once, then cached), then show an anomaly."""

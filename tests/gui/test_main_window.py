@@ -165,6 +165,17 @@ def test_fit_runs_in_background_and_gui_stays_responsive(qtbot, window, tiny_dat
     assert window.state.model_path.is_file() and "fitted.safetensors" in window.windowTitle()
 
 
+def test_trained_method_fit_reports_epoch_and_loss(qtbot, window, tiny_dataset) -> None:
+    messages: list[str] = []
+    window.controller.status.connect(messages.append)
+    with qtbot.waitSignal(window.controller.task_ended, timeout=TIMEOUT) as blocker:
+        window.controller.fit(tiny_dataset, method="stfpm",
+                              overrides={"detector.epochs": "2", "detector.crop_seconds": "0.5"})
+    assert blocker.args[0] == "done", blocker.args
+    assert window.state.model.method == "stfpm"
+    assert any(m.startswith("stfpm: epoch 2, loss ") for m in messages), messages
+
+
 def test_cancel_fit_keeps_the_model(qtbot, window, tiny_dataset, model_path) -> None:
     load_model(qtbot, window, model_path)
     before = window.state.model
