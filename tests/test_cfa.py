@@ -6,35 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_texture import machine
 
 from specview.detectors.cfa import CFA, CFAParams, CoordDescriptor
-from specview.encoders.tiny import TinyEncoder
 from specview.errors import ModelFileError, ParameterError
-from specview.types import Spectrogram
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def enc() -> TinyEncoder:
-    return TinyEncoder()
-
-
-def machine(seed: int, n_time: int, enc: TinyEncoder) -> Spectrogram:
-    """A stationary log-mel texture: fixed spectral envelope, harmonic rows, frame noise."""
-    rng = np.random.default_rng(seed)
-    rows = np.linspace(0.5, 0.2, 32)[:, None]
-    rows[::5] += 0.15
-    values = (rows + 0.03 * rng.standard_normal((32, n_time))).astype(np.float32)
-    fe = enc.front_end
-    return Spectrogram(values, np.arange(n_time) * fe.seconds_per_frame, fe.mel_centres().copy(),
-                       "log-mel", n_time * fe.seconds_per_frame)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -50,13 +50,7 @@ each_class = _each(DETECTORS)
 each_new_class = _each(NEW)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny tensors: one thread avoids oversubscribing the shared CPUs (10x faster here)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def machine_clip(seed: int, duration: float = DURATION) -> np.ndarray:

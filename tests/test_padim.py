@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_texture import machine as texture
+from tiny_texture import spec_of
 
 from specview.detectors.components import (
     GaussianAccumulator,
@@ -20,34 +22,11 @@ from specview.encoders.tiny import TinyEncoder, TinyParams
 from specview.errors import ModelFileError, ParameterError
 from specview.types import Spectrogram
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def enc() -> TinyEncoder:
-    return TinyEncoder()
-
-
-def spec_of(values: np.ndarray, enc: TinyEncoder) -> Spectrogram:
-    fe = enc.front_end
-    n = values.shape[1]
-    return Spectrogram(values.astype(np.float32), np.arange(n) * fe.seconds_per_frame,
-                       fe.mel_centres().copy(), "log-mel", n * fe.seconds_per_frame)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def machine(seed: int, n_time: int, enc: TinyEncoder) -> Spectrogram:
-    """A stationary log-mel texture: fixed spectral envelope, harmonic rows, frame noise."""
-    rng = np.random.default_rng(seed)
-    rows = np.linspace(0.5, 0.2, 32)[:, None]
-    rows[::5] += 0.15
-    values = rows + 0.03 * rng.standard_normal((32, n_time)) + 0.02 * rng.standard_normal()
-    return spec_of(values, enc)
+    return texture(seed, n_time, enc, clip_offset=0.02)
 
 
 def numpy_gaussian(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
