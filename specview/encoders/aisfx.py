@@ -17,12 +17,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from specview.encoders.base import Encoder, LayerGrid, resolve_device
+from specview.encoders.layers import ConvBlock, safe_load
 from specview.errors import ParameterError, WeightsError
 from specview.spectrogram import MelFrontEnd
 
@@ -78,14 +78,7 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: aisfx checkpoint not found; run `make install`")
-    from numpy._core.multiarray import scalar
-
-    allowed = [(scalar, "numpy.core.multiarray.scalar"), np.dtype, *_numpy_dtype_classes()]
-    try:
-        with torch.serialization.safe_globals(allowed):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a loadable aisfx checkpoint ({exc})") from None
+    obj = safe_load(path, "aisfx")
     state = obj[0] if isinstance(obj, tuple) else obj
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: unexpected checkpoint content {type(state).__name__}")
@@ -94,31 +87,6 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if not out:
         raise WeightsError(f"{path}: no embedding_net.* weights in checkpoint")
     return out
-
-
-def _numpy_dtype_classes() -> list[type]:
-    import numpy.dtypes as nd
-
-    return [getattr(nd, n) for n in dir(nd) if n.endswith("DType")]
-
-
-class ConvBlock(nn.Module):
-    """Two 3x3 conv-BN-ReLU layers (parameter names as in the checkpoint)."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.bn2 = nn.BatchNorm2d(c_out)
-
-    def forward(self, x: torch.Tensor, *, batch_stats: bool = False) -> torch.Tensor:
-        for conv, bn in ((self.conv1, self.bn1), (self.conv2, self.bn2)):
-            # explicit: batch statistics only when a caller trains (STFPM's student)
-            x = F.batch_norm(conv(x), bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                             training=batch_stats, momentum=0.1, eps=bn.eps)
-            x = F.relu(x)
-        return x
 
 
 class AisfxNet(nn.Module):

@@ -25,12 +25,12 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from specview.encoders.base import Encoder, LayerGrid, resolve_device
+from specview.encoders.layers import ConvBlock, batch_norm, safe_load
 from specview.errors import ParameterError, WeightsError
 from specview.spectrogram import MelFrontEnd
 
@@ -122,29 +122,13 @@ def default_checkpoint() -> Path:
     )
 
 
-def _safe_globals() -> list:
-    """numpy names a checkpoint may pickle (training scalars, sampler arrays): data, not code."""
-    import numpy.dtypes as nd
-    from numpy._core.multiarray import _reconstruct, scalar
-
-    dtypes = [getattr(nd, n) for n in dir(nd) if n.endswith("DType")]
-    return [(scalar, "numpy.core.multiarray.scalar"),
-            (_reconstruct, "numpy.core.multiarray._reconstruct"),
-            scalar, _reconstruct, np.ndarray, np.dtype, *dtypes]
-
-
 def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict of a CNN14 checkpoint, read without unpickling code."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise WeightsError(f"{path}: CNN14 checkpoint not found")
-    try:
-        with torch.serialization.safe_globals(_safe_globals()):
-            # memory-map zip checkpoints: CLAP's file also holds a text encoder we never read
-            obj = torch.load(path, map_location="cpu", weights_only=True,
-                             mmap=zipfile.is_zipfile(path))
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a loadable CNN14 checkpoint ({exc})") from None
+    # memory-map zip checkpoints: CLAP's file also holds a text encoder we never read
+    obj = safe_load(path, "CNN14", mmap=zipfile.is_zipfile(path))
     state = obj.get("model", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: unexpected checkpoint content {type(obj).__name__}")
@@ -162,27 +146,6 @@ def detect_layout(state: dict[str, torch.Tensor], path: Path) -> Layout:
 
 
 # -- network ---------------------------------------------------------------------------------------
-def _bn(x: torch.Tensor, bn: nn.BatchNorm1d | nn.BatchNorm2d, batch_stats: bool) -> torch.Tensor:
-    # explicit: batch statistics only when a caller trains (STFPM's student)
-    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                        training=batch_stats, momentum=0.1, eps=bn.eps)
-
-
-class ConvBlock(nn.Module):
-    """Two 3x3 conv-BN-ReLU layers (parameter names as in the checkpoints)."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.bn2 = nn.BatchNorm2d(c_out)
-
-    def forward(self, x: torch.Tensor, *, batch_stats: bool = False) -> torch.Tensor:
-        x = F.relu(_bn(self.conv1(x), self.bn1, batch_stats))
-        return F.relu(_bn(self.conv2(x), self.bn2, batch_stats))
-
-
 class Cnn14Net(nn.Module):
     """The PANNs Cnn14 convolutional stack up to the deepest requested block.
 
@@ -201,7 +164,7 @@ class Cnn14Net(nn.Module):
 
     def forward(self, x: torch.Tensor, *, batch_stats: bool = False) -> list[torch.Tensor]:
         # bn0 with the mel bands as channels, as PANNs does by transposing (B, 1, T, mel)
-        h = _bn(x, self.bn0, batch_stats)
+        h = batch_norm(x, self.bn0, batch_stats)
         # channels-last convolutions run faster on CPU
         h = h.transpose(1, 2)[:, None].contiguous(memory_format=torch.channels_last)
         out = {}

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from specview.encoders.base import Encoder, LayerGrid, resolve_device
+from specview.encoders.layers import safe_load
 from specview.errors import ParameterError, WeightsError
 from specview.spectrogram import MelFrontEnd
 
@@ -130,10 +131,7 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise WeightsError(f"{path}: EfficientNet-Lite0 weights not found; run `{INSTALL}`")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a loadable EfficientNet-Lite0 checkpoint ({exc})") from None
+    state = safe_load(path, "EfficientNet-Lite0")
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: unexpected checkpoint content {type(state).__name__}")
     return state
