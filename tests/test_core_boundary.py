@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-CORE = ["types", "errors", "audio", "spectrogram", "annotations", "datasets", "params", "demo"]
+CORE = ["types", "errors", "audio", "spectrogram", "annotations", "datasets", "params", "demo",
+        "metrics"]
 
 
 def _loaded(code: str) -> set[str]:

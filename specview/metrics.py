@@ -1,0 +1,468 @@
+"""Evaluation metrics for clip-level scores and anomaly maps on spectrogram grids.
+
+Core module: numpy and scipy only.
+
+Conventions
+-----------
+* Higher score = more anomalous; a threshold ``t`` predicts "anomalous" for ``score >= t``.
+* Ranking metrics are computed exactly over the sorted unique score values, so tied scores move
+  together (a tie between a positive and a negative gives a diagonal ROC segment).
+* Labels are booleans or the numbers 0 and 1.
+* Every function raises :class:`specview.errors.ParameterError` for bad shapes or values
+  (non-finite scores, a missing class, mismatched arrays), echoing what it received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from specview.errors import ParameterError
+from specview.types import Box
+
+__all__ = [
+    "roc_auc",
+    "partial_auc",
+    "average_precision",
+    "best_f1",
+    "clip_metrics",
+    "boxes_to_mask",
+    "energy_mask",
+    "spectrogram_metrics",
+    "aupro",
+    "temporal_scores",
+    "temporal_metrics",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _scores_1d(scores, name: str = "scores") -> np.ndarray:
+    arr = np.asarray(scores)
+    if arr.ndim != 1:
+        raise ParameterError(f"{name} has shape {arr.shape}; expected a 1-D array")
+    if arr.size == 0:
+        raise ParameterError(f"{name} is empty; expected at least one score per class")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ParameterError(f"{name} has dtype {arr.dtype}; expected numbers")
+    arr = arr.astype(np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        raise ParameterError(
+            f"{name} holds {idx.size} non-finite value(s), e.g. {arr[idx[0]]} at index "
+            f"{idx[0]}; replace NaN/inf scores before evaluating"
+        )
+    return arr
+
+
+def _labels(labels, name: str = "labels") -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.dtype == bool:
+        return arr
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ParameterError(f"{name} has dtype {arr.dtype}; expected booleans or 0/1")
+    bad = (arr != 0) & (arr != 1)
+    if bad.any():
+        vals = np.unique(arr[bad])[:5]
+        raise ParameterError(f"{name} holds values other than 0 and 1: {vals.tolist()}")
+    return arr == 1
+
+
+def _pair(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    s = _scores_1d(scores)
+    y = _labels(labels)
+    if y.ndim != 1:
+        raise ParameterError(f"labels has shape {y.shape}; expected a 1-D array")
+    if y.shape != s.shape:
+        raise ParameterError(
+            f"scores has {s.size} entries but labels has {y.size}; they must match one to one"
+        )
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        missing = "positive (1)" if n_pos == 0 else "negative (0)"
+        raise ParameterError(
+            f"labels hold only one class ({n_pos} positives, {n_neg} negatives): no {missing} "
+            f"examples; the metric needs both classes"
+        )
+    return s, y
+
+
+def _ranked(scores: np.ndarray, labels: np.ndarray):
+    """Cumulative counts at each unique threshold, highest first.
+
+    Returns ``thresholds, tps, fps, n_pos, n_neg`` where ``tps[k]``/``fps[k]`` count the
+    positives/negatives with ``score >= thresholds[k]``.
+    """
+    order = np.argsort(-scores, kind="mergesort")
+    s = scores[order]
+    y = labels[order]
+    ends = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]
+    tps = np.cumsum(y, dtype=np.int64)[ends]
+    fps = ends + 1 - tps
+    n_pos = int(tps[-1])
+    return s[ends], tps, fps, n_pos, int(s.size - n_pos)
+
+
+def _trapezoid(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) * 0.5))
+
+
+def _roc(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    s, y = _pair(scores, labels)
+    _, tps, fps, n_pos, n_neg = _ranked(s, y)
+    return np.r_[0.0, fps / n_neg], np.r_[0.0, tps / n_pos]
+
+
+def _check_max_fpr(max_fpr, name: str = "max_fpr") -> float:
+    try:
+        v = float(max_fpr)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"{name}={max_fpr!r} is not a number; expected 0 < {name} <= 1"
+        ) from None
+    if not (0.0 < v <= 1.0):
+        raise ParameterError(f"{name}={max_fpr!r} is out of range; expected 0 < {name} <= 1")
+    return v
+
+
+# --------------------------------------------------------------------------- clip-level metrics
+
+
+def roc_auc(scores, labels) -> float:
+    """Area under the ROC curve (exact, ties as diagonal segments; equals scikit-learn's)."""
+    fpr, tpr = _roc(scores, labels)
+    return _trapezoid(fpr, tpr)
+
+
+def partial_auc(scores, labels, max_fpr: float = 0.1) -> float:
+    """Standardised partial AUC over ``FPR in [0, max_fpr]`` (McClish correction).
+
+    Returns ``0.5 * (1 + (pAUC - min) / (max - min))`` with ``min = max_fpr**2 / 2`` and
+    ``max = max_fpr``, as ``sklearn.metrics.roc_auc_score(max_fpr=...)`` and DCASE do:
+    1.0 for a perfect ranking, 0.5 for chance, ``0.5 * (1 - max_fpr / (2 - max_fpr))`` for an
+    inverted one. ``max_fpr = 1`` gives the plain AUC.
+    """
+    max_fpr = _check_max_fpr(max_fpr)
+    fpr, tpr = _roc(scores, labels)
+    if max_fpr == 1.0:
+        return _trapezoid(fpr, tpr)
+    stop = int(np.searchsorted(fpr, max_fpr, side="right"))
+    y_at = float(np.interp(max_fpr, fpr[stop - 1 : stop + 1], tpr[stop - 1 : stop + 1]))
+    part = _trapezoid(np.r_[fpr[:stop], max_fpr], np.r_[tpr[:stop], y_at])
+    lo = 0.5 * max_fpr**2
+    return 0.5 * (1.0 + (part - lo) / (max_fpr - lo))
+
+
+def average_precision(scores, labels) -> float:
+    """Step-wise average precision ``sum_k (R_k - R_{k-1}) P_k`` (scikit-learn's definition)."""
+    s, y = _pair(scores, labels)
+    _, tps, fps, n_pos, _ = _ranked(s, y)
+    precision = tps / (tps + fps)
+    recall = tps / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def best_f1(scores, labels) -> tuple[float, float]:
+    """Highest F1 over all thresholds ``score >= t``, with that threshold.
+
+    Thresholds are the unique score values; among equal F1 values the highest threshold wins.
+    """
+    s, y = _pair(scores, labels)
+    thr, tps, fps, n_pos, _ = _ranked(s, y)
+    f1 = 2.0 * tps / (tps + fps + n_pos)
+    k = int(np.argmax(f1))
+    return float(f1[k]), float(thr[k])
+
+
+def clip_metrics(scores, labels, *, max_fpr: float = 0.1) -> dict[str, float]:
+    """``auroc``, ``pauc`` (standardised, FPR <= ``max_fpr``), ``ap`` and ``f1_max``."""
+    return {
+        "auroc": roc_auc(scores, labels),
+        "pauc": partial_auc(scores, labels, max_fpr),
+        "ap": average_precision(scores, labels),
+        "f1_max": best_f1(scores, labels)[0],
+    }
+
+
+# --------------------------------------------------------------------------- ground-truth masks
+
+
+def _axis(values, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ParameterError(f"{name} has shape {arr.shape}; expected a non-empty 1-D array")
+    if not np.all(np.isfinite(arr)):
+        raise ParameterError(f"{name} holds non-finite values: {arr[~np.isfinite(arr)][:3]}")
+    if arr.size > 1 and np.any(np.diff(arr) <= 0):
+        k = int(np.flatnonzero(np.diff(arr) <= 0)[0])
+        raise ParameterError(
+            f"{name} must be strictly increasing; {name}[{k}]={arr[k]} is followed by {arr[k + 1]}"
+        )
+    return arr
+
+
+def _edges(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower/upper cell edges: midpoints between neighbours, half a spacing outside the ends.
+
+    A single cell extends infinitely both ways.
+    """
+    if centres.size == 1:
+        return np.array([-np.inf]), np.array([np.inf])
+    mid = 0.5 * (centres[:-1] + centres[1:])
+    lo = np.r_[centres[0] - 0.5 * (centres[1] - centres[0]), mid]
+    hi = np.r_[mid, centres[-1] + 0.5 * (centres[-1] - centres[-2])]
+    return lo, hi
+
+
+def _nearest_cell(x: float, lo: np.ndarray, hi: np.ndarray) -> int | None:
+    """Index of the cell whose [lo, hi) contains x (the last cell includes hi); None outside.
+
+    A point exactly on the edge between two cells goes to the later cell.
+    """
+    if x < lo[0] or x > hi[-1]:
+        return None
+    return int(min(np.searchsorted(lo, x, side="right") - 1, lo.size - 1))
+
+
+def boxes_to_mask(boxes: Sequence[Box], times, freqs) -> np.ndarray:
+    """Rasterise time-frequency boxes onto a grid: a boolean ``(n_freq, n_time)`` mask.
+
+    A cell is inside a box when its time centre lies in ``[t0, t1]`` and its row's frequency
+    band overlaps ``[f0, f1]`` by a positive amount. Row bands run between the midpoints of
+    neighbouring row centres (the first and last rows extend half a spacing outward), which
+    suits non-uniform mel centres. A box containing no frame centre covers the frame nearest its
+    time centre, and a zero-width box covers the row whose band holds it, provided those
+    centres fall on the grid (a box wholly off the grid covers nothing).
+    """
+    t = _axis(times, "times")
+    f = _axis(freqs, "freqs")
+    t_lo, t_hi = _edges(t)
+    f_lo, f_hi = _edges(f)
+    mask = np.zeros((f.size, t.size), dtype=bool)
+    for i, b in enumerate(boxes):
+        try:
+            t0, t1, f0, f1 = (float(b.t0), float(b.t1), float(b.f0), float(b.f1))
+        except (AttributeError, TypeError, ValueError):
+            raise ParameterError(
+                f"boxes[{i}]={b!r} is not a Box with numeric t0, t1, f0, f1"
+            ) from None
+        if not all(np.isfinite([t0, t1, f0, f1])):
+            raise ParameterError(f"boxes[{i}]={b!r} has non-finite bounds")
+        if t1 < t0 or f1 < f0:
+            raise ParameterError(f"boxes[{i}]={b!r} is inverted; expected t0 <= t1 and f0 <= f1")
+        cols = (t >= t0) & (t <= t1)
+        if not cols.any():
+            k = _nearest_cell(0.5 * (t0 + t1), t_lo, t_hi)
+            if k is not None:
+                cols[k] = True
+        rows = (f_lo < f1) & (f_hi > f0)
+        if not rows.any():
+            k = _nearest_cell(0.5 * (f0 + f1), f_lo, f_hi)
+            if k is not None:
+                rows[k] = True
+        mask |= rows[:, None] & cols[None, :]
+    return mask
+
+
+def energy_mask(anomaly_logmel, tau: float = 0.4) -> np.ndarray:
+    """Ground-truth mask from the log-mel of the anomaly alone (the reference paper's rule).
+
+    Min-max normalise to [0, 1], sort cells by value descending and keep the loudest cells
+    until their cumulative normalised mass exceeds ``tau`` times the total mass (the cell that
+    crosses the line is kept). Cells tied with the last kept value are all kept. A constant
+    input carries no anomaly energy and gives an all-False mask. ``0 < tau < 1``.
+    """
+    x = np.asarray(anomaly_logmel)
+    if x.ndim != 2 or x.size == 0:
+        raise ParameterError(f"anomaly_logmel has shape {x.shape}; expected a non-empty 2-D array")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ParameterError(
+            f"anomaly_logmel holds {int(np.sum(~np.isfinite(x)))} non-finite value(s); "
+            "clip -inf dB to a floor first"
+        )
+    try:
+        tau_f = float(tau)
+    except (TypeError, ValueError):
+        raise ParameterError(f"tau={tau!r} is not a number; expected 0 < tau < 1") from None
+    if not (0.0 < tau_f < 1.0):
+        raise ParameterError(f"tau={tau!r} is out of range; expected 0 < tau < 1")
+    lo, hi = x.min(), x.max()
+    if hi == lo:
+        return np.zeros(x.shape, dtype=bool)
+    n = (x - lo) / (hi - lo)
+    v = np.sort(n.ravel())[::-1]
+    cum = np.cumsum(v)
+    k = min(int(np.searchsorted(cum, tau_f * cum[-1], side="right")), v.size - 1)
+    return n >= v[k]
+
+
+# --------------------------------------------------------------------------- map-level metrics
+
+
+def _map_pairs(maps, masks) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def as_list(obj, name):
+        if isinstance(obj, np.ndarray):
+            if obj.ndim == 2:
+                return [obj]
+            if obj.ndim == 3:
+                return list(obj)
+            raise ParameterError(
+                f"{name} has shape {obj.shape}; expected a 2-D array, a 3-D stack or a list "
+                "of 2-D arrays"
+            )
+        try:
+            return [np.asarray(m) for m in obj]
+        except TypeError:
+            raise ParameterError(f"{name}={obj!r} is not a sequence of 2-D arrays") from None
+
+    ms = as_list(maps, "maps")
+    ks = as_list(masks, "masks")
+    if len(ms) != len(ks):
+        raise ParameterError(f"{len(ms)} maps but {len(ks)} masks; give one mask per map")
+    if not ms:
+        raise ParameterError("maps is empty; expected at least one map")
+    out_m, out_k = [], []
+    for i, (m, k) in enumerate(zip(ms, ks, strict=True)):
+        m = np.asarray(m)
+        k = np.asarray(k)
+        if m.ndim != 2:
+            raise ParameterError(f"maps[{i}] has shape {m.shape}; expected (n_freq, n_time)")
+        if k.shape != m.shape:
+            raise ParameterError(
+                f"masks[{i}] has shape {k.shape} but maps[{i}] has {m.shape}; they must match"
+            )
+        m = _scores_1d(m.ravel(), f"maps[{i}]").reshape(m.shape)
+        out_m.append(m)
+        out_k.append(_labels(k, f"masks[{i}]"))
+    return out_m, out_k
+
+
+def spectrogram_metrics(maps, masks) -> dict[str, float]:
+    """Cell-level ``auroc``, ``ap`` and ``f1_max`` pooled over all clips.
+
+    ``maps`` and ``masks`` are lists of ``(n_freq, n_time)`` arrays (or 3-D stacks), one pair
+    per clip; include normal clips with all-False masks so their cells count as negatives.
+    """
+    ms, ks = _map_pairs(maps, masks)
+    s = np.concatenate([m.ravel() for m in ms])
+    y = np.concatenate([k.ravel() for k in ks])
+    return {
+        "auroc": roc_auc(s, y),
+        "ap": average_precision(s, y),
+        "f1_max": best_f1(s, y)[0],
+    }
+
+
+_STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}
+
+
+def aupro(
+    maps,
+    masks,
+    max_fpr: float = 0.3,
+    n_thresholds: int | None = None,
+    *,
+    connectivity: int = 8,
+) -> float:
+    """Normalised area under the per-region-overlap curve up to ``max_fpr`` (MVTec AD).
+
+    Each ground-truth region is a connected component of a clip's mask (8-connectivity by
+    default, as in Bergmann et al.'s reference code; ``connectivity=4`` is available). At a
+    threshold ``t`` (cells with ``score >= t`` predicted anomalous) the PRO is the mean over all
+    regions of all clips of the fraction of the region predicted, and the FPR is the fraction of
+    all negative cells (normal clips included) predicted. The curve runs from (0, 0) to (1, 1);
+    it is integrated with the trapezoid rule over ``FPR in [0, max_fpr]`` (interpolating at
+    ``max_fpr``) and divided by ``max_fpr``, so a perfect map scores 1.
+
+    ``n_thresholds=None`` evaluates every unique score (the exact curve); an integer ``n >= 2``
+    uses ``n`` evenly spaced thresholds between the lowest and highest score instead.
+    """
+    max_fpr = _check_max_fpr(max_fpr)
+    if connectivity not in _STRUCTURES:
+        raise ParameterError(f"connectivity={connectivity!r}; expected 4 or 8")
+    if n_thresholds is not None and (
+        isinstance(n_thresholds, bool)
+        or not isinstance(n_thresholds, (int, np.integer))
+        or n_thresholds < 2
+    ):
+        raise ParameterError(f"n_thresholds={n_thresholds!r}; expected None or an integer >= 2")
+    ms, ks = _map_pairs(maps, masks)
+
+    scores, pro_w, fpr_w = [], [], []
+    n_regions = 0
+    for m, k in zip(ms, ks, strict=True):
+        lab, n = ndimage.label(k, structure=_STRUCTURES[connectivity])
+        sizes = np.bincount(lab.ravel(), minlength=n + 1).astype(np.float64)
+        w = np.zeros(lab.shape, dtype=np.float64)
+        w[k] = 1.0 / sizes[lab[k]]
+        scores.append(m.ravel())
+        pro_w.append(w.ravel())
+        fpr_w.append((~k).ravel().astype(np.float64))
+        n_regions += n
+    n_neg = int(sum(w.sum() for w in fpr_w))
+    if n_regions == 0:
+        raise ParameterError("masks hold no anomalous cell: AU-PRO needs at least one region")
+    if n_neg == 0:
+        raise ParameterError("masks hold no normal cell: AU-PRO needs negatives to measure FPR")
+    s = np.concatenate(scores)
+    order = np.argsort(-s, kind="mergesort")
+    s = s[order]
+    cum_pro = np.r_[0.0, np.cumsum(np.concatenate(pro_w)[order]) / n_regions]
+    cum_fpr = np.r_[0.0, np.cumsum(np.concatenate(fpr_w)[order]) / n_neg]
+    if n_thresholds is None:
+        counts = np.r_[np.flatnonzero(np.diff(s) != 0) + 1, s.size]
+    else:
+        thr = np.linspace(s[0], s[-1], int(n_thresholds))  # highest first
+        counts = np.searchsorted(-s, -thr, side="right")  # number of cells with score >= thr
+    # the lowest threshold predicts every cell: pin that end to (1, 1) against rounding
+    fpr = np.clip(np.r_[0.0, cum_fpr[counts]], 0.0, 1.0)
+    pro = np.clip(np.r_[0.0, cum_pro[counts]], 0.0, 1.0)
+    fpr[-1] = pro[-1] = 1.0
+    stop = int(np.searchsorted(fpr, max_fpr, side="right"))
+    if stop >= fpr.size:  # max_fpr == 1
+        return _trapezoid(fpr, pro) / max_fpr
+    y_at = float(np.interp(max_fpr, fpr[stop - 1 : stop + 1], pro[stop - 1 : stop + 1]))
+    area = _trapezoid(np.r_[fpr[:stop], max_fpr], np.r_[pro[:stop], y_at])
+    return area / max_fpr
+
+
+# --------------------------------------------------------------------------- temporal metrics
+
+
+def temporal_scores(amap, top: int = 5) -> np.ndarray:
+    """Per-frame score: mean of the ``top`` highest cells in each frame, float32 ``(n_time,)``.
+
+    Same definition as :attr:`specview.types.AnomalyResult.frame_scores`.
+    """
+    a = np.asarray(amap)
+    if a.ndim != 2 or a.size == 0:
+        raise ParameterError(
+            f"amap has shape {a.shape}; expected a non-empty (n_freq, n_time) array"
+        )
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise ParameterError(f"top={top!r}; expected an integer >= 1")
+    top = min(int(top), a.shape[0])
+    part = np.partition(a, a.shape[0] - top, axis=0)[-top:]
+    return part.mean(axis=0).astype(np.float32)
+
+
+def temporal_metrics(maps, masks, *, top: int = 5) -> dict[str, float]:
+    """Frame-level ``auroc``, ``ap`` and ``f1_max`` pooled over all clips.
+
+    Frame scores come from :func:`temporal_scores`; a frame is positive when any cell of the
+    mask in that frame is.
+    """
+    ms, ks = _map_pairs(maps, masks)
+    s = np.concatenate([temporal_scores(m, top).astype(np.float64) for m in ms])
+    y = np.concatenate([k.any(axis=0) for k in ks])
+    return {
+        "auroc": roc_auc(s, y),
+        "ap": average_precision(s, y),
+        "f1_max": best_f1(s, y)[0],
+    }
