@@ -47,3 +47,27 @@ def test_empty_or_missing_folders_are_clear(tmp_path):
     (tmp_path / "train").mkdir()
     with pytest.raises(DatasetError, match="train: no audio files"):
         training_files(tmp_path)
+
+
+def test_new_fields_keep_old_constructors_working(tmp_path):
+    # The GUI builds these positionally / by keyword without the new fields.
+    from specview.datasets import Dataset, TestClip
+
+    clip = TestClip(tmp_path / "a.wav", None, None)
+    assert clip.meta == {} and clip.boxes() == []
+    assert hash(clip) == hash(TestClip(tmp_path / "a.wav", None, None))
+    ds = Dataset(root=tmp_path, train=[], test=[clip])
+    assert ds.name == "" and ds.channel is None and ds.meta == {}
+
+
+def test_plain_dataset_reads_as_before(tmp_path):
+    from specview.datasets import dataset_subsets, load_datasets
+
+    _touch(tmp_path / "train" / "normal_0.wav")
+    _touch(tmp_path / "test" / "anomaly_0.wav")
+    assert dataset_subsets(tmp_path) == [""]
+    (ds,) = load_datasets(tmp_path)
+    assert ds.name == "" and ds.channel is None and ds.root == tmp_path
+    assert [(c.path.name, c.label, c.meta) for c in ds.test] == [("anomaly_0.wav", 1, {})]
+    assert training_files(tmp_path, subset="") == ds.train
+    assert input_files([tmp_path], subset="") == [c.path for c in ds.test]
