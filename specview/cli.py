@@ -1,4 +1,4 @@
-"""Command line: ``specview [gui|demo-data|fit|score|methods] ...``.
+"""Command line: ``specview [gui|demo-data|build-envmix|fit|score|evaluate|compare|methods] ...``.
 
 Headless commands call the same functions as the GUI. Bad input ends in one clear line on
 stderr and a non-zero exit status, never a traceback.
@@ -101,8 +101,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
             else:
                 print(line, file=sys.stderr, flush=True)
 
+    train, channel = args.train, _dataset_channel(args)
+    from specview.datasets import is_dataset, load_dataset
+
+    if is_dataset(args.train):
+        kw = {} if channel == "default" else {"channel": channel}
+        ds = load_dataset(args.train, subset=args.subset, **kw)
+        train, channel = ds.train, ds.channel
+    elif channel == "default":
+        channel = None
     try:
-        pipeline.fit(args.train, channel=args.channel, progress=progress, model=model)
+        pipeline.fit(train, channel=channel, progress=progress, model=model)
     finally:
         bar.close()
     model.save(out)
@@ -123,9 +132,92 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     _set_threads(args.threads)
     model = pipeline.load_model(args.model, device=args.device)
+    ch = _dataset_channel(args)
     rows = _with_bar("scoring", lambda p: pipeline.score_files(
-        model, args.inputs, args.out, channel=args.channel, progress=p))
+        model, args.inputs, args.out, channel="fitted" if ch == "default" else ch, progress=p,
+        subset=args.subset))
     print(f"{Path(args.out) / 'scores.csv'}: {len(rows)} clip(s) scored")  # type: ignore[arg-type]
+    return 0
+
+
+def _print_summary(report: dict) -> None:
+    def f(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    c, sp, t, b = report["clip"], report["spectrogram"], report["temporal"], report["boxes"]
+    print(f"clip:        AUROC {f(c['auroc'])}  pAUC {f(c['pauc'])}  AP {f(c['ap'])}  "
+          f"F1max {f(c['f1_max'])}")
+    print(f"spectrogram: AUROC {f(sp['auroc'])}  AP {f(sp['ap'])}  F1max {f(sp['f1_max'])}  "
+          f"AU-PRO {f(sp['aupro'])}  (truth: {sp['gt'] or 'none'})")
+    if report.get("spectrogram_energy") and sp.get("gt") != "energy":
+        e = report["spectrogram_energy"]
+        print(f"energy mask: AUROC {f(e['auroc'])}  AU-PRO {f(e['aupro'])}  MSE {f(e.get('mse'))}")
+    print(f"temporal:    AUROC {f(t['auroc'])}  AP {f(t['ap'])}  F1max {f(t['f1_max'])}")
+    print(f"boxes:       precision {f(b['precision'])}  recall {f(b['recall'])}  F1 {f(b['f1'])}  "
+          f"(IoU >= {b['min_iou']:g})")
+    fa = report.get("faithfulness")
+    if fa:
+        print(f"faithfulness: deletion AUC {f(fa['map_auc'])} (random order {f(fa['random_auc'])})"
+              f" over {fa['n_clips']} clips")
+    for lv, entry in report.get("by_level", {}).items():
+        cl = entry.get("clip") or {}
+        spl = entry.get("spectrogram") or {}
+        print(f"  at {lv} dB: clip AUROC {f(cl.get('auroc'))}, spectrogram AUROC "
+              f"{f(spl.get('auroc'))} ({entry['n_anomalous']} anomalous clips)")
+
+
+def _dataset_channel(args: argparse.Namespace):
+    """``--channel`` as given; ``mean`` -> None; unset -> the dataset's own default."""
+    raw = getattr(args, "channel", None)
+    if raw is None:
+        return "default"
+    if str(raw).lower() == "mean":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise SpecviewError(f"--channel {raw!r}: give a channel number (0 = first) or mean") from None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from specview import pipeline
+    from specview.datasets import load_dataset
+    from specview.evaluation import evaluate
+
+    _set_threads(args.threads)
+    model = pipeline.load_model(args.model, device=args.device)
+    ch = _dataset_channel(args)
+    kw = {} if ch == "default" else {"channel": ch}
+    ds = load_dataset(args.dataset, subset=args.subset, **kw)
+    report, _ = _with_bar("evaluating", lambda p: evaluate(  # type: ignore[misc]
+        model, ds, args.out, min_iou=args.iou, flag_rate=args.flag_rate,
+        faithfulness=not args.no_faithfulness, figures=not args.no_figures, progress=p))
+    _print_summary(report)
+    print(f"{Path(args.out) / 'metrics.json'}: {report['n_clips']['test']} clips evaluated")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from specview.evaluation import compare
+    from specview.params import parse_overrides
+
+    _set_threads(args.threads)
+    rows = compare(args.dataset, args.out, methods=args.methods, encoders=args.encoders,
+                   subset=args.subset, overrides=parse_overrides(args.set), device=args.device,
+                   faithfulness=not args.no_faithfulness, figures=not args.no_figures,
+                   log=lambda line: print(line, flush=True))
+    print((Path(args.out) / "comparison.md").read_text(encoding="utf-8"))
+    print(f"{Path(args.out) / 'comparison.csv'}: {len(rows)} row(s)")
+    return 0
+
+
+def cmd_build_envmix(args: argparse.Namespace) -> int:
+    from specview.envmix import build_envmix
+
+    _with_bar("mixing", lambda p: build_envmix(
+        args.urbansound8k, args.esc50, args.background, args.out, seed=args.seed,
+        levels_db=tuple(args.levels), progress=p))
+    print(args.out)
     return 0
 
 
@@ -178,8 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda")
-    common.add_argument("--channel", type=int, default=None,
-                        help="audio channel to use (default: average of all channels)")
+    common.add_argument("--channel", default=None,
+                        help="audio channel: a number (0 = first) or mean (default: mean, or "
+                             "the dataset's own choice, channel 0 for MIMII)")
     common.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
     f = sub.add_parser("fit", parents=[common], help="fit a detector on normal recordings")
@@ -189,13 +282,60 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="model file to write (.safetensors)")
     f.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a method or encoder parameter (see `specview methods`)")
+    f.add_argument("--subset", default=None,
+                   help="which subset of a multi-part dataset (MIMII/DCASE machine id)")
     f.set_defaults(func=cmd_fit)
 
     s = sub.add_parser("score", parents=[common], help="score recordings with a fitted model")
     s.add_argument("model", help="model file (.safetensors)")
     s.add_argument("inputs", nargs="+", help="files, folders, or a dataset folder (its test/)")
     s.add_argument("--out", required=True, help="output folder (scores.csv, maps/*.npz)")
+    s.add_argument("--subset", default=None,
+                   help="which subset of a multi-part dataset (MIMII/DCASE machine id)")
     s.set_defaults(func=cmd_score)
+
+    ev_common = argparse.ArgumentParser(add_help=False)
+    ev_common.add_argument("--subset", default=None,
+                           help="which subset of a multi-part dataset (MIMII/DCASE machine id)")
+    ev_common.add_argument("--no-faithfulness", action="store_true",
+                           help="skip the deletion test (re-scores each anomalous clip 16 times)")
+    ev_common.add_argument("--no-figures", action="store_true", help="write no PNG figures")
+
+    e = sub.add_parser("evaluate", parents=[common, ev_common],
+                       help="score a dataset's test clips and measure clip, spectrogram, "
+                            "temporal and box metrics")
+    e.add_argument("model", help="model file (.safetensors)")
+    e.add_argument("dataset", help="dataset folder (generic, MIMII, DCASE or EnvMix layout)")
+    e.add_argument("--out", required=True, help="report folder (metrics.json, per_clip.csv, "
+                                                "maps/, figures)")
+    e.add_argument("--iou", type=float, default=0.3,
+                   help="IoU at which a flagged region matches a truth box (default 0.3)")
+    e.add_argument("--flag-rate", type=float, default=None,
+                   help="share of normal clips the flag threshold may flag, estimated on the "
+                        "model's held-out normal clips (default 0.05)")
+    e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("compare", parents=[common, ev_common],
+                       help="fit and evaluate several methods x encoders on one dataset")
+    c.add_argument("dataset", help="dataset folder")
+    c.add_argument("--methods", nargs="+", default=["patchcore", "padim", "cfa", "stfpm"])
+    c.add_argument("--encoders", nargs="+", default=["aisfx"])
+    c.add_argument("--out", required=True, help="output folder")
+    c.add_argument("--set", action="append", metavar="NAME.KEY=VALUE",
+                   help="override a parameter of one method or encoder, e.g. stfpm.epochs=20")
+    c.set_defaults(func=cmd_compare)
+
+    b = sub.add_parser("build-envmix",
+                       help="mix ESC-50 events into UrbanSound8K backgrounds (EnvMix dataset)")
+    b.add_argument("--urbansound8k", required=True, help="UrbanSound8K folder (audio/, metadata/)")
+    b.add_argument("--esc50", required=True, help="ESC-50 folder (audio/, meta/)")
+    b.add_argument("--background", required=True,
+                   help="UrbanSound8K class used as background, e.g. engine_idling")
+    b.add_argument("--out", required=True, help="dataset folder to write")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--levels", type=float, nargs="+", default=[6.0, 0.0, -6.0],
+                   help="event-to-background ratios in dB (default 6 0 -6)")
+    b.set_defaults(func=cmd_build_envmix)
 
     m = sub.add_parser("methods", help="list methods, encoders and their parameters")
     m.set_defaults(func=cmd_methods)

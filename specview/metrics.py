@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from specview.errors import ParameterError
-from specview.types import Box
+from specview.types import Box, FlaggedRegion
 
 __all__ = [
     "roc_auc",
@@ -34,6 +34,15 @@ __all__ = [
     "aupro",
     "temporal_scores",
     "temporal_metrics",
+    "roc_curve",
+    "pro_curve",
+    "map_mse",
+    "set_normalise",
+    "minmax01",
+    "flagged_regions",
+    "box_iou",
+    "match_boxes",
+    "box_metrics",
 ]
 
 
@@ -116,6 +125,11 @@ def _roc(scores, labels) -> tuple[np.ndarray, np.ndarray]:
     s, y = _pair(scores, labels)
     _, tps, fps, n_pos, n_neg = _ranked(s, y)
     return np.r_[0.0, fps / n_neg], np.r_[0.0, tps / n_pos]
+
+
+def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    """``(fpr, tpr)`` at every unique threshold, from (0, 0) to (1, 1)."""
+    return _roc(scores, labels)
 
 
 def _check_max_fpr(max_fpr, name: str = "max_fpr") -> float:
@@ -362,36 +376,7 @@ def spectrogram_metrics(maps, masks) -> dict[str, float]:
 _STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}
 
 
-def aupro(
-    maps,
-    masks,
-    max_fpr: float = 0.3,
-    n_thresholds: int | None = None,
-    *,
-    connectivity: int = 8,
-) -> float:
-    """Normalised area under the per-region-overlap curve up to ``max_fpr`` (MVTec AD).
-
-    Each ground-truth region is a connected component of a clip's mask (8-connectivity by
-    default, as in Bergmann et al.'s reference code; ``connectivity=4`` is available). At a
-    threshold ``t`` (cells with ``score >= t`` predicted anomalous) the PRO is the mean over all
-    regions of all clips of the fraction of the region predicted, and the FPR is the fraction of
-    all negative cells (normal clips included) predicted. The curve runs from (0, 0) to (1, 1);
-    it is integrated with the trapezoid rule over ``FPR in [0, max_fpr]`` (interpolating at
-    ``max_fpr``) and divided by ``max_fpr``, so a perfect map scores 1.
-
-    ``n_thresholds=None`` evaluates every unique score (the exact curve); an integer ``n >= 2``
-    uses ``n`` evenly spaced thresholds between the lowest and highest score instead.
-    """
-    max_fpr = _check_max_fpr(max_fpr)
-    if connectivity not in _STRUCTURES:
-        raise ParameterError(f"connectivity={connectivity!r}; expected 4 or 8")
-    if n_thresholds is not None and (
-        isinstance(n_thresholds, bool)
-        or not isinstance(n_thresholds, (int, np.integer))
-        or n_thresholds < 2
-    ):
-        raise ParameterError(f"n_thresholds={n_thresholds!r}; expected None or an integer >= 2")
+def _pro_points(maps, masks, n_thresholds, connectivity) -> tuple[np.ndarray, np.ndarray]:
     ms, ks = _map_pairs(maps, masks)
 
     scores, pro_w, fpr_w = [], [], []
@@ -424,6 +409,48 @@ def aupro(
     fpr = np.clip(np.r_[0.0, cum_fpr[counts]], 0.0, 1.0)
     pro = np.clip(np.r_[0.0, cum_pro[counts]], 0.0, 1.0)
     fpr[-1] = pro[-1] = 1.0
+    return fpr, pro
+
+
+def pro_curve(maps, masks, *, connectivity: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """``(fpr, pro)``: the exact per-region-overlap curve behind :func:`aupro`, from (0, 0) to
+    (1, 1), one point per unique score."""
+    if connectivity not in _STRUCTURES:
+        raise ParameterError(f"connectivity={connectivity!r}; expected 4 or 8")
+    return _pro_points(maps, masks, None, connectivity)
+
+
+def aupro(
+    maps,
+    masks,
+    max_fpr: float = 0.3,
+    n_thresholds: int | None = None,
+    *,
+    connectivity: int = 8,
+) -> float:
+    """Normalised area under the per-region-overlap curve up to ``max_fpr`` (MVTec AD).
+
+    Each ground-truth region is a connected component of a clip's mask (8-connectivity by
+    default, as in Bergmann et al.'s reference code; ``connectivity=4`` is available). At a
+    threshold ``t`` (cells with ``score >= t`` predicted anomalous) the PRO is the mean over all
+    regions of all clips of the fraction of the region predicted, and the FPR is the fraction of
+    all negative cells (normal clips included) predicted. The curve runs from (0, 0) to (1, 1);
+    it is integrated with the trapezoid rule over ``FPR in [0, max_fpr]`` (interpolating at
+    ``max_fpr``) and divided by ``max_fpr``, so a perfect map scores 1.
+
+    ``n_thresholds=None`` evaluates every unique score (the exact curve); an integer ``n >= 2``
+    uses ``n`` evenly spaced thresholds between the lowest and highest score instead.
+    """
+    max_fpr = _check_max_fpr(max_fpr)
+    if connectivity not in _STRUCTURES:
+        raise ParameterError(f"connectivity={connectivity!r}; expected 4 or 8")
+    if n_thresholds is not None and (
+        isinstance(n_thresholds, bool)
+        or not isinstance(n_thresholds, (int, np.integer))
+        or n_thresholds < 2
+    ):
+        raise ParameterError(f"n_thresholds={n_thresholds!r}; expected None or an integer >= 2")
+    fpr, pro = _pro_points(maps, masks, n_thresholds, connectivity)
     stop = int(np.searchsorted(fpr, max_fpr, side="right"))
     if stop >= fpr.size:  # max_fpr == 1
         return _trapezoid(fpr, pro) / max_fpr
@@ -466,3 +493,156 @@ def temporal_metrics(maps, masks, *, top: int = 5) -> dict[str, float]:
         "ap": average_precision(s, y),
         "f1_max": best_f1(s, y)[0],
     }
+
+
+# --------------------------------------------------------------------------- continuous ground truth
+
+
+def map_mse(maps, targets) -> float:
+    """Mean squared error between maps and continuous ground truth, pooled over all cells.
+
+    Both are expected in [0, 1]: normalise the maps set-wide first (see
+    :func:`set_normalise`), and the targets as the paper does (min-max of the anomaly's log-mel).
+    """
+    ms, _ = _map_pairs(maps, [np.zeros(np.shape(m), dtype=bool) for m in maps])
+    ts, _ = _map_pairs(targets, [np.zeros(np.shape(t), dtype=bool) for t in targets])
+    if len(ms) != len(ts):
+        raise ParameterError(f"{len(ms)} maps but {len(ts)} targets; give one target per map")
+    sq, n = 0.0, 0
+    for i, (m, t) in enumerate(zip(ms, ts, strict=True)):
+        if m.shape != t.shape:
+            raise ParameterError(f"targets[{i}] has shape {t.shape} but maps[{i}] has {m.shape}")
+        sq += float(np.sum((m - t) ** 2))
+        n += m.size
+    return sq / n
+
+
+def set_normalise(maps) -> tuple[float, float]:
+    """``(lo, hi)`` for a set-wide min-max normalisation ``(m - lo) / (hi - lo)`` (the paper's
+    normalisation for metrics): the lowest and highest value over all maps of the set."""
+    ms, _ = _map_pairs(maps, [np.zeros(np.shape(m), dtype=bool) for m in maps])
+    lo = min(float(m.min()) for m in ms)
+    hi = max(float(m.max()) for m in ms)
+    return lo, (hi if hi > lo else lo + 1.0)
+
+
+def minmax01(x) -> np.ndarray:
+    """``x`` min-max normalised to [0, 1] (all zeros when constant)."""
+    a = np.asarray(x, dtype=np.float64)
+    lo, hi = float(a.min()), float(a.max())
+    return np.zeros_like(a) if hi == lo else (a - lo) / (hi - lo)
+
+
+# --------------------------------------------------------------------------- flagged regions
+
+
+def flagged_regions(
+    amap, times, freqs, threshold: float, *, min_cells: int = 2, connectivity: int = 8
+) -> list[FlaggedRegion]:
+    """Connected regions of ``amap >= threshold`` as boxes in seconds and Hz, highest first.
+
+    A region's box spans the outer edges of its cells (cell edges are midpoints between
+    neighbouring centres, as in :func:`boxes_to_mask`); regions with fewer than ``min_cells``
+    cells are dropped as specks.
+    """
+    a = np.asarray(amap)
+    t = _axis(times, "times")
+    f = _axis(freqs, "freqs")
+    if a.ndim != 2 or a.shape != (f.size, t.size):
+        raise ParameterError(
+            f"amap has shape {a.shape}; expected ({f.size}, {t.size}) to match freqs and times"
+        )
+    if connectivity not in _STRUCTURES:
+        raise ParameterError(f"connectivity={connectivity!r}; expected 4 or 8")
+    if not np.isfinite(threshold):
+        raise ParameterError(f"threshold={threshold!r} must be finite")
+    t_lo, t_hi = _edges(t)
+    f_lo, f_hi = _edges(f)
+    if t.size == 1:
+        t_lo, t_hi = t - 0.5, t + 0.5
+    if f.size == 1:
+        f_lo, f_hi = f * 0.5, f * 1.5
+    lab, n = ndimage.label(a >= threshold, structure=_STRUCTURES[connectivity])
+    out = []
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        inside = lab[sl] == k
+        n_cells = int(inside.sum())
+        if n_cells < min_cells:
+            continue
+        rows, cols = sl
+        box = Box(
+            float(t_lo[cols.start]), float(t_hi[cols.stop - 1]),
+            float(max(0.0, f_lo[rows.start])), float(f_hi[rows.stop - 1]),
+        )
+        out.append(FlaggedRegion(box, float(a[sl][inside].max()), n_cells))
+    out.sort(key=lambda r: -r.score)
+    return out
+
+
+def row_position(f: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Hz to fractional row position (row i spans [i, i+1)); linear between row edges, so on a
+    mel grid this is the mel scale the spectrogram is drawn on."""
+    lo, hi = _edges(freqs)
+    if freqs.size == 1:
+        lo, hi = freqs * 0.5, freqs * 1.5
+    edges = np.r_[lo, hi[-1]]
+    return np.interp(f, edges, np.arange(edges.size, dtype=np.float64),
+                     left=0.0, right=float(edges.size - 1))
+
+
+def box_iou(a: Box, b: Box, freqs) -> float:
+    """Intersection over union of two boxes in seconds x row position on the grid ``freqs``
+    (the axis the spectrogram is drawn in: mel-spaced for a mel grid)."""
+    f = _axis(freqs, "freqs")
+    fa = row_position(np.array([a.f0, a.f1]), f)
+    fb = row_position(np.array([b.f0, b.f1]), f)
+    dt = min(a.t1, b.t1) - max(a.t0, b.t0)
+    df = min(fa[1], fb[1]) - max(fa[0], fb[0])
+    if dt <= 0 or df <= 0:
+        return 0.0
+    inter = dt * df
+    union = (a.t1 - a.t0) * (fa[1] - fa[0]) + (b.t1 - b.t0) * (fb[1] - fb[0]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def match_boxes(predicted: Sequence[Box], truth: Sequence[Box], freqs,
+                *, min_iou: float = 0.3) -> list[tuple[int, int, float]]:
+    """One-to-one matches ``(pred index, truth index, iou)`` with IoU >= ``min_iou``.
+
+    Greedy in order of decreasing IoU, so each box is matched at most once.
+    """
+    if not 0.0 < float(min_iou) <= 1.0:
+        raise ParameterError(f"min_iou={min_iou!r}; expected 0 < min_iou <= 1")
+    pairs = [
+        (box_iou(p, g, freqs), i, j)
+        for i, p in enumerate(predicted) for j, g in enumerate(truth)
+    ]
+    pairs.sort(key=lambda x: -x[0])
+    used_p, used_g, out = set(), set(), []
+    for iou, i, j in pairs:
+        if iou < min_iou:
+            break
+        if i in used_p or j in used_g:
+            continue
+        used_p.add(i)
+        used_g.add(j)
+        out.append((i, j, iou))
+    return out
+
+
+def box_metrics(counts: Sequence[tuple[int, int, int]]) -> dict[str, float | None]:
+    """Precision, recall and F1 from per-clip ``(matched, n_predicted, n_truth)`` counts,
+    pooled over clips. Undefined values (no predictions, no truth) are None."""
+    tp = sum(c[0] for c in counts)
+    n_pred = sum(c[1] for c in counts)
+    n_true = sum(c[2] for c in counts)
+    precision = tp / n_pred if n_pred else None
+    recall = tp / n_true if n_true else None
+    if precision is None or recall is None:
+        f1 = None
+    else:
+        f1 = 0.0 if tp == 0 else 2 * precision * recall / (precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1,
+            "matched": tp, "n_predicted": n_pred, "n_truth": n_true}

@@ -13,14 +13,16 @@ import numpy as np
 
 from specview import __version__
 from specview.audio import load_audio
+from specview.calibration import Calibration, calibrate
 from specview.datasets import input_files, training_files
 from specview.detectors import DEFAULT_DETECTOR, DETECTORS, Detector
 from specview.encoders import DEFAULT_ENCODER, ENCODERS, Encoder
 from specview.errors import ModelFileError, ParameterError, SpecviewError
+from specview.metrics import flagged_regions
 from specview.modelfile import load_tensors, save_tensors
 from specview.params import from_dict, to_dict, with_overrides
 from specview.spectrogram import compress, mel_power, to_db
-from specview.types import AnomalyResult, Audio, Progress, Spectrogram
+from specview.types import AnomalyResult, Audio, FlaggedRegion, Progress, Spectrogram
 
 #: Longest stretch scored at once; longer recordings are scored in windows and stitched.
 WINDOW_SECONDS = 60.0
@@ -42,12 +44,18 @@ class Model:
     encoder: Encoder
     detector: Detector
     info: dict[str, Any] = field(default_factory=dict)
+    #: Normal-score statistics from held-out training clips (None for files from before them).
+    calibration: Calibration | None = None
 
     @property
     def method(self) -> str:
         return self.detector.name
 
-    def load(self, path: str | Path, *, channel: int | None = None) -> Audio:
+    def load(self, path: str | Path, *, channel: int | None | str = "fitted") -> Audio:
+        """Read a file as the model hears it; ``channel="fitted"`` uses the channel the model
+        was fitted on (None = mean of channels)."""
+        if channel == "fitted":
+            channel = self.info.get("channel")
         return load_audio(path, sr=self.encoder.front_end.sr, channel=channel)
 
     def score_audio(self, audio: Audio) -> ScoredClip:
@@ -55,11 +63,22 @@ class Model:
         result = score_spectrogram(self.detector, self.encoder, compress(power, self.encoder.front_end))
         return ScoredClip(audio.path, result, to_db(power))
 
-    def score_file(self, path: str | Path, *, channel: int | None = None) -> ScoredClip:
+    def score_file(self, path: str | Path, *, channel: int | None | str = "fitted") -> ScoredClip:
         return self.score_audio(self.load(path, channel=channel))
 
     def save(self, path: str | Path) -> None:
         save_model(self, path)
+
+    def flagged(self, result: AnomalyResult, *, flag_rate: float | None = None,
+                min_cells: int = 2) -> list[FlaggedRegion]:
+        """Regions of ``result.map`` above the normal-calibrated threshold (none without a
+        calibration). ``flag_rate`` overrides the calibration's share of normal clips flagged."""
+        if self.calibration is None:
+            return []
+        cal = (self.calibration if flag_rate is None
+               else self.calibration.with_flag_rate(flag_rate))
+        return flagged_regions(result.map, result.times, result.freqs, cal.threshold,
+                               min_cells=min_cells)
 
 
 def split_overrides(
@@ -109,12 +128,44 @@ def build(method: str = DEFAULT_DETECTOR, encoder: str = DEFAULT_ENCODER,
     return Model(enc, det)
 
 
-def _training_spectrograms(
-    files: Sequence[Path], encoder: Encoder, channel: int | None
-) -> Iterator[Spectrogram]:
+#: ``{(path, channel, front end): power spectrogram}``, shared by the fits and evaluations of a
+#: comparison so each file is read and transformed once per front end.
+SpecCache = dict
+
+
+def front_end_power(path: Path, encoder: Encoder, channel: int | None,
+                    cache: SpecCache | None = None) -> Spectrogram:
+    """The mel power spectrogram of a file with the encoder's front end (cached when asked)."""
     fe = encoder.front_end
+    key = (str(path), channel, repr(fe))
+    if cache is not None and key in cache:
+        return cache[key]
+    power = mel_power(load_audio(path, sr=fe.sr, channel=channel), fe)
+    if cache is not None:
+        cache[key] = power
+    return power
+
+
+def _training_spectrograms(
+    files: Sequence[Path], encoder: Encoder, channel: int | None, cache: SpecCache | None = None
+) -> Iterator[Spectrogram]:
     for p in files:
-        yield compress(mel_power(load_audio(p, sr=fe.sr, channel=channel), fe), fe)
+        yield compress(front_end_power(p, encoder, channel, cache), encoder.front_end)
+
+
+def split_calibration(files: Sequence[Path], fraction: float) -> tuple[list[Path], list[Path]]:
+    """``(fit files, calibration files)``: every k-th file (evenly spread, deterministic) is
+    kept out of the fit to calibrate scores on; none when fewer than 8 files are given."""
+    if not 0.0 <= fraction < 1.0:
+        raise ParameterError(f"calibration fraction {fraction!r}; expected 0 <= f < 1")
+    n = len(files)
+    k = int(round(n * fraction)) if n >= 8 else 0
+    if fraction > 0 and n >= 8:
+        k = max(k, 2)
+    if k == 0:
+        return list(files), []
+    idx = set(np.linspace(0, n - 1, k + 2)[1:-1].round().astype(int).tolist())
+    return [p for i, p in enumerate(files) if i not in idx], [files[i] for i in sorted(idx)]
 
 
 def fit(
@@ -127,8 +178,10 @@ def fit(
     channel: int | None = None,
     progress: Progress | None = None,
     model: Model | None = None,
+    calibration_fraction: float = 0.15,
+    cache: SpecCache | None = None,
 ) -> Model:
-    """Fit ``method`` on normal recordings.
+    """Fit ``method`` on normal recordings, then calibrate its scores on held-out ones.
 
     Parameters
     ----------
@@ -137,6 +190,12 @@ def fit(
     model : Model, optional
         An unfitted model from :func:`build` to fit instead of building one (lets a caller watch
         ``model.detector.history``, the per-epoch losses of trained methods, while it fits).
+    calibration_fraction : float
+        Share of the training files (from 8 files on, at least 2) kept out of the fit and scored
+        afterwards to learn what normal scores look like (see :mod:`specview.calibration`). With
+        fewer files the fitted files themselves are used, and the calibration says so.
+    cache : dict, optional
+        Shared spectrogram cache (:data:`SpecCache`).
     """
     if isinstance(train, (str, Path)):
         files = training_files(train)
@@ -146,21 +205,33 @@ def fit(
             raise ParameterError("no training files given")
     if model is None:
         model = build(method, encoder, overrides, device=device)
+    fit_files, cal_files = split_calibration(files, calibration_fraction)
     t0 = time.perf_counter()
     durations: list[float] = []
 
     def specs() -> Iterator[Spectrogram]:
-        for s in _training_spectrograms(files, model.encoder, channel):
+        for s in _training_spectrograms(fit_files, model.encoder, channel, cache):
             durations.append(s.duration)
             yield s
 
-    model.detector.fit(model.encoder, specs(), n_clips=len(files), progress=progress)
+    model.detector.fit(model.encoder, specs(), n_clips=len(fit_files), progress=progress)
+    fit_seconds = time.perf_counter() - t0
+    held_out = bool(cal_files)
+    maps, clip_scores = [], []
+    for s in _training_spectrograms(cal_files or fit_files[:10], model.encoder, channel, cache):
+        r = score_spectrogram(model.detector, model.encoder, s)
+        maps.append(r.map)
+        clip_scores.append(r.clip_score)
+    model.calibration = calibrate(maps, clip_scores, held_out=held_out)
     model.info = {
-        "n_train_clips": len(files),
+        "n_train_clips": len(fit_files),
+        "n_calibration_clips": len(cal_files),
+        "calibration_files": [p.name for p in cal_files[:1000]],
         "train_seconds": float(sum(durations)),
-        "train_files": [p.name for p in files[:1000]],
+        "train_files": [p.name for p in fit_files[:1000]],
         "channel": channel,
-        "fit_seconds": time.perf_counter() - t0,
+        "fit_seconds": fit_seconds,
+        "calibration_seconds": time.perf_counter() - t0 - fit_seconds,
         "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return model
@@ -210,6 +281,8 @@ def save_model(model: Model, path: str | Path) -> None:
         "training": model.info,
         "specview_version": __version__,
     }
+    if model.calibration is not None:
+        meta["calibration"] = model.calibration.to_dict()
     save_tensors(path, model.detector.state_tensors(), meta)
 
 
@@ -260,25 +333,57 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
             bind(encoder)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
-    return Model(encoder, detector, dict(meta.get("training", {})))
+    calibration = None
+    if "calibration" in meta:
+        try:
+            calibration = Calibration.from_dict(meta["calibration"])
+        except ModelFileError as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
+    return Model(encoder, detector, dict(meta.get("training", {})), calibration)
 
 
 # -- batch scoring ------------------------------------------------------------------------------
+
+def write_map(folder: Path, stem: str, r: AnomalyResult, used: set[str]) -> str:
+    """Save ``r`` as ``folder/<stem>.npz`` (map, times, freqs, frame_scores); a stem already in
+    ``used`` gets a ``-2``, ``-3``... suffix. Returns the stem written."""
+    base, k = stem, 1
+    while stem in used:  # same stem from two folders
+        k += 1
+        stem = f"{base}-{k}"
+    used.add(stem)
+    np.savez_compressed(
+        folder / f"{stem}.npz",
+        map=r.map.astype(np.float32),
+        times=r.times.astype(np.float64),
+        freqs=r.freqs.astype(np.float64),
+        frame_scores=r.frame_scores.astype(np.float32),
+    )
+    return stem
+
+
+def map_stem(path: Path) -> str:
+    """Name of a clip's map file: its stem, prefixed with its folder when the folder is a label
+    folder (MIMII keeps ``normal/00000000.wav`` and ``abnormal/00000000.wav``)."""
+    parent = path.parent.name
+    return f"{parent}_{path.stem}" if parent.lower() in ("normal", "abnormal") else path.stem
+
 
 def score_files(
     model: Model,
     inputs: Iterable[str | Path],
     out_dir: str | Path,
     *,
-    channel: int | None = None,
+    channel: int | None | str = "fitted",
     progress: Progress | None = None,
+    subset: str | None = None,
 ) -> list[dict[str, Any]]:
     """Score recordings; write ``scores.csv`` and ``maps/<stem>.npz`` under ``out_dir``.
 
     Returns the rows of ``scores.csv``. A file that cannot be read stops the run with its error;
     nothing is written for it.
     """
-    files = input_files(inputs)
+    files = input_files(inputs, subset=subset)
     out = Path(out_dir)
     (out / "maps").mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -287,19 +392,7 @@ def score_files(
         t0 = time.perf_counter()
         scored = model.score_file(p, channel=channel)
         r = scored.result
-        stem = p.stem
-        k = 1
-        while stem in used:  # same stem from two folders
-            k += 1
-            stem = f"{p.stem}-{k}"
-        used.add(stem)
-        np.savez_compressed(
-            out / "maps" / f"{stem}.npz",
-            map=r.map.astype(np.float32),
-            times=r.times.astype(np.float64),
-            freqs=r.freqs.astype(np.float64),
-            frame_scores=r.frame_scores.astype(np.float32),
-        )
+        stem = write_map(out / "maps", map_stem(p), r, used)
         peak = np.unravel_index(int(np.argmax(r.map)), r.map.shape)
         rows.append({
             "file": str(p),
@@ -360,10 +453,10 @@ def ensure_demo(
         done_flag.write_text("ok\n")
     if model_path.is_file():
         try:
-            load_model(model_path, device=device)
-            return data, model_path
+            if load_model(model_path, device=device).calibration is not None:
+                return data, model_path
         except ModelFileError:
-            pass  # stale (e.g. other weights): refit below
+            pass  # stale (e.g. other weights, or no calibration yet): refit below
     model = fit(data, device=device,
                 progress=(lambda i, n: progress(n + i, 2 * n)) if progress else None)
     model.save(model_path)

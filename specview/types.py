@@ -103,3 +103,22 @@ class AnomalyResult:
     clip_score: float
     frame_scores: np.ndarray
     extras: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FlaggedRegion:
+    """A region a detector flags: a connected area of its map above a calibrated threshold.
+
+    Attributes
+    ----------
+    box : Box
+        The region's bounding box in seconds and Hz (outer edges of its cells).
+    score : float
+        Highest map value inside the region.
+    n_cells : int
+        Cells of the map above the threshold in the region.
+    """
+
+    box: Box
+    score: float
+    n_cells: int

@@ -66,7 +66,10 @@ def test_save_load_round_trip_gives_identical_scores(model, demo, tmp_path):
     assert a.clip_score == b.clip_score
     assert np.array_equal(a.map, b.map)
     meta = again.info
-    assert meta["n_train_clips"] == 16 and meta["train_seconds"] == pytest.approx(48.0, abs=0.1)
+    # 16 training clips: 2 held out to calibrate the scores, 14 fitted
+    assert meta["n_train_clips"] == 14 and meta["n_calibration_clips"] == 2
+    assert meta["train_seconds"] == pytest.approx(42.0, abs=0.1)
+    assert again.calibration == model.calibration and again.calibration.held_out
 
 
 def _rewrite_meta(src, dst, change):

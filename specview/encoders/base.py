@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +87,10 @@ class Encoder:
     params: Any
     front_end: MelFrontEnd
     device: torch.device
+    _cache: OrderedDict | None = None
+    _cache_limit: int = 0
+    _cache_bytes: int = 0
+    cache_hits: int = 0
 
     # -- to implement -------------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -143,6 +148,14 @@ class Encoder:
             "provenance": self.provenance,
         }
 
+    def cache_features(self, max_bytes: int | None = 1 << 30) -> None:
+        """Remember the features of the last inputs (least recently used dropped beyond
+        ``max_bytes``; None switches the cache off). Several detectors compared on the same
+        clips then run the network once per clip. Returned tensors must not be modified."""
+        self._cache = OrderedDict() if max_bytes else None
+        self._cache_limit = int(max_bytes or 0)
+        self._cache_bytes = 0
+
     @torch.no_grad()
     def features(self, spec: Spectrogram | np.ndarray) -> list[torch.Tensor]:
         values = spec.values if isinstance(spec, Spectrogram) else spec
@@ -150,6 +163,26 @@ class Encoder:
             raise ParameterError(
                 f"{self.name} expects a ({self.front_end.n_mels}, n_time) spectrogram, got {values.shape}"
             )
+        if self._cache is None:
+            return self._features(values)
+        arr = np.ascontiguousarray(values, dtype=np.float32)
+        key = (arr.shape, hashlib.blake2b(arr.tobytes(), digest_size=16).digest())
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            self.cache_hits += 1
+            return list(hit)
+        out = self._features(arr)
+        size = sum(t.element_size() * t.nelement() for t in out)
+        if size <= self._cache_limit:
+            self._cache[key] = tuple(out)
+            self._cache_bytes += size
+            while self._cache_bytes > self._cache_limit:
+                _, old = self._cache.popitem(last=False)
+                self._cache_bytes -= sum(t.element_size() * t.nelement() for t in old)
+        return out
+
+    def _features(self, values: np.ndarray) -> list[torch.Tensor]:
         m = self.time_multiple
         n_time = values.shape[1]
         padded = -(-n_time // m) * m

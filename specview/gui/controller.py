@@ -65,7 +65,13 @@ def read_clip(path: Path, model: pipeline.Model | None, boxes_path: Path | None)
 def folder_as_dataset(folder: Path) -> datasets.Dataset:
     """A dataset folder as it is, or a plain folder of recordings as unlabelled test clips."""
     if datasets.is_dataset(folder):
-        return datasets.load_dataset(folder)
+        subsets = datasets.dataset_subsets(folder)
+        if len(subsets) <= 1:
+            return datasets.load_dataset(folder)
+        # several machine ids / SNRs (MIMII, DCASE): browse all their test clips together
+        parts = datasets.load_datasets(folder)
+        return datasets.Dataset(root=folder, train=[], test=[c for d in parts for c in d.test],
+                                name=f"{len(parts)} subsets", channel=parts[0].channel)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: no such folder")
     clips = []

@@ -1,0 +1,80 @@
+"""Flagged regions, box IoU and matching, PRO and ROC curves, MSE: hand-computable cases."""
+
+import numpy as np
+import pytest
+
+from specview import metrics as M
+from specview.errors import ParameterError
+from specview.types import Box
+
+TIMES = np.arange(20) * 0.1 + 0.05  # cells 0.1 s wide, edges at 0.0, 0.1, ...
+FREQS = np.arange(10) * 100.0 + 50.0  # rows 100 Hz wide, edges at 0, 100, ...
+
+
+def test_flagged_regions_are_the_connected_areas_above_threshold():
+    m = np.zeros((10, 20))
+    m[2:4, 5:9] = 1.0  # rows 2-3 (200-400 Hz), frames 5-8 (0.5-0.9 s)
+    m[7, 15] = 2.0  # a one-cell speck
+    m[6:9, 14:17] = np.maximum(m[6:9, 14:17], 0.8)
+    regions = M.flagged_regions(m, TIMES, FREQS, 0.5)
+    assert [r.n_cells for r in regions] == [9, 8]  # highest score first
+    big, small = regions[1], regions[0]
+    def corners(b):
+        return (b.t0, b.t1, b.f0, b.f1)
+
+    assert corners(big.box) == pytest.approx((0.5, 0.9, 200.0, 400.0)) and big.score == 1.0
+    assert corners(small.box) == pytest.approx((1.4, 1.7, 600.0, 900.0)) and small.score == 2.0
+    speck = np.zeros((10, 20))
+    speck[1, 1] = 1.0
+    assert M.flagged_regions(speck, TIMES, FREQS, 0.5) == []
+    assert len(M.flagged_regions(speck, TIMES, FREQS, 0.5, min_cells=1)) == 1
+
+
+def test_flagged_regions_validate_shapes():
+    with pytest.raises(ParameterError, match="expected \\(10, 20\\)"):
+        M.flagged_regions(np.zeros((20, 10)), TIMES, FREQS, 0.5)
+
+
+def test_iou_is_measured_in_seconds_by_rows():
+    a = Box(0.0, 1.0, 0.0, 200.0)
+    assert M.box_iou(a, a, FREQS) == pytest.approx(1.0)
+    assert M.box_iou(a, Box(0.5, 1.5, 0.0, 200.0), FREQS) == pytest.approx(1 / 3)
+    assert M.box_iou(a, Box(2.0, 3.0, 0.0, 200.0), FREQS) == 0.0
+    # a mel-like grid: rows widen with frequency, so the same Hz span is fewer rows up high
+    mel = np.array([100.0, 200, 400, 800, 1600])
+    low, high = Box(0, 1, 150, 300), Box(0, 1, 150, 1200)
+    rows_low = np.diff(M.row_position(np.array([150.0, 300]), mel))[0]
+    rows_high = np.diff(M.row_position(np.array([150.0, 1200]), mel))[0]
+    assert M.box_iou(low, high, mel) == pytest.approx(rows_low / rows_high)
+
+
+def test_matching_is_one_to_one_and_respects_the_iou_floor():
+    truth = [Box(0.0, 1.0, 0, 200), Box(1.5, 2.0, 500, 900)]
+    pred = [Box(0.0, 1.0, 0, 200), Box(0.1, 1.0, 0, 200), Box(1.5, 1.6, 500, 900)]
+    matches = M.match_boxes(pred, truth, FREQS, min_iou=0.3)
+    assert matches == [(0, 0, pytest.approx(1.0))]  # the 2nd overlaps box 0 (taken); 3rd IoU 0.2
+    assert len(M.match_boxes(pred, truth, FREQS, min_iou=0.2)) == 2
+    scores = M.box_metrics([(1, 3, 2), (0, 1, 0)])
+    assert scores["precision"] == 0.25 and scores["recall"] == 0.5
+    assert scores["f1"] == pytest.approx(2 * 0.25 * 0.5 / 0.75)
+    assert M.box_metrics([(0, 0, 0)])["precision"] is None
+
+
+def test_pro_curve_reaches_one_where_the_perfect_map_is_complete():
+    mask = np.zeros((4, 6), dtype=bool)
+    mask[1:3, 2:4] = True
+    fpr, pro = M.pro_curve([mask.astype(float)], [mask])
+    assert fpr[0] == 0 and pro[0] == 0 and fpr[-1] == 1 and pro[-1] == 1
+    assert pro[1] == 1.0 and fpr[1] == 0.0  # the first threshold takes the whole region only
+    fpr, tpr = M.roc_curve(mask.ravel().astype(float), mask.ravel())
+    assert np.array_equal(tpr, [0, 1, 1]) and np.array_equal(fpr, [0, 0, 1])
+
+
+def test_mse_and_set_normalisation():
+    maps = [np.array([[0.0, 2.0]]), np.array([[4.0, 4.0]])]
+    lo, hi = M.set_normalise(maps)
+    assert (lo, hi) == (0.0, 4.0)
+    norm = [(m - lo) / (hi - lo) for m in maps]
+    assert M.map_mse(norm, [np.array([[0.0, 0.5]]), np.array([[1.0, 0.0]])]) == pytest.approx(0.25)
+    with pytest.raises(ParameterError, match="targets\\[0\\] has shape"):
+        M.map_mse(norm, [np.zeros((2, 2)), np.zeros((1, 2))])
