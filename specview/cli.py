@@ -214,10 +214,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_build_envmix(args: argparse.Namespace) -> int:
     from specview.envmix import build_envmix
 
-    _with_bar("mixing", lambda p: build_envmix(
+    summary = _with_bar("mixing", lambda p: build_envmix(
         args.urbansound8k, args.esc50, args.background, args.out, seed=args.seed,
-        levels_db=tuple(args.levels), progress=p))
-    print(args.out)
+        levels_db=tuple(args.levels), clip_seconds=args.clip_seconds, sr=args.sr,
+        train_fraction=args.train_fraction, progress=p))
+    s = summary  # type: ignore[assignment]
+    print(f"{s.root}: {s.n_train} training clips, {s.n_test_normal} normal and "
+          f"{s.n_test_anomalous} anomalous test clips of {s.clip_seconds:g} s "
+          f"({s.n_short_skipped} background slices shorter than that skipped)")
     return 0
 
 
@@ -335,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--levels", type=float, nargs="+", default=[6.0, 0.0, -6.0],
                    help="event-to-background ratios in dB (default 6 0 -6)")
+    b.add_argument("--clip-seconds", type=float, default=4.0, help="clip length (default 4)")
+    b.add_argument("--sr", type=int, default=44100, help="sample rate written (default 44100)")
+    b.add_argument("--train-fraction", type=float, default=0.75,
+                   help="share of background clips used for training (default 0.75)")
     b.set_defaults(func=cmd_build_envmix)
 
     m = sub.add_parser("methods", help="list methods, encoders and their parameters")

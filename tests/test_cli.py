@@ -80,3 +80,22 @@ def test_every_method_fits_and_scores_from_the_cli(demo_root, tmp_path, capsys, 
     assert main(["score", str(model), str(demo_root / "valve"), "--out", str(tmp_path / "o")]) == 0
     rows = list(csv.DictReader((tmp_path / "o" / "scores.csv").read_text().splitlines()))
     assert len(rows) == 5 and all(np.isfinite(float(r["score"])) for r in rows)
+
+
+def test_evaluate_writes_the_report(demo_root, tmp_path, capsys):
+    import json
+
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(demo_root / "valve"), "--out", str(model),
+                 "--set", "coreset_ratio=0.05"]) == 0
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(model), str(demo_root / "valve"), "--out", str(out),
+                 "--no-figures"]) == 0
+    printed = capsys.readouterr().out
+    assert "clip:" in printed and "AU-PRO" in printed and "faithfulness" in printed
+    rep = json.loads((out / "metrics.json").read_text())
+    assert rep["n_clips"]["test"] == 5 and rep["spectrogram"]["gt"] == "boxes"
+    assert rep["faithfulness"]["n_clips"] == 3
+    assert not (out / "roc.png").exists() and (out / "per_clip.csv").is_file()
+    r = _run("evaluate", str(model), str(tmp_path / "missing"), "--out", str(out))
+    assert r.returncode == 2 and "missing" in r.stderr

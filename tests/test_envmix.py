@@ -272,3 +272,19 @@ def test_errors_for_broken_copies(tmp_path):
                      sr=SR, event_classes=["siren"])
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_builds_the_same_dataset(inputs, tmp_path, capsys):
+    from specview.cli import main
+
+    us8k, esc50 = inputs
+    out = tmp_path / "cli"
+    assert main(["build-envmix", "--urbansound8k", str(us8k), "--esc50", str(esc50),
+                 "--background", "air_conditioner", "--out", str(out), "--seed", "0",
+                 "--clip-seconds", str(CLIP), "--sr", str(SR)]) == 0
+    assert "training clips" in capsys.readouterr().out
+    ds = load_dataset(out)
+    assert ds.train and sum(c.label == 1 for c in ds.test) == len(ds.test) // 2
+    assert main(["build-envmix", "--urbansound8k", str(tmp_path / "nope"), "--esc50", str(esc50),
+                 "--background", "air_conditioner", "--out", str(tmp_path / "o2")]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
         o.heat_cmap.setCurrentText(str(st.value("view/heat_colormap", "inferno")))
         o.opacity_slider.setValue(int(st.value("view/opacity", 70)))
         o.spec_cmap.setCurrentText(str(st.value("view/spec_colormap", "grey")))
-        i = o.scale_combo.findData(str(st.value("view/heat_scale", "shared")))
+        i = o.scale_combo.findData(str(st.value("view/heat_scale", "calibrated")))
         o.scale_combo.setCurrentIndex(max(i, 0))
 
     def _save_settings(self) -> None:

@@ -70,7 +70,11 @@ class OverlayPanel(QWidget):
         for key, text in SCALE_MODES.items():
             self.scale_combo.addItem(text, key)
         self.scale_combo.setToolTip(
-            "Colour range of the heatmap, from 0 to:\n"
+            "Colour range of the heatmap:\n"
+            "calibrated: 0 = a typical normal cell, 1 = the flag threshold learnt on normal\n"
+            "  clips held out of the fit; the same colour means the same on every clip\n"
+            "  and for every method (models fitted before calibration use shared)\n"
+            "or from 0 to:\n"
             "shared: the highest score of any clip scored with this model (clips compare;\n"
             "  File ▸ Score all test clips fills it in for the whole dataset)\n"
             "this clip: its own highest score (always uses the full colour range)\n"

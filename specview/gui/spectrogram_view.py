@@ -21,12 +21,16 @@ from specview.types import Box, Spectrogram
 HEAT_COLORMAPS = ("inferno", "viridis", "turbo", "plasma", "magma")
 #: How the colour bar's range is chosen for each clip.
 SCALE_MODES = {
+    "calibrated": "calibrated on normal clips",
     "shared": "shared by scored clips",
     "clip": "this clip's maximum",
     "fixed": "fixed (drag the bar)",
 }
 SPEC_COLORMAPS = {"grey": "CET-L1", "viridis": "viridis", "magma": "magma", "blue": "CET-L6"}
 BOX_COLOUR = "#00e5ff"
+FLAG_COLOUR = "#9dff00"
+#: Top of the colour bar on the calibrated scale (0 = typical normal cell, 1 = flag threshold).
+CAL_MAX = 2.0
 BACKGROUND = "#1e1e1e"
 PLACEHOLDER = ("Open a recording (Ctrl+O) or a folder/dataset (Ctrl+Shift+O),\n"
                "or drop audio files, folders or a .safetensors model here.")
@@ -102,11 +106,13 @@ class SpectrogramView(QWidget):
         self.state = state
         self.band_scale: BandScale | None = None
         self.dynamic_range_db = 80.0
-        self.scale_mode = "shared"
+        self.scale_mode = "calibrated"
         self.boxes_visible = True
         self._rect = QRectF()
         self._shown_path = None
         self._box_items: list[pg.GraphicsObject | QGraphicsRectItem] = []
+        self._flag_items: list[pg.GraphicsObject | QGraphicsRectItem] = []
+        self.flagged = []
 
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground(BACKGROUND)
@@ -182,25 +188,49 @@ class SpectrogramView(QWidget):
             self._shown_path = path
             self.reset_zoom()
 
+    def _calibration(self):
+        m = self.state.model
+        return None if m is None else m.calibration
+
+    def calibrated_shown(self) -> bool:
+        """Whether the heatmap shows calibrated scores (mode and model allow it)."""
+        return self.scale_mode == "calibrated" and self._calibration() is not None
+
     def _on_results_changed(self) -> None:
         r = self.state.result
         if r is None:
             self.heat_item.clear()
             self.score_curve.setData([], [])
             self._set_result_widgets_visible(False)
+            self.set_flagged([])
             return
-        self.heat_item.setImage(r.map, autoLevels=False)
-        self.heat_item.setRect(self._rect)
-        self._apply_heat_levels()
+        self._set_heat_image()
+        model = self.state.model
+        self.set_flagged(model.flagged(r) if model is not None else [])
         self.score_curve.setData(np.asarray(r.times, dtype=float), r.frame_scores.astype(float))
         self.score_plot.enableAutoRange(axis="y")
         self._set_result_widgets_visible(True)
+
+    def _set_heat_image(self) -> None:
+        r = self.state.result
+        if r is None:
+            return
+        cal = self._calibration()
+        values = cal.calibrated(r.map) if self.calibrated_shown() else r.map
+        self.heat_item.setImage(values, autoLevels=False)
+        self.heat_item.setRect(self._rect)
+        self._apply_heat_levels()
 
     def _apply_heat_levels(self) -> None:
         """Colour range 0..max, the max per :attr:`scale_mode` (kept as is when fixed)."""
         r = self.state.result
         if r is None:
             return
+        if self.calibrated_shown():
+            self.colorbar.setLevels((0.0, CAL_MAX))
+            self.colorbar.getAxis("left").setLabel("calibrated score (1 = flag threshold)")
+            return
+        self.colorbar.getAxis("left").setLabel("anomaly score")
         if self.scale_mode == "fixed":
             self.heat_item.setLevels(self.colorbar.levels())
             return
@@ -264,6 +294,35 @@ class SpectrogramView(QWidget):
         for item in self._box_items:
             item.setVisible(self.boxes_visible)
 
+    def set_flagged(self, regions) -> None:
+        """The model's flagged regions (map above its calibrated threshold): solid outlines
+        with their score, distinct from the dashed ground truth."""
+        for item in self._flag_items:
+            self.plot.removeItem(item)
+        self._flag_items = []
+        self.flagged = list(regions)
+        if self.band_scale is None:
+            return
+        pen = pg.mkPen(FLAG_COLOUR, width=1.5)
+        cal = self._calibration()
+        for reg in self.flagged:
+            b = reg.box
+            y0, y1 = (float(self.band_scale.y_of_hz(f)) for f in (b.f0, b.f1))
+            rect = QGraphicsRectItem(QRectF(b.t0, y0, b.t1 - b.t0, y1 - y0))
+            rect.setPen(pen)
+            rect.setZValue(19)
+            z = float(cal.calibrated([[reg.score]])[0, 0]) if cal is not None else reg.score
+            rect.setToolTip(f"flagged: {b.t0:.2f}-{b.t1:.2f} s, {format_hz(b.f0)}-"
+                            f"{format_hz(b.f1)}, peak {z:.2f} x threshold")
+            self.plot.addItem(rect)
+            text = pg.TextItem(f"{z:.1f}", color=FLAG_COLOUR, anchor=(1, 0))
+            text.setPos(b.t1, y0)  # under the box: the truth label sits above its box
+            text.setZValue(19)
+            self.plot.addItem(text)
+            self._flag_items += [rect, text]
+        for item in self._flag_items:
+            item.setVisible(self.boxes_visible)
+
     # -- controls ----------------------------------------------------------------------------
     def set_heat_visible(self, on: bool) -> None:
         self.heat_item.setVisible(on)
@@ -276,12 +335,14 @@ class SpectrogramView(QWidget):
         self.colorbar.setColorMap(heat_colormap(name))
 
     def set_scale_mode(self, mode: str) -> None:
-        """``"shared"``: 0 to the highest score of any clip scored with this model, so clips
-        compare; ``"clip"``: 0 to this clip's highest; ``"fixed"``: keep the bar's range."""
+        """``"calibrated"``: 0 (typical normal cell) to 2x the flag threshold learnt on held-out
+        normal clips, the same meaning on every clip and for every method (falls back to
+        ``"shared"`` for a model without calibration); ``"shared"``: 0 to the highest score of
+        any clip scored with this model, so clips compare; ``"clip"``: 0 to this clip's highest; ``"fixed"``: keep the bar's range."""
         if mode not in SCALE_MODES:
             raise ValueError(f"scale mode {mode!r}: use one of {', '.join(SCALE_MODES)}")
         self.scale_mode = mode
-        self._apply_heat_levels()
+        self._set_heat_image()
 
     def set_spec_colormap(self, name: str) -> None:
         self.spec_item.setColorMap(pg.colormap.get(SPEC_COLORMAPS.get(name, name)))
@@ -292,7 +353,7 @@ class SpectrogramView(QWidget):
 
     def set_boxes_visible(self, on: bool) -> None:
         self.boxes_visible = on
-        for item in self._box_items:
+        for item in self._box_items + self._flag_items:
             item.setVisible(on)
 
     def reset_zoom(self) -> None:

@@ -74,8 +74,15 @@ def test_model_and_clip_show_heatmap_and_score(qtbot, window, tiny_dataset, mode
     r = window.state.result
     heat = window.view.heat_item
     assert heat.isVisible()
-    assert np.array_equal(heat.image, r.map)
+    # calibrated colours by default: 0 = typical normal cell, 1 = flag threshold, bar 0..2
+    cal = window.state.model.calibration
+    assert np.array_equal(heat.image, cal.calibrated(r.map))
+    assert window.view.colorbar.levels() == (0.0, 2.0)
     assert window.overlay_panel.score_label.text() == f"{r.clip_score:#.3g}"
+    # the flagged region (map above the threshold) is drawn and lies on the burst
+    flagged = window.view.flagged
+    assert flagged and flagged == window.state.model.flagged(r)
+    assert flagged[0].box.t0 <= t1 and flagged[0].box.t1 >= t0
     # known answer: the map peaks on the injected 4 kHz burst in 0.8-1.4 s
     i, j = np.unravel_index(np.argmax(r.map), r.map.shape)
     assert t0 - 0.1 <= r.times[j] <= t1 + 0.1
@@ -300,8 +307,11 @@ def test_score_all_ranks_clips_and_shares_the_colour_scale(
     load_model(qtbot, window, model_path)
     window.controller.open_folder(tiny_dataset)
     anomaly, normal = (tiny_dataset / "test" / n for n in ("anomaly_000.wav", "normal_000.wav"))
+    panel = window.overlay_panel
+    panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("shared"))
     open_clip(qtbot, window, normal, scored=True)
     view, state = window.view, window.state
+    assert np.array_equal(view.heat_item.image, state.result.map)  # raw scores when shared
     normal_max = float(state.result.map.max())
     assert view.colorbar.levels() == (0.0, pytest.approx(normal_max))
     with qtbot.waitSignal(window.controller.task_ended, timeout=TIMEOUT) as blocker:
@@ -314,7 +324,6 @@ def test_score_all_ranks_clips_and_shares_the_colour_scale(
     # shared scale: the normal clip is now drawn on the anomaly's range, so it looks calm
     assert view.colorbar.levels()[1] == pytest.approx(state.scores[anomaly].map_max)
     assert view.heat_item.getLevels()[1] == pytest.approx(state.scores[anomaly].map_max)
-    panel = window.overlay_panel
     panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("clip"))
     assert view.colorbar.levels()[1] == pytest.approx(normal_max)
     panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("fixed"))
