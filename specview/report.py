@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _HZ_TICKS = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
 TRUTH_STYLE = {"edgecolor": "white", "linestyle": "--", "linewidth": 1.2, "fill": False}
-FLAG_STYLE = {"edgecolor": "#00e5ff", "linestyle": "-", "linewidth": 1.2, "fill": False}
+FLAG_STYLE = {"edgecolor": "#9dff00", "linestyle": "-", "linewidth": 1.2, "fill": False}
 CAL_MAX = 2.0  # colour range of calibrated maps: 0 typical normal .. 1 threshold .. 2
 
 
@@ -88,10 +88,11 @@ def draw_clip(ax, e: ClipEval, model: Model | None, *, heat: bool, lohi=None, yl
     return im
 
 
-def _title(e: ClipEval) -> str:
+def _title(e: ClipEval, *, score: bool = True) -> str:
     lab = {0: "normal", 1: "anomalous", None: "unlabelled"}[e.label]
     lv = f", {e.level:+g} dB" if e.level is not None else ""
-    return f"{e.clip.path.name} ({lab}{lv}) score {e.result.clip_score:.3g}"
+    sc = f" score {e.result.clip_score:.3g}" if score else ""
+    return f"{e.clip.path.name} ({lab}{lv}){sc}"
 
 
 def curves_figure(out: Path, evals: Sequence[ClipEval]) -> None:
@@ -175,7 +176,7 @@ def clips_figure(path: Path, evals: Sequence[ClipEval], model: Model | None) -> 
         draw_clip(axes[i, 0], e, model, heat=False)
         axes[i, 0].set_title(f"{why}: {_title(e)}", fontsize=8, loc="left")
         im = draw_clip(axes[i, 1], e, model, heat=True, lohi=lohi, ylabel=False)
-        axes[i, 1].set_title(f"{len(e.flagged)} flagged (cyan), truth dashed", fontsize=8,
+        axes[i, 1].set_title(f"{len(e.flagged)} flagged (green), truth dashed", fontsize=8,
                              loc="left")
     if im is not None:
         label = display_map(evals[0].result.map, model, lohi)[3]
@@ -217,7 +218,7 @@ def compare_figure(path: Path, pair_evals: list[tuple[str, Model, list[ClipEval]
     for r, i in enumerate(idx):
         e0 = pair_evals[0][2][i]
         draw_clip(axes[r, 0], e0, None, heat=False)
-        axes[r, 0].set_title(_title(e0), fontsize=7, loc="left")
+        axes[r, 0].set_title(_title(e0, score=False), fontsize=7, loc="left")
         for c, (name, model, evals) in enumerate(pair_evals, start=1):
             e = evals[i]
             lohi = M.set_normalise([x.result.map for x in evals])
@@ -226,7 +227,7 @@ def compare_figure(path: Path, pair_evals: list[tuple[str, Model, list[ClipEval]
     if im is not None:
         label = display_map(pair_evals[0][2][0].result.map, pair_evals[0][1])[3]
         fig.colorbar(im, ax=axes[:, 1:], shrink=0.5, label=label)
-    fig.suptitle("Same clips, every method: heatmaps, flagged regions (cyan) and "
+    fig.suptitle("Same clips, every method: heatmaps, flagged regions (green) and "
                  "ground truth (dashed)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
