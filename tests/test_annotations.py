@@ -58,3 +58,47 @@ def test_interrupted_write_leaves_previous_file(tmp_path, monkeypatch):
 
 def test_sidecar_name():
     assert A.sidecar_path("/d/test/anomaly_001.wav").name == "anomaly_001.Table.1.selections.txt"
+
+
+def test_raven_line_numbers_count_blank_lines(tmp_path):
+    p = tmp_path / "gaps.txt"
+    p.write_text(
+        "\nSelection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\n"
+        "\n1\tS\t1\t0\t1\t2\t3\n\n2\tS\t1\t5\t1\t2\t3\n"
+    )
+    with pytest.raises(AnnotationError, match=r"gaps\.txt, line 6: box ends before it begins"):
+        A.read_raven(p)
+
+
+def test_raven_reads_crlf_and_cr_line_ends(tmp_path):
+    header = "\t".join(A.RAVEN_COLUMNS) + "\tAnnotation"
+    for end in ("\r\n", "\r"):
+        p = tmp_path / "w.txt"
+        p.write_bytes((header + end + "1\tS\t1\t0.5\t1\t2\t3\tlabel" + end).encode())
+        assert A.read_raven(p) == [Box(0.5, 1.0, 2.0, 3.0, "label")]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_rewrite_keeps_permissions_and_new_files_follow_umask(tmp_path):
+    p = tmp_path / "a.Table.1.selections.txt"
+    A.write_raven(p, [Box(0, 1, 2, 3, "old")])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    os.chmod(p, 0o640)
+    A.write_raven(p, [Box(0, 1, 2, 3, "new")])
+    assert p.stat().st_mode & 0o777 == 0o640
+    assert A.read_raven(p)[0].label == "new"
+
+
+def test_write_failure_is_an_annotation_error_naming_the_file(tmp_path, monkeypatch):
+    p = tmp_path / "a.Table.1.selections.txt"
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(AnnotationError, match=r"a\.Table\.1\.selections\.txt: could not write .*No "
+                                              r"space left.*unchanged"):
+        A.write_raven(p, [Box(0, 1, 2, 3)])
+    assert list(tmp_path.iterdir()) == []
