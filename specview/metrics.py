@@ -43,6 +43,7 @@ __all__ = [
     "box_iou",
     "match_boxes",
     "box_metrics",
+    "box_truth_metrics",
 ]
 
 
@@ -646,3 +647,43 @@ def box_metrics(counts: Sequence[tuple[int, int, int]]) -> dict[str, float | Non
         f1 = 0.0 if tp == 0 else 2 * precision * recall / (precision + recall)
     return {"precision": precision, "recall": recall, "f1": f1,
             "matched": tp, "n_predicted": n_pred, "n_truth": n_true}
+
+
+def box_truth_metrics(
+    items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[Box], Sequence[Box]]],
+    *,
+    min_iou: float = 0.3,
+) -> dict[str, float | None]:
+    """Localisation scores against expert boxes, for one clip or pooled over several.
+
+    ``items`` holds ``(map, times, freqs, truth boxes, flagged boxes)`` per clip (a clip with
+    no truth box counts as all-negative). Returns ``spectrogram_auroc``, ``aupro``,
+    ``temporal_auroc`` (None where the cells or frames hold one class only) and the flagged
+    regions' ``box_precision`` / ``box_recall`` / ``box_f1`` at IoU >= ``min_iou``.
+    """
+    maps, masks, counts = [], [], []
+    for amap, times, freqs, truth, flagged in items:
+        maps.append(np.asarray(amap))
+        masks.append(boxes_to_mask(list(truth), times, freqs))
+        matched = len(match_boxes(list(flagged), list(truth), freqs, min_iou=min_iou))
+        counts.append((matched, len(flagged), len(truth)))
+
+    def safe(fn, *a):
+        try:
+            return fn(*a)
+        except ParameterError:
+            return None
+
+    spec = safe(spectrogram_metrics, maps, masks)
+    tmp = safe(temporal_metrics, maps, masks)
+    boxes = box_metrics(counts)
+    return {
+        "spectrogram_auroc": None if spec is None else spec["auroc"],
+        "aupro": safe(aupro, maps, masks),
+        "temporal_auroc": None if tmp is None else tmp["auroc"],
+        "box_precision": boxes["precision"],
+        "box_recall": boxes["recall"],
+        "box_f1": boxes["f1"],
+        "n_clips": len(items),
+        "n_truth_boxes": boxes["n_truth"],
+    }

@@ -78,3 +78,22 @@ def test_mse_and_set_normalisation():
     assert M.map_mse(norm, [np.array([[0.0, 0.5]]), np.array([[1.0, 0.0]])]) == pytest.approx(0.25)
     with pytest.raises(ParameterError, match="targets\\[0\\] has shape"):
         M.map_mse(norm, [np.zeros((2, 2)), np.zeros((1, 2))])
+
+
+def test_box_truth_metrics_for_a_perfect_and_an_empty_clip():
+    m = np.zeros((10, 20))
+    m[2:4, 5:9] = 1.0
+    truth = [Box(0.5, 0.9, 200.0, 400.0)]
+    flagged = [r.box for r in M.flagged_regions(m, TIMES, FREQS, 0.5)]
+    one = M.box_truth_metrics([(m, TIMES, FREQS, truth, flagged)])
+    assert one["spectrogram_auroc"] == 1.0 and one["aupro"] == pytest.approx(1.0)
+    assert one["temporal_auroc"] == 1.0
+    assert one["box_precision"] == 1.0 and one["box_recall"] == 1.0
+    # a normal clip with a false flag pulls precision down, pooled
+    both = M.box_truth_metrics([(m, TIMES, FREQS, truth, flagged),
+                                (m, TIMES, FREQS, [], flagged)])
+    assert both["box_precision"] == 0.5 and both["box_recall"] == 1.0
+    assert both["spectrogram_auroc"] < 1.0
+    # no truth at all: ranking metrics are undefined, not an error
+    none = M.box_truth_metrics([(m, TIMES, FREQS, [], [])])
+    assert none["spectrogram_auroc"] is None and none["box_recall"] is None

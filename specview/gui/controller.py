@@ -8,6 +8,7 @@ reported by ``task_*`` signals that the status bar shows.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from specview import datasets, pipeline
-from specview.annotations import sidecar_path
-from specview.audio import AUDIO_SUFFIXES, load_audio
+from specview.annotations import load_sidecar, sidecar_path
+from specview.audio import AUDIO_SUFFIXES, audio_info, load_audio
 from specview.encoders.aisfx import AisfxParams, aisfx_front_end
 from specview.errors import DatasetError, SpecviewError
 from specview.gui.state import AppState, ClipScore
@@ -25,6 +26,8 @@ from specview.spectrogram import MelFrontEnd, display_spectrogram
 from specview.types import AnomalyResult, Box, Progress, Spectrogram
 
 MODEL_SUFFIX = ".safetensors"
+#: Results kept per model so that switching clips and dataset scores need no rescoring.
+MAX_CACHED_RESULTS = 2000
 
 
 def default_front_end() -> MelFrontEnd:
@@ -42,24 +45,24 @@ class ClipData:
     result: AnomalyResult | None
     boxes: list[Box]
     boxes_error: str = ""
+    sample_rate: int = 0
 
 
-def read_clip(path: Path, model: pipeline.Model | None, boxes_path: Path | None) -> ClipData:
-    """Load (and score, with a model) one recording; runs in a worker thread."""
+def read_clip(path: Path, model: pipeline.Model | None) -> ClipData:
+    """Load (and score, with a model) one recording and its sidecar; runs in a worker thread.
+
+    A sidecar that cannot be parsed does not hide the clip: it comes back as ``boxes_error``
+    and is left untouched on disk.
+    """
     if model is not None:
         scored = model.score_file(path)
         display, result = scored.display, scored.result
     else:
         fe = default_front_end()
         display, result = display_spectrogram(load_audio(path, sr=fe.sr), fe), None
-    boxes: list[Box] = []
-    err = ""
-    if boxes_path is not None:
-        try:
-            boxes = datasets.TestClip(path, None, boxes_path).boxes()
-        except SpecviewError as exc:  # a bad sidecar must not hide the clip
-            err = str(exc)
-    return ClipData(path, display, result, boxes, err)
+    side = load_sidecar(path)
+    sr = audio_info(path)[0]
+    return ClipData(path, display, result, side.boxes, side.error or "", sr)
 
 
 def folder_as_dataset(folder: Path) -> datasets.Dataset:
@@ -101,10 +104,14 @@ class Controller(QObject):
     task_progress(int, int)
     task_ended(str, str)
         ``(outcome, message)`` with outcome ``"done"``, ``"cancelled"`` or ``"failed"``.
+    sidecar_unreadable(Path, str)
+        The clip on screen has a sidecar that could not be read (kept untouched; the clip's
+        boxes are read-only until the user decides).
     """
 
     error = Signal(str, str)
     status = Signal(str)
+    sidecar_unreadable = Signal(object, str)
     clip_busy = Signal(bool)
     task_started = Signal(str, bool)
     task_progress = Signal(int, int)
@@ -121,6 +128,9 @@ class Controller(QObject):
         self._clip_pending: tuple[int, Path] | None = None
         self._clip_running: Path | None = None
         self._clip_seq = 0
+        #: clip path -> AnomalyResult under the current model (least recently used dropped)
+        self.results: OrderedDict[Path, AnomalyResult] = OrderedDict()
+        state.model_changed.connect(self.results.clear)
         state.model_changed.connect(self._rescore)
 
     # -- clips ------------------------------------------------------------------------------
@@ -131,23 +141,14 @@ class Controller(QObject):
         if self._clip_job is None:
             self._start_pending_clip()
 
-    def _boxes_path(self, path: Path) -> Path | None:
-        ds = self.state.dataset
-        if ds is not None:
-            for clip in ds.test:
-                if clip.path == path:
-                    return clip.boxes_path
-        side = sidecar_path(path)
-        return side if side.is_file() else None
-
     def _start_pending_clip(self) -> None:
         if self._clip_pending is None:
             self.clip_busy.emit(False)
             return
         seq, path = self._clip_pending
         self._clip_pending = None
-        model, boxes_path = self.state.model, self._boxes_path(path)
-        job = Job(lambda _p: read_clip(path, model, boxes_path), name=f"reading {path.name}",
+        model = self.state.model
+        job = Job(lambda _p: read_clip(path, model), name=f"reading {path.name}",
                   cancellable=False, parent=self)
         job.succeeded.connect(lambda data: self._clip_done(seq, model, data))
         job.failed.connect(lambda exc: self._clip_failed(seq, path, exc))
@@ -165,14 +166,23 @@ class Controller(QObject):
         if seq != self._clip_seq or model is not self.state.model:
             return  # stale: a newer request or another model superseded it
         if data.result is not None:
+            self.remember(data.path, data.result)
             self.state.add_scores({data.path: summary(data.result)})
-        self.state.set_clip(data.path, data.display, data.result, data.boxes)
+        self.state.sample_rate = data.sample_rate
+        self.state.set_clip(data.path, data.display, data.result, data.boxes,
+                            editable=not data.boxes_error)
         msg = f"{data.path.name}: {data.display.duration:.2f} s"
         if data.result is not None:
             msg += f", clip score {data.result.clip_score:#.3g}"
         self.status.emit(msg)
         if data.boxes_error:
-            self.error.emit("Ground-truth boxes not shown", data.boxes_error)
+            self.sidecar_unreadable.emit(data.path, data.boxes_error)
+
+    def remember(self, path: Path, result: AnomalyResult) -> None:
+        self.results[Path(path)] = result
+        self.results.move_to_end(Path(path))
+        while len(self.results) > MAX_CACHED_RESULTS:
+            self.results.popitem(last=False)
 
     def _clip_failed(self, seq: int, path: Path, exc: BaseException) -> None:
         if seq != self._clip_seq:
@@ -325,21 +335,26 @@ class Controller(QObject):
             return None
         paths = [c.path for c in ds.test]
 
-        def work(progress: Progress) -> tuple[dict[Path, ClipScore], list[str]]:
-            out: dict[Path, ClipScore] = {}
+        cached = dict(self.results)
+
+        def work(progress: Progress) -> tuple[dict[Path, AnomalyResult], list[str]]:
+            out: dict[Path, AnomalyResult] = {}
             failed: list[str] = []
             for i, p in enumerate(paths):
                 try:
-                    out[p] = summary(model.score_file(p).result)
+                    out[p] = cached[p] if p in cached else model.score_file(p).result
                 except SpecviewError as exc:  # one bad file must not stop the others
                     failed.append(str(exc))
                 progress(i + 1, len(paths))
             return out, failed
 
-        def done(out: tuple[dict[Path, ClipScore], list[str]]) -> None:
-            scores, failed = out
+        def done(out: tuple[dict[Path, AnomalyResult], list[str]]) -> None:
+            results, failed = out
             if model is not self.state.model:
                 return  # the model changed meanwhile: these scores no longer apply
+            for p, r in results.items():
+                self.remember(p, r)
+            scores = {p: summary(r) for p, r in results.items()}
             self.state.add_scores(scores)
             self.task_ended.emit("done", f"Scored {len(scores)} clips")
             if failed:

@@ -20,7 +20,10 @@ from PySide6.QtWidgets import (
 
 from specview import __version__
 from specview.audio import AUDIO_SUFFIXES
+from specview.gui.annotator import Annotator
+from specview.gui.box_panel import BoxPanel
 from specview.gui.controller import MODEL_SUFFIX, Controller
+from specview.gui.eval_panel import EvalPanel
 from specview.gui.file_panel import FilePanel
 from specview.gui.fit_dialog import FitDialog
 from specview.gui.overlay_panel import OverlayPanel
@@ -34,6 +37,19 @@ ABOUT = f"""<h3>specview {__version__}</h3>
 <i>when</i> and <i>at which frequencies</i> a recording departs from the normal ones it was
 fitted on.</p>
 <p>aisfx weights by A. B. Ma and A. Lerch (ISMIR 2022), CC BY 4.0.</p>"""
+SHORTCUTS = [
+    ("B", "box tool: drag on the spectrogram to draw a box"),
+    ("Del", "delete the selected box"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo any box edit"),
+    ("N / P", "next / previous box or flagged region (selects and zooms to it)"),
+    ("A / X", "accept / dismiss the selected flagged region"),
+    ("Space", "play / stop"),
+    ("H", "show or hide the heatmap"),
+    ("Ctrl+0", "reset zoom"),
+    ("Ctrl+O / Ctrl+Shift+O", "open a recording / a folder or dataset"),
+    ("Ctrl+L", "load a model"),
+    ("Esc", "cancel the running task"),
+]
 
 
 class MainWindow(QMainWindow):
@@ -65,6 +81,9 @@ class MainWindow(QMainWindow):
         self.view = SpectrogramView(self.state)
         self.file_panel = FilePanel(self.state)
         self.overlay_panel = OverlayPanel(self.state)
+        self.box_panel = BoxPanel(self.state)
+        self.annotator = Annotator(self.state, self.view, self.box_panel, self.settings, self)
+        self.eval_panel = EvalPanel(self.state, self.controller)
         self.last_error: tuple[str, str] | None = None
         self._error_box: QMessageBox | None = None
 
@@ -72,6 +91,8 @@ class MainWindow(QMainWindow):
         self._dock("Clips", self.file_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 380)
         self._dock("Display", self.overlay_panel,
                    Qt.DockWidgetArea.RightDockWidgetArea, 260)
+        self._dock("Boxes", self.box_panel, Qt.DockWidgetArea.RightDockWidgetArea, 260)
+        self._dock("Scores", self.eval_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 380)
         self._build_status_bar()
         self.menu_actions: dict[str, QAction] = {}
         self._build_menus()
@@ -138,6 +159,7 @@ class MainWindow(QMainWindow):
         m.addAction(self._action("demo", "Open the &demo", self.controller.start_demo))
         m.addSeparator()
         m.addAction(self._action("quit", "&Quit", self.close, S.Quit))
+        self.menu_actions.update(self.annotator.build_menu(self.menuBar().addMenu("&Edit")))
         v = self.menuBar().addMenu("&View")
         toggle = self._action("toggle_heatmap", "Show &heatmap", self.overlay_panel.heat_check.setChecked,
                               "H", checkable=True)
@@ -145,12 +167,15 @@ class MainWindow(QMainWindow):
         v.addAction(toggle)
         v.addAction(self._action("reset_zoom", "&Reset zoom", self.view.reset_zoom, "Ctrl+0"))
         h = self.menuBar().addMenu("&Help")
+        h.addAction(self._action("shortcuts", "&Keyboard shortcuts", self.show_shortcuts, "F1"))
         h.addAction(self._action("about", "&About specview", self.show_about))
         self.menu_actions["save_model"].setEnabled(False)
 
     def _connect(self) -> None:
         c, s, v, o = self.controller, self.state, self.view, self.overlay_panel
         c.error.connect(self.show_error)
+        c.sidecar_unreadable.connect(self.annotator.sidecar_unreadable)
+        self.annotator.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         c.status.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
         c.task_started.connect(self._on_task_started)
         c.task_progress.connect(self._on_task_progress)
@@ -242,6 +267,10 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save model as", str(start), MODEL_FILTER)
         if path and self.controller.save_model(path):
             self._remember_dir("model", path)
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in SHORTCUTS)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About specview", ABOUT)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QStackedLayout, QWidget
+from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
+from specview.gui.box_items import BoxLayer, DrawViewBox, describe_box
 from specview.gui.freq_scale import BandScale, format_hz
 from specview.gui.state import AppState
 from specview.types import Box, Spectrogram
@@ -27,8 +28,7 @@ SCALE_MODES = {
     "fixed": "fixed (drag the bar)",
 }
 SPEC_COLORMAPS = {"grey": "CET-L1", "viridis": "viridis", "magma": "magma", "blue": "CET-L6"}
-BOX_COLOUR = "#00e5ff"
-FLAG_COLOUR = "#9dff00"
+PLAYHEAD_COLOUR = "#ff4040"
 #: Top of the colour bar on the calibrated scale (0 = typical normal cell, 1 = flag threshold).
 CAL_MAX = 2.0
 BACKGROUND = "#1e1e1e"
@@ -100,6 +100,11 @@ class SpectrogramView(QWidget):
     """
 
     hovered = Signal(str)
+    box_drawn = Signal(object)
+    box_changed = Signal(int, object)
+    box_clicked = Signal(int)
+    flagged_clicked = Signal(int)
+    clicked_at = Signal(float)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,9 +115,6 @@ class SpectrogramView(QWidget):
         self.boxes_visible = True
         self._rect = QRectF()
         self._shown_path = None
-        self._box_items: list[pg.GraphicsObject | QGraphicsRectItem] = []
-        self._flag_items: list[pg.GraphicsObject | QGraphicsRectItem] = []
-        self.flagged = []
 
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground(BACKGROUND)
@@ -126,7 +128,9 @@ class SpectrogramView(QWidget):
         self.stack.addWidget(self.glw)
 
         self.freq_axis = HzAxis()
-        self.plot: pg.PlotItem = self.glw.addPlot(row=1, col=0, axisItems={"left": self.freq_axis})
+        self.draw_vb = DrawViewBox()
+        self.plot: pg.PlotItem = self.glw.addPlot(row=1, col=0, axisItems={"left": self.freq_axis},
+                                                  viewBox=self.draw_vb)
         self.plot.setLabel("left", "Frequency (Hz)")
         self.plot.setLabel("bottom", "Time (s)")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
@@ -171,10 +175,31 @@ class SpectrogramView(QWidget):
         layout.setColumnStretchFactor(0, 1)
         self._set_result_widgets_visible(False)
 
+        self.box_layer = BoxLayer(self.plot, self)
+        self.box_layer.box_clicked.connect(self.box_clicked)
+        self.box_layer.box_changed.connect(self.box_changed)
+        self.box_layer.flagged_clicked.connect(self.flagged_clicked)
+        self.box_layer.box_changing.connect(
+            lambda _i, b: self.hovered.emit(f"box {describe_box(b)}"))
+        self.draw_vb.drawing.connect(
+            lambda p0, p1: self.hovered.emit(f"drawing {describe_box(self.box_layer.box_of(p0, p1))}")
+            if self.band_scale is not None else None)
+        self.draw_vb.drawn.connect(self._on_drawn)
+        self.draw_vb.clicked.connect(self._on_clicked)
+        self.playheads = []
+        for plot in (self.plot, self.score_plot):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(PLAYHEAD_COLOUR, width=1.5))
+            line.setZValue(40)
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self.playheads.append(line)
+
         self.glw.scene().sigMouseMoved.connect(self._on_mouse_moved)
         state.clip_loaded.connect(self._on_clip_loaded)
         state.results_changed.connect(self._on_results_changed)
         state.scores_changed.connect(self._apply_heat_levels)
+        state.annotations_changed.connect(self.refresh_boxes)
+        state.selection_changed.connect(self.refresh_boxes)
 
     # -- state -> view -----------------------------------------------------------------------
     def _on_clip_loaded(self, path) -> None:
@@ -183,7 +208,8 @@ class SpectrogramView(QWidget):
             return
         self.stack.setCurrentWidget(self.glw)
         self.set_spectrogram(disp)
-        self.set_boxes(self.state.boxes)
+        self.set_playhead(None)
+        self.refresh_boxes()
         if path != self._shown_path:  # a new clip starts fully zoomed out; a rescore keeps zoom
             self._shown_path = path
             self.reset_zoom()
@@ -202,11 +228,10 @@ class SpectrogramView(QWidget):
             self.heat_item.clear()
             self.score_curve.setData([], [])
             self._set_result_widgets_visible(False)
-            self.set_flagged([])
+            self.refresh_boxes()
             return
         self._set_heat_image()
-        model = self.state.model
-        self.set_flagged(model.flagged(r) if model is not None else [])
+        self.refresh_boxes()
         self.score_curve.setData(np.asarray(r.times, dtype=float), r.frame_scores.astype(float))
         self.score_plot.enableAutoRange(axis="y")
         self._set_result_widgets_visible(True)
@@ -268,60 +293,54 @@ class SpectrogramView(QWidget):
         top = float(finite.max()) if finite.size else 0.0
         self.spec_item.setLevels((top - self.dynamic_range_db, top))
 
-    def set_boxes(self, boxes: list[Box]) -> None:
-        """Ground-truth boxes as thin outlines (seconds x Hz placed on the mel rows)."""
-        for item in self._box_items:
-            self.plot.removeItem(item)
-        self._box_items = []
-        if self.band_scale is None:
-            return
-        pen = pg.mkPen(BOX_COLOUR, width=1.5, style=Qt.PenStyle.DashLine)
-        for b in boxes:
-            y0, y1 = (float(self.band_scale.y_of_hz(f)) for f in (b.f0, b.f1))
-            rect = QGraphicsRectItem(QRectF(b.t0, y0, b.t1 - b.t0, y1 - y0))
-            rect.setPen(pen)
-            rect.setZValue(20)
-            rect.setToolTip(f"{b.label or 'ground truth'}: {b.t0:.2f}-{b.t1:.2f} s, "
-                            f"{format_hz(b.f0)}-{format_hz(b.f1)}")
-            self.plot.addItem(rect)
-            self._box_items.append(rect)
-            if b.label:
-                text = pg.TextItem(b.label, color=BOX_COLOUR, anchor=(0, 1))
-                text.setPos(b.t0, y1)
-                text.setZValue(20)
-                self.plot.addItem(text)
-                self._box_items.append(text)
-        for item in self._box_items:
-            item.setVisible(self.boxes_visible)
+    @property
+    def flagged(self):
+        return self.state.flagged
 
-    def set_flagged(self, regions) -> None:
-        """The model's flagged regions (map above its calibrated threshold): solid outlines
-        with their score, distinct from the dashed ground truth."""
-        for item in self._flag_items:
-            self.plot.removeItem(item)
-        self._flag_items = []
-        self.flagged = list(regions)
+    def refresh_boxes(self) -> None:
+        """Redraw the clip's boxes (editable, the selected one highlighted) and its pending
+        flagged regions (solid, with their peak in multiples of the threshold)."""
+        self.box_layer.scale = self.band_scale
+        cal = self._calibration()
+        self.box_layer.show(
+            self.state.boxes, self.state.flagged, selected=self.state.selected,
+            editable=self.state.boxes_editable,
+            calibrate=(lambda v: float(cal.calibrated([[v]])[0, 0])) if cal is not None else None)
+
+    def set_draw_mode(self, on: bool) -> None:
+        """Box tool: a left drag draws a box instead of panning."""
+        self.draw_vb.draw_mode = bool(on)
+        self.plot.getViewBox().setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+
+    def _on_drawn(self, p0, p1) -> None:
+        if self.band_scale is None or self.state.display is None:
+            return
+        self.box_drawn.emit(self.box_layer.box_of(p0, p1))
+
+    def _on_clicked(self, p) -> None:
+        if self.state.display is not None and self._rect.contains(p):
+            self.clicked_at.emit(float(p.x()))
+
+    def set_playhead(self, t: float | None) -> None:
+        for line in self.playheads:
+            line.setVisible(t is not None)
+            if t is not None:
+                line.setValue(float(t))
+
+    def visible_time_range(self) -> tuple[float, float]:
+        (x0, x1), _ = self.vb.viewRange()
+        return max(x0, self._rect.left()), min(x1, self._rect.right())
+
+    def zoom_to(self, box: Box, margin: float = 0.5) -> None:
+        """Show ``box`` with ``margin`` of its size around it (frequency kept in view)."""
         if self.band_scale is None:
             return
-        pen = pg.mkPen(FLAG_COLOUR, width=1.5)
-        cal = self._calibration()
-        for reg in self.flagged:
-            b = reg.box
-            y0, y1 = (float(self.band_scale.y_of_hz(f)) for f in (b.f0, b.f1))
-            rect = QGraphicsRectItem(QRectF(b.t0, y0, b.t1 - b.t0, y1 - y0))
-            rect.setPen(pen)
-            rect.setZValue(19)
-            z = float(cal.calibrated([[reg.score]])[0, 0]) if cal is not None else reg.score
-            rect.setToolTip(f"flagged: {b.t0:.2f}-{b.t1:.2f} s, {format_hz(b.f0)}-"
-                            f"{format_hz(b.f1)}, peak {z:.2f} x threshold")
-            self.plot.addItem(rect)
-            text = pg.TextItem(f"{z:.1f}", color=FLAG_COLOUR, anchor=(1, 0))
-            text.setPos(b.t1, y0)  # under the box: the truth label sits above its box
-            text.setZValue(19)
-            self.plot.addItem(text)
-            self._flag_items += [rect, text]
-        for item in self._flag_items:
-            item.setVisible(self.boxes_visible)
+        r = self.box_layer.rect_of(box)
+        dx = max(r.width(), 0.05) * margin
+        dy = max(r.height(), 1.0) * margin
+        self.vb.setRange(xRange=(r.left() - dx, r.right() + dx),
+                         yRange=(max(0.0, r.top() - dy), min(self._rect.bottom(), r.bottom() + dy)),
+                         padding=0.0)
 
     # -- controls ----------------------------------------------------------------------------
     def set_heat_visible(self, on: bool) -> None:
@@ -353,8 +372,7 @@ class SpectrogramView(QWidget):
 
     def set_boxes_visible(self, on: bool) -> None:
         self.boxes_visible = on
-        for item in self._box_items + self._flag_items:
-            item.setVisible(on)
+        self.box_layer.set_visible(on)
 
     def reset_zoom(self) -> None:
         if not self._rect.isEmpty():

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
 
 from specview.datasets import Dataset
 from specview.pipeline import Model
-from specview.types import AnomalyResult, Box, Spectrogram
+from specview.types import AnomalyResult, Box, FlaggedRegion, Spectrogram
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class AppState(QObject):
     scores_changed()
         ``scores`` (clip path -> :class:`ClipScore` under the current model) grew or was
         cleared with a model change.
+    annotations_changed()
+        ``boxes`` or ``flagged`` changed by an edit (undoable through ``undo_stack``).
+    selection_changed()
+        ``selected`` (index into ``boxes``, or None) changed.
     """
 
     clip_loaded = Signal(object)
@@ -51,6 +56,8 @@ class AppState(QObject):
     model_saved = Signal(object)
     dataset_opened = Signal()
     scores_changed = Signal()
+    annotations_changed = Signal()
+    selection_changed = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -62,19 +69,57 @@ class AppState(QObject):
         self.model_path: Path | None = None
         self.dataset: Dataset | None = None
         self.scores: dict[Path, ClipScore] = {}
+        #: The model's flagged regions on this clip that are neither accepted nor dismissed.
+        self.flagged: list[FlaggedRegion] = []
+        self.selected: int | None = None
+        #: False while the clip's sidecar could not be read and is kept untouched.
+        self.boxes_editable = True
+        #: Native sample rate of the clip on screen (Hz; 0 when unknown): boxes stop at its
+        #: Nyquist frequency.
+        self.sample_rate = 0
+        #: Edits of the clip on screen; cleared when another clip opens.
+        self.undo_stack = QUndoStack(self)
+
+    def _flag(self) -> None:
+        r, m = self.result, self.model
+        self.flagged = m.flagged(r) if (r is not None and m is not None) else []
 
     def set_clip(self, path: Path, display: Spectrogram, result: AnomalyResult | None,
-                 boxes: list[Box] | None = None) -> None:
+                 boxes: list[Box] | None = None, *, editable: bool = True) -> None:
+        new = self.clip_path != Path(path)
         self.clip_path = Path(path)
         self.display = display
         self.boxes = list(boxes or [])
+        self.boxes_editable = editable
         self.result = result
+        self.selected = None
+        if new:
+            self.undo_stack.clear()
+        self._flag()
         self.clip_loaded.emit(self.clip_path)
         self.results_changed.emit()
+        self.selection_changed.emit()
 
     def set_result(self, result: AnomalyResult | None) -> None:
         self.result = result
+        self._flag()
         self.results_changed.emit()
+
+    def set_annotations(self, boxes: list[Box], flagged: list[FlaggedRegion] | None = None,
+                        selected: int | None = None) -> None:
+        """Replace the boxes (and the pending flagged regions); called by undo commands."""
+        self.boxes = list(boxes)
+        if flagged is not None:
+            self.flagged = list(flagged)
+        self.annotations_changed.emit()
+        self.select(selected)
+
+    def select(self, index: int | None) -> None:
+        if index is not None and not 0 <= index < len(self.boxes):
+            index = None
+        if index != self.selected:
+            self.selected = index
+            self.selection_changed.emit()
 
     def set_model(self, model: Model | None, path: Path | None = None) -> None:
         self.model = model

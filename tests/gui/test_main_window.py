@@ -231,20 +231,20 @@ def test_dataset_list_and_ground_truth_boxes(qtbot, window, tiny_dataset, burst)
     with qtbot.waitSignal(window.state.clip_loaded, timeout=TIMEOUT):
         assert panel.select_path(anomaly)
     view = window.view
-    rects = [it for it in view._box_items if hasattr(it, "rect")]
-    assert len(rects) == 1
-    r = rects[0].rect()
-    assert (r.left(), r.right()) == (pytest.approx(t0), pytest.approx(t1))
-    assert r.top() == pytest.approx(view.band_scale.y_of_hz(3500.0))
-    assert r.bottom() == pytest.approx(view.band_scale.y_of_hz(4500.0))
+    rois = view.box_layer.rois
+    assert len(rois) == 1
+    (x, y), (w, h) = rois[0].pos(), rois[0].size()
+    assert (x, x + w) == (pytest.approx(t0), pytest.approx(t1))
+    assert y == pytest.approx(view.band_scale.y_of_hz(3500.0))
+    assert y + h == pytest.approx(view.band_scale.y_of_hz(4500.0))
     window.overlay_panel.boxes_check.setChecked(False)
-    assert not rects[0].isVisible()
+    assert not rois[0].isVisible()
     # a recording opened on its own (not in the list) leaves nothing selected there
     outside = Path(window.settings.fileName()).parent / "single.wav"
     outside.write_bytes(anomaly.read_bytes())
     open_clip(qtbot, window, outside)
     assert panel.tree.currentItem() is None and not panel.tree.selectedItems()
-    assert view._box_items == []
+    assert view.box_layer.rois == []
 
 
 def test_only_the_latest_clip_request_is_shown(qtbot, window, tiny_dataset) -> None:

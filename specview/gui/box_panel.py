@@ -1,0 +1,251 @@
+"""The box table beside the view: exact times and frequencies, labels, flagged regions.
+
+The panel shows :class:`AppState`'s boxes and pending flagged regions and reports what the user
+asks for; the :class:`~specview.gui.annotator.Annotator` turns that into undoable edits.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from specview.gui.freq_scale import format_hz
+from specview.gui.state import AppState
+from specview.types import Box
+
+COLUMNS = ("Label", "Begin (s)", "End (s)", "Low (Hz)", "High (Hz)")
+
+
+def _num(v: float, digits: int) -> QTableWidgetItem:
+    item = QTableWidgetItem(f"{v:.{digits}f}")
+    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+class BoxPanel(QWidget):
+    """Boxes of the clip on screen and the model's flagged regions.
+
+    Signals
+    -------
+    box_selected(int)
+    box_edited(int, object)
+        A table edit: the row's new :class:`Box` (not yet clamped).
+    label_chosen(str)
+        The label box changed (applies to the selected box and to new boxes).
+    delete_requested()
+    flagged_selected(int)
+    accept_requested(int), dismiss_requested(int)
+    tool_toggled(bool)
+    import_requested(), export_requested()
+    """
+
+    box_selected = Signal(int)
+    box_edited = Signal(int, object)
+    label_chosen = Signal(str)
+    delete_requested = Signal()
+    flagged_selected = Signal(int)
+    accept_requested = Signal(int)
+    dismiss_requested = Signal(int)
+    tool_toggled = Signal(bool)
+    import_requested = Signal()
+    export_requested = Signal()
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._filling = False
+
+        self.tool_button = QPushButton("Box tool (B)")
+        self.tool_button.setCheckable(True)
+        self.tool_button.setToolTip("Drag on the spectrogram to draw a time-frequency box")
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Delete the selected box (Del)")
+        self.label_combo = QComboBox()
+        self.label_combo.setEditable(True)
+        self.label_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.label_combo.setToolTip("Label of the selected box and of new boxes "
+                                    "(recent labels offered; type any text)")
+        self.label_combo.lineEdit().setPlaceholderText("label")
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
+
+        self.flag_table = QTableWidget(0, 4)
+        self.flag_table.setHorizontalHeaderLabels(("× threshold", "Begin (s)", "End (s)", "Band"))
+        self.flag_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.flag_table.horizontalHeader().setStretchLastSection(True)
+        self.flag_table.verticalHeader().setVisible(False)
+        self.flag_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.flag_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.flag_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.accept_button = QPushButton("Accept (A)")
+        self.accept_button.setToolTip("Make the selected flagged region a ground-truth box")
+        self.dismiss_button = QPushButton("Dismiss (X)")
+        self.dismiss_button.setToolTip("Hide the selected flagged region for this clip")
+
+        self.import_button = QPushButton("Import…")
+        self.import_button.setToolTip("Replace the boxes by those of a Raven, Audacity or JSON file")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Write the boxes as Raven, Audacity labels or JSON")
+        self.save_label = QLabel("")
+        self.save_label.setWordWrap(True)
+        self.save_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        boxes = QGroupBox("Ground-truth boxes")
+        lay = QVBoxLayout(boxes)
+        row = QHBoxLayout()
+        row.addWidget(self.tool_button)
+        row.addWidget(self.delete_button)
+        lay.addLayout(row)
+        lay.addWidget(self.label_combo)
+        lay.addWidget(self.table, 3)
+        row = QHBoxLayout()
+        row.addWidget(self.import_button)
+        row.addWidget(self.export_button)
+        lay.addLayout(row)
+        lay.addWidget(self.save_label)
+        flags = QGroupBox("Flagged regions (model)")
+        lay2 = QVBoxLayout(flags)
+        lay2.addWidget(self.flag_table, 2)
+        row = QHBoxLayout()
+        row.addWidget(self.accept_button)
+        row.addWidget(self.dismiss_button)
+        lay2.addLayout(row)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.addWidget(boxes, 3)
+        outer.addWidget(flags, 2)
+
+        self.tool_button.toggled.connect(self.tool_toggled)
+        self.delete_button.clicked.connect(self.delete_requested)
+        self.import_button.clicked.connect(self.import_requested)
+        self.export_button.clicked.connect(self.export_requested)
+        self.label_combo.lineEdit().editingFinished.connect(
+            lambda: self.label_chosen.emit(self.label_combo.currentText().strip()))
+        self.label_combo.activated.connect(
+            lambda _i: self.label_chosen.emit(self.label_combo.currentText().strip()))
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.table.itemChanged.connect(self._on_item_changed)
+        self.flag_table.itemSelectionChanged.connect(self._on_flag_selection)
+        self.accept_button.clicked.connect(
+            lambda: self.selected_flagged() is not None
+            and self.accept_requested.emit(self.selected_flagged()))
+        self.dismiss_button.clicked.connect(
+            lambda: self.selected_flagged() is not None
+            and self.dismiss_requested.emit(self.selected_flagged()))
+        state.clip_loaded.connect(self.refresh)
+        state.results_changed.connect(self.refresh)
+        state.annotations_changed.connect(self.refresh)
+        state.selection_changed.connect(self._show_selection)
+        self.refresh()
+
+    # -- state -> panel ---------------------------------------------------------------------
+    def refresh(self, *_args) -> None:
+        st = self.state
+        self._filling = True
+        try:
+            with QSignalBlocker(self.table):
+                self.table.setRowCount(len(st.boxes))
+                for i, b in enumerate(st.boxes):
+                    self.table.setItem(i, 0, QTableWidgetItem(b.label))
+                    for c, (v, d) in enumerate(((b.t0, 3), (b.t1, 3), (b.f0, 1), (b.f1, 1)), 1):
+                        self.table.setItem(i, c, _num(v, d))
+            with QSignalBlocker(self.flag_table):
+                self.flag_table.setRowCount(len(st.flagged))
+                cal = st.model.calibration if st.model is not None else None
+                for k, r in enumerate(st.flagged):
+                    z = float(cal.calibrated([[r.score]])[0, 0]) if cal is not None else r.score
+                    self.flag_table.setItem(k, 0, _num(z, 2))
+                    self.flag_table.setItem(k, 1, _num(r.box.t0, 3))
+                    self.flag_table.setItem(k, 2, _num(r.box.t1, 3))
+                    self.flag_table.setItem(
+                        k, 3, QTableWidgetItem(f"{format_hz(r.box.f0)}–{format_hz(r.box.f1)}"))
+        finally:
+            self._filling = False
+        editable = st.boxes_editable and st.display is not None
+        for w in (self.tool_button, self.delete_button, self.import_button, self.table):
+            w.setEnabled(editable)
+        self.export_button.setEnabled(st.display is not None)
+        self.accept_button.setEnabled(editable and bool(st.flagged))
+        self.dismiss_button.setEnabled(bool(st.flagged))
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        sel = self.state.selected
+        with QSignalBlocker(self.table):
+            self.table.clearSelection()
+            if sel is not None and sel < self.table.rowCount():
+                self.table.selectRow(sel)
+                self.table.scrollToItem(self.table.item(sel, 0))
+                with QSignalBlocker(self.label_combo):
+                    self.label_combo.setEditText(self.state.boxes[sel].label)
+
+    def set_recent_labels(self, labels: list[str]) -> None:
+        text = self.label_combo.currentText()
+        with QSignalBlocker(self.label_combo):
+            self.label_combo.clear()
+            self.label_combo.addItems(labels)
+            self.label_combo.setEditText(text)
+
+    def current_label(self) -> str:
+        return self.label_combo.currentText().strip()
+
+    def selected_flagged(self) -> int | None:
+        rows = self.flag_table.selectionModel().selectedRows()
+        if rows:
+            return rows[0].row()
+        return 0 if self.flag_table.rowCount() == 1 else None
+
+    def select_flagged(self, k: int) -> None:
+        if 0 <= k < self.flag_table.rowCount():
+            self.flag_table.selectRow(k)
+
+    # -- panel -> annotator -----------------------------------------------------------------
+    def _on_table_selection(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            self.box_selected.emit(rows[0].row())
+
+    def _on_flag_selection(self) -> None:
+        rows = self.flag_table.selectionModel().selectedRows()
+        if rows:
+            self.flagged_selected.emit(rows[0].row())
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if self._filling:
+            return
+        i = item.row()
+        if not 0 <= i < len(self.state.boxes):
+            return
+        old = self.state.boxes[i]
+        texts = [self.table.item(i, c).text() if self.table.item(i, c) else "" for c in range(5)]
+        try:
+            t0, t1, f0, f1 = (float(x) for x in texts[1:])
+        except ValueError:
+            bad = item.text()
+            self.refresh()  # not a number: show the box as it was (rebuilds the items)
+            self.save_label.setText(f"“{bad}” is not a number; the box is unchanged.")
+            return
+        new = Box(t0, t1, f0, f1, texts[0].strip())
+        if new != old:
+            self.box_edited.emit(i, new)

@@ -1,0 +1,159 @@
+"""Drawing, editing and saving ground-truth boxes in the window, with known answers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from specview.annotations import read_raven, sidecar_path, sort_boxes
+from specview.types import Box
+
+TIMEOUT = 60000
+
+
+@pytest.fixture
+def clip(tiny_dataset, tmp_path) -> Path:
+    """A private copy of the anomalous clip and its sidecar (tests write sidecars)."""
+    src = tiny_dataset / "test" / "anomaly_000.wav"
+    dst = tmp_path / "anomaly_000.wav"
+    shutil.copy(src, dst)
+    shutil.copy(sidecar_path(src), sidecar_path(dst))
+    return dst
+
+
+def show(qtbot, win, path: Path, *, scored: bool = False) -> None:
+    win.controller.open_clip(path)
+    qtbot.waitUntil(lambda: win.state.clip_path == path
+                    and (not scored or win.state.result is not None), timeout=TIMEOUT)
+
+
+def viewport_point(win, t: float, hz: float) -> QPoint:
+    scene = win.view.scene_pos_of(t, hz)
+    return win.view.glw.mapFromScene(scene)
+
+
+def drag(win, a: QPoint, b: QPoint) -> None:
+    vp = win.view.glw.viewport()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    steps = 8
+    for k in range(1, steps + 1):
+        p = a + (b - a) * (k / steps)
+        QTest.mouseMove(vp, p)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+
+
+def test_mouse_drag_draws_a_box_in_seconds_and_hz_and_undo_removes_it(qtbot, window, clip):
+    show(qtbot, window, clip)
+    state = window.state
+    assert len(state.boxes) == 1  # the sidecar's box
+    window.box_panel.label_combo.setEditText("squeal")
+    window.menu_actions["box_tool"].trigger()  # the B key's action
+    assert window.view.draw_vb.draw_mode
+    a, b = viewport_point(window, 0.3, 1000.0), viewport_point(window, 0.9, 3000.0)
+    drag(window, a, b)
+    qtbot.waitUntil(lambda: len(state.boxes) == 2, timeout=5000)
+    new = state.boxes[1]
+    # pixel-exact positions are not reachable: within a pixel of the intended corners
+    px_t = 2.0 / window.view.vb.width() * (window.view.vb.viewRange()[0][1]
+                                            - window.view.vb.viewRange()[0][0])
+    assert new.t0 == pytest.approx(0.3, abs=2 * px_t) and new.t1 == pytest.approx(0.9, abs=2 * px_t)
+    assert new.f0 == pytest.approx(1000.0, rel=0.06) and new.f1 == pytest.approx(3000.0, rel=0.06)
+    assert new.label == "squeal" and state.selected == 1
+    # the sidecar on disk follows every edit
+    on_disk = read_raven(sidecar_path(clip))
+    assert [(x.t0, x.t1, x.label) for x in on_disk] == [  # written in time order
+        (pytest.approx(x.t0, abs=1e-6), pytest.approx(x.t1, abs=1e-6), x.label)
+        for x in sort_boxes(state.boxes)]
+    # the table shows exact values
+    table = window.box_panel.table
+    assert table.rowCount() == 2 and table.item(1, 0).text() == "squeal"
+    assert float(table.item(1, 1).text()) == pytest.approx(new.t0, abs=1e-3)
+    window.menu_actions["undo"].trigger()
+    assert len(state.boxes) == 1
+    assert len(read_raven(sidecar_path(clip))) == 1
+    window.menu_actions["redo"].trigger()
+    assert len(state.boxes) == 2 and len(read_raven(sidecar_path(clip))) == 2
+
+
+def test_table_edits_are_clamped_and_undoable(qtbot, window, clip):
+    show(qtbot, window, clip)
+    state, panel = window.state, window.box_panel
+    table = panel.table
+    table.item(0, 2).setText("99")  # end past the 2 s clip: clamped to its end
+    assert state.boxes[0].t1 == pytest.approx(2.0, abs=1e-6)
+    table.item(0, 0).setText("burst")
+    assert state.boxes[0].label == "burst"
+    table.item(0, 1).setText("abc")  # not a number: nothing changes
+    assert state.boxes[0].t0 == pytest.approx(0.8)
+    assert "not a number" in panel.save_label.text()
+    window.menu_actions["undo"].trigger()
+    window.menu_actions["undo"].trigger()
+    assert state.boxes[0] == Box(0.8, 1.4, 3500.0, 4500.0, "tone")
+
+
+def test_delete_and_selection_sync(qtbot, window, clip):
+    show(qtbot, window, clip)
+    state = window.state
+    window.box_panel.table.selectRow(0)
+    assert state.selected == 0
+    window.menu_actions["delete_box"].trigger()
+    assert state.boxes == [] and read_raven(sidecar_path(clip)) == []
+    # an empty table is still written: "annotated, nothing there" differs from "never annotated"
+    assert sidecar_path(clip).read_text().startswith("Selection\t")
+    window.menu_actions["undo"].trigger()
+    assert len(state.boxes) == 1
+
+
+def test_accepting_a_flagged_region_makes_a_box(qtbot, window, clip, model_path):
+    with qtbot.waitSignal(window.state.model_changed, timeout=TIMEOUT):
+        window.controller.load_model(model_path)
+    show(qtbot, window, clip, scored=True)
+    state = window.state
+    assert state.flagged, "the burst is above the calibrated threshold"
+    region = state.flagged[0]
+    n = len(state.boxes)
+    window.box_panel.select_flagged(0)
+    window.menu_actions["accept_flagged"].trigger()
+    assert len(state.boxes) == n + 1 and region not in state.flagged
+    got = state.boxes[-1]
+    duration = state.display.duration  # the region is clamped to the clip like any box
+    assert (got.t0, got.t1) == (pytest.approx(max(0.0, region.box.t0)),
+                                pytest.approx(min(duration, region.box.t1)))
+    assert len(read_raven(sidecar_path(clip))) == n + 1
+    window.menu_actions["undo"].trigger()
+    assert len(state.boxes) == n and region in state.flagged
+    window.box_panel.select_flagged(0)
+    window.menu_actions["dismiss_flagged"].trigger()
+    assert region not in state.flagged and len(state.boxes) == n
+
+
+def test_an_unreadable_sidecar_is_never_overwritten(qtbot, window, clip):
+    side = sidecar_path(clip)
+    side.write_text("this is not a selection table\n")
+    window.annotator.ask_on_unreadable = False
+    with qtbot.waitSignal(window.controller.sidecar_unreadable, timeout=TIMEOUT):
+        window.controller.open_clip(clip)
+    qtbot.waitUntil(lambda: window.state.clip_path == clip, timeout=TIMEOUT)
+    state = window.state
+    assert not state.boxes_editable and state.boxes == []
+    window.annotator.draw(Box(0.1, 0.5, 500, 900))
+    assert state.boxes == [] and side.read_text() == "this is not a selection table\n"
+    moved = window.annotator.keep_aside_and_start()
+    assert moved is not None and moved.read_text() == "this is not a selection table\n"
+    window.annotator.draw(Box(0.1, 0.5, 500, 900))
+    assert len(read_raven(side)) == 1
+
+
+def test_step_through_boxes_zooms_to_each(qtbot, window, clip):
+    show(qtbot, window, clip)
+    window.annotator.draw(Box(0.2, 0.4, 200, 400, "x"))
+    window.menu_actions["next_item"].trigger()
+    (x0, x1), _ = window.view.vb.viewRange()
+    box = window.state.boxes[window.state.selected]
+    assert box.t0 == pytest.approx(0.2) and x0 < 0.2 and x1 > 0.4 and x1 - x0 < 1.0
+    window.menu_actions["next_item"].trigger()
+    assert window.state.boxes[window.state.selected].t0 == pytest.approx(0.8)
