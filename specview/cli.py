@@ -140,6 +140,56 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_play(args: argparse.Namespace) -> int:
+    from specview.audio import load_audio
+    from specview.playback import Player, render
+
+    if args.anomaly_only and args.without_anomaly:
+        raise SpecviewError("--anomaly-only and --without-anomaly exclude each other: give one")
+    mask = "anomaly" if args.anomaly_only else "without" if args.without_anomaly else None
+    if mask and not args.model:
+        flag = "--anomaly-only" if args.anomaly_only else "--without-anomaly"
+        raise SpecviewError(f"{flag} needs --model M: the mask comes from the model's anomaly map")
+    if args.model and not mask:
+        raise SpecviewError(f"--model {args.model}: say what to hear with it, --anomaly-only or "
+                            "--without-anomaly")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() != ".wav":
+        raise SpecviewError(f"--out {out}: the rendered signal is written as a float WAV (.wav)")
+    result = calibration = None
+    channel = None
+    if args.model:
+        from specview import pipeline
+
+        model = pipeline.load_model(args.model, device="cpu")
+        channel = model.info.get("channel")
+        result = model.score_file(args.audio).result
+        calibration = model.calibration
+    audio = load_audio(args.audio, channel=channel)
+    signal = render(audio.samples, audio.sr, start=args.start, end=args.end,
+                    band=tuple(args.band) if args.band else None, mask=mask, result=result,
+                    calibration=calibration, speed=args.speed)
+    if out is not None:
+        import soundfile as sf
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(out), signal, audio.sr, subtype="FLOAT")
+        print(f"{out}: {len(signal) / audio.sr:.3f} s at {audio.sr} Hz")
+        return 0
+    ok, why = Player.available()
+    if not ok:
+        raise SpecviewError(f"cannot play: {why}; use --out OUT.wav to write the signal instead")
+    player = Player()
+    print(f"playing {len(signal) / audio.sr:.3f} s of {args.audio} (Ctrl+C stops)", flush=True)
+    player.play(signal, audio.sr)
+    try:
+        while not player.wait(0.1):
+            pass
+    finally:
+        player.close()
+    return 0
+
+
 def _print_summary(report: dict) -> None:
     def f(v):
         return "n/a" if v is None else f"{v:.3f}"
@@ -297,6 +347,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--subset", default=None,
                    help="which subset of a multi-part dataset (MIMII/DCASE machine id)")
     s.set_defaults(func=cmd_score)
+
+    pl = sub.add_parser("play", help="listen to a recording: a span, a band, slowed down, or "
+                                     "only (or without) its anomaly")
+    pl.add_argument("audio", help="audio file")
+    pl.add_argument("--start", type=float, default=None, help="start (s; default: clip start)")
+    pl.add_argument("--end", type=float, default=None, help="end (s; default: clip end)")
+    pl.add_argument("--band", type=float, nargs=2, metavar=("F0", "F1"),
+                    help="keep only F0..F1 Hz (F0 = 0: low-pass)")
+    pl.add_argument("--model", help="model file (.safetensors) whose anomaly map masks the sound")
+    pl.add_argument("--anomaly-only", action="store_true",
+                    help="play only what the model's map marks as anomalous (needs --model)")
+    pl.add_argument("--without-anomaly", action="store_true",
+                    help="play the clip with the anomalous part removed (needs --model)")
+    pl.add_argument("--speed", type=float, default=1.0,
+                    help="0.25-2; below 1 slower and lower in pitch (default 1)")
+    pl.add_argument("--out", help="write the signal to this WAV (32-bit float) instead of "
+                                  "playing it")
+    pl.set_defaults(func=cmd_play)
 
     ev_common = argparse.ArgumentParser(add_help=False)
     ev_common.add_argument("--subset", default=None,

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 CORE = ["types", "errors", "audio", "spectrogram", "annotations", "datasets", "params", "demo",
-        "metrics", "envmix"]
+        "metrics", "envmix", "playback"]
 
 
 def _loaded(code: str) -> set[str]:
