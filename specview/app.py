@@ -52,11 +52,37 @@ def make_main_window(
     return win
 
 
+def make_compare_window(paths: Sequence[str] | None = None, models: Sequence[str] = (), *,
+                        settings: QSettings | None = None, device: str = "cpu", player=None):
+    """The comparison window with ``models`` (2-4 model files, loaded in the background) on
+    ``paths`` (a recording or a folder/dataset). Not shown."""
+    _application()
+    from specview.gui.compare_window import CompareWindow
+
+    win = CompareWindow(settings=settings, device=device, player=player)
+    job = win.load_models(list(models)) if models else None
+    targets = list(paths or [])
+
+    def open_targets():
+        for p in targets:
+            win.open_path(p)
+
+    if job is not None:
+        job.finished.connect(open_targets)
+    else:
+        open_targets()
+    return win
+
+
 def run_gui(paths: list[str] | None = None, *, model: str | None = None,
-            demo: bool = False) -> int:
-    """Open the window (see :func:`make_main_window`) and run the event loop; the exit code."""
+            demo: bool = False, compare: Sequence[str] | None = None) -> int:
+    """Open the window (see :func:`make_main_window`), or straight into the comparison of
+    ``compare`` models, and run the event loop; the exit code."""
     app = _application()
-    win = make_main_window(paths, model=model, demo=demo)
+    if compare:
+        win = make_compare_window(paths, compare)
+    else:
+        win = make_main_window(paths, model=model, demo=demo)
     win.show()
     return int(app.exec())
 

@@ -59,7 +59,14 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from specview.app import run_gui
 
     paths = [args.path] if getattr(args, "path", None) else []
-    return run_gui(paths, model=getattr(args, "model", None), demo=getattr(args, "demo", False))
+    compare = getattr(args, "compare", None)
+    if compare is not None and not 2 <= len(compare) <= 4:
+        raise SpecviewError(f"--compare takes 2 to 4 model files, got {len(compare)}")
+    for m in compare or []:
+        if not Path(m).is_file():
+            raise SpecviewError(f"--compare {m}: no such model file")
+    return run_gui(paths, model=getattr(args, "model", None), demo=getattr(args, "demo", False),
+                   compare=compare)
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -314,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", help="model file (.safetensors) to load")
     g.add_argument("--demo", action="store_true",
                    help="open the built-in demo (generated and fitted on first use)")
+    g.add_argument("--compare", nargs="+", metavar="MODEL",
+                   help="open straight into the side-by-side comparison of 2-4 model files")
     g.set_defaults(func=cmd_gui)
 
     d = sub.add_parser("demo-data", help="write the synthetic demo datasets")

@@ -231,3 +231,26 @@ def compare_figure(path: Path, pair_evals: list[tuple[str, Model, list[ClipEval]
                  "ground truth (dashed)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def panes_figure(path: Path, evals: Sequence[ClipEval], names: Sequence[str],
+                 models: Sequence[Model | None], *, dpi: int = 200) -> None:
+    """One clip under several models, stacked with a shared time axis and colour bar."""
+    plt = _plt()
+    n = len(evals)
+    fig, axes = plt.subplots(n, 1, figsize=(8, 2.3 * n + 0.7), squeeze=False, sharex=True,
+                             constrained_layout=True)
+    im = None
+    for ax, e, name, model in zip(axes[:, 0], evals, names, models, strict=True):
+        im = draw_clip(ax, e, model, heat=True)
+        ax.set_title(f"{name}: clip score {e.result.clip_score:.3g}, {len(e.flagged)} flagged",
+                     fontsize=9, loc="left")
+        if ax is not axes[-1, 0]:
+            ax.set_xlabel("")
+    if im is not None:
+        fig.colorbar(im, ax=axes[:, 0], shrink=0.7,
+                     label=display_map(evals[0].result.map, models[0])[3])
+    fig.suptitle(f"{evals[0].clip.path.name}: heatmaps, flagged regions (green), ground truth "
+                 "(dashed)", fontsize=10)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)

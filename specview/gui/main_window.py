@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -26,6 +26,7 @@ from specview.gui.controller import MODEL_SUFFIX, Controller
 from specview.gui.eval_panel import EvalPanel
 from specview.gui.file_panel import FilePanel
 from specview.gui.fit_dialog import FitDialog
+from specview.gui.listen_panel import Listener, ListenPanel
 from specview.gui.overlay_panel import OverlayPanel
 from specview.gui.spectrogram_view import SpectrogramView
 from specview.gui.state import AppState
@@ -73,7 +74,7 @@ class MainWindow(QMainWindow):
     """
 
     def __init__(self, *, settings: QSettings | None = None, device: str = "cpu",
-                 parent: QWidget | None = None) -> None:
+                 player=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings("specview", "specview")
         self.state = AppState(self)
@@ -84,6 +85,9 @@ class MainWindow(QMainWindow):
         self.box_panel = BoxPanel(self.state)
         self.annotator = Annotator(self.state, self.view, self.box_panel, self.settings, self)
         self.eval_panel = EvalPanel(self.state, self.controller)
+        self.listen_panel = ListenPanel()
+        self.listener = Listener(self.state, self.view, self.listen_panel, self.controller.runner,
+                                 player=player, parent=self)
         self.last_error: tuple[str, str] | None = None
         self._error_box: QMessageBox | None = None
 
@@ -91,6 +95,7 @@ class MainWindow(QMainWindow):
         self._dock("Clips", self.file_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 380)
         self._dock("Display", self.overlay_panel,
                    Qt.DockWidgetArea.RightDockWidgetArea, 260)
+        self._dock("Listen", self.listen_panel, Qt.DockWidgetArea.RightDockWidgetArea, 260)
         self._dock("Boxes", self.box_panel, Qt.DockWidgetArea.RightDockWidgetArea, 260)
         self._dock("Scores", self.eval_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 380)
         self._build_status_bar()
@@ -98,6 +103,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self._restore_settings()
+        QTimer.singleShot(0, self.listener.check)  # probe the audio output once shown
         self.setAcceptDrops(True)
         self.resize(1400, 850)
         self._update_title()
@@ -166,6 +172,18 @@ class MainWindow(QMainWindow):
         toggle.setChecked(True)
         v.addAction(toggle)
         v.addAction(self._action("reset_zoom", "&Reset zoom", self.view.reset_zoom, "Ctrl+0"))
+        v.addSeparator()
+        v.addAction(self._action("compare", "&Compare methods…", self.open_compare, "Ctrl+M",
+                                 tip="The clip under 2-4 models side by side"))
+        p = self.menuBar().addMenu("&Play")
+        p.addAction(self._action("play_toggle", "&Play / stop", self.listener.toggle, "Space"))
+        p.addAction(self._action("play_clip", "Play &clip", lambda: self.listener.play("clip")))
+        p.addAction(self._action("play_box", "Play &box or flagged region",
+                                 lambda: self.listener.play("selection")))
+        p.addAction(self._action("play_visible", "Play &visible range",
+                                 lambda: self.listener.play("visible")))
+        p.addAction(self._action("stop", "&Stop", self.listener.stop))
+        self.addActions(p.actions())
         h = self.menuBar().addMenu("&Help")
         h.addAction(self._action("shortcuts", "&Keyboard shortcuts", self.show_shortcuts, "F1"))
         h.addAction(self._action("about", "&About specview", self.show_about))
@@ -176,6 +194,7 @@ class MainWindow(QMainWindow):
         c.error.connect(self.show_error)
         c.sidecar_unreadable.connect(self.annotator.sidecar_unreadable)
         self.annotator.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.listener.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         c.status.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
         c.task_started.connect(self._on_task_started)
         c.task_progress.connect(self._on_task_progress)
@@ -268,6 +287,26 @@ class MainWindow(QMainWindow):
         if path and self.controller.save_model(path):
             self._remember_dir("model", path)
 
+    def open_compare(self):
+        """A comparison window on the open dataset (or clip), starting with the current model;
+        add more models there."""
+        from specview.gui.compare_window import CompareWindow
+
+        win = CompareWindow(settings=self.settings, device=self.controller.device, parent=self)
+        win.setWindowFlag(Qt.WindowType.Window)
+        if self.state.model is not None:
+            name = self.state.model_path.stem if self.state.model_path else "current"
+            win.add_model(self.state.model, f"{self.state.model.method} / "
+                          f"{self.state.model.encoder.name} ({name})", self.state.model_path)
+        target = self.state.dataset.root if self.state.dataset else self.state.clip_path
+        if target is not None:
+            win.open_path(target)
+            if self.state.clip_path is not None:
+                win.select_clip(self.state.clip_path)
+        win.show()
+        self.compare_window = win
+        return win
+
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in SHORTCUTS)
         QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
@@ -332,5 +371,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self._save_settings()
+        self.listener.shutdown()
         self.controller.shutdown()
         super().closeEvent(event)
