@@ -135,18 +135,25 @@ class BoxLayer(QObject):
         self.rois, self.flag_items, self._extra = [], [], []
 
     def show(self, boxes: list[Box], flagged: list[FlaggedRegion], *, selected: int | None,
-             editable: bool, calibrate: Callable[[float], float] | None = None) -> None:
+             editable: bool, calibrate: Callable[[float], float] | None = None,
+             passive: bool = False) -> None:
+        """Draw ``boxes`` (handles when ``editable``) and ``flagged`` regions; ``passive`` items
+        take no mouse input, so that a drag over them draws a new box."""
         self.clear()
         if self.scale is None:
             return
         for i, b in enumerate(boxes):
-            self._add_roi(i, b, i == selected, editable)
+            self._add_roi(i, b, i == selected, editable and not passive)
+            if passive:
+                self.rois[-1].setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         pen = pg.mkPen(FLAG_COLOUR, width=1.5)
         for k, reg in enumerate(flagged):
             b = reg.box
             rect = _ClickableRect(self.rect_of(b), lambda k=k: self.flagged_clicked.emit(k))
             rect.setPen(pen)
             rect.setZValue(19)
+            if passive:
+                rect.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
             z = calibrate(reg.score) if calibrate is not None else reg.score
             rect.setToolTip(f"flagged region (click to select; A accepts, X dismisses): "
                             f"{describe_box(b)}, peak {z:.2f} × threshold")

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGridLayout,
-    QGroupBox,
     QLabel,
     QPushButton,
     QVBoxLayout,
@@ -70,7 +69,7 @@ class ListenPanel(QWidget):
         form.addRow(self.loop, self.band)
         form.addRow("Sound", self.source)
         form.addRow("Speed", self.speed)
-        box = QGroupBox("Listen")
+        box = QWidget()
         lay = QVBoxLayout(box)
         lay.addLayout(grid)
         lay.addLayout(form)

@@ -93,10 +93,12 @@ class MainWindow(QMainWindow):
 
         self.setCentralWidget(self.view)
         self._dock("Clips", self.file_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 380)
-        self._dock("Display", self.overlay_panel,
-                   Qt.DockWidgetArea.RightDockWidgetArea, 260)
-        self._dock("Listen", self.listen_panel, Qt.DockWidgetArea.RightDockWidgetArea, 260)
-        self._dock("Boxes", self.box_panel, Qt.DockWidgetArea.RightDockWidgetArea, 260)
+        display = self._dock("Display", self.overlay_panel,
+                             Qt.DockWidgetArea.RightDockWidgetArea, 300)
+        listen = self._dock("Listen", self.listen_panel, Qt.DockWidgetArea.RightDockWidgetArea, 300)
+        self.tabifyDockWidget(display, listen)  # one of the two at a time keeps Boxes tall
+        display.raise_()
+        self._dock("Boxes", self.box_panel, Qt.DockWidgetArea.RightDockWidgetArea, 300)
         self._dock("Scores", self.eval_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 380)
         self._build_status_bar()
         self.menu_actions: dict[str, QAction] = {}
@@ -109,7 +111,8 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     # -- construction -----------------------------------------------------------------------
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> None:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea,
+              width: int) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setMinimumWidth(220)
         dock.setObjectName(f"dock_{widget.__class__.__name__}")
@@ -118,6 +121,7 @@ class MainWindow(QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+        return dock
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()

@@ -304,13 +304,14 @@ class SpectrogramView(QWidget):
         cal = self._calibration()
         self.box_layer.show(
             self.state.boxes, self.state.flagged, selected=self.state.selected,
-            editable=self.state.boxes_editable,
+            editable=self.state.boxes_editable, passive=self.draw_vb.draw_mode,
             calibrate=(lambda v: float(cal.calibrated([[v]])[0, 0])) if cal is not None else None)
 
     def set_draw_mode(self, on: bool) -> None:
         """Box tool: a left drag draws a box instead of panning."""
         self.draw_vb.draw_mode = bool(on)
         self.plot.getViewBox().setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+        self.refresh_boxes()  # boxes ignore the mouse while drawing, so drags over them draw
 
     def _on_drawn(self, p0, p1) -> None:
         if self.band_scale is None or self.state.display is None:

@@ -157,3 +157,16 @@ def test_step_through_boxes_zooms_to_each(qtbot, window, clip):
     assert box.t0 == pytest.approx(0.2) and x0 < 0.2 and x1 > 0.4 and x1 - x0 < 1.0
     window.menu_actions["next_item"].trigger()
     assert window.state.boxes[window.state.selected].t0 == pytest.approx(0.8)
+
+
+def test_a_drag_over_an_existing_box_draws_a_new_one(qtbot, window, clip):
+    show(qtbot, window, clip)
+    state = window.state
+    old = state.boxes[0]  # 0.8-1.4 s, 3.5-4.5 kHz
+    window.menu_actions["box_tool"].trigger()
+    drag(window, viewport_point(window, 0.9, 3700.0), viewport_point(window, 1.3, 4300.0))
+    qtbot.waitUntil(lambda: len(state.boxes) == 2, timeout=5000)
+    assert state.boxes[0] == old  # the box under the drag did not move
+    window.menu_actions["box_tool"].trigger()  # off: boxes take the mouse again
+    assert all(r.acceptedMouseButtons() != Qt.MouseButton.NoButton
+               for r in window.view.box_layer.rois)
