@@ -142,3 +142,36 @@ def test_compare_fits_each_pair_once_and_writes_the_table(data, tmp_path, monkey
     with pytest.raises(Exception, match="prefix each key"):
         compare(data, tmp_path / "x", methods=["patchcore"], encoders=["tiny"],
                 overrides={"coreset_ratio": "0.1"})
+
+
+def test_compare_runs_every_subset_of_a_dcase_tree(tmp_path, monkeypatch, one_thread):
+    """DCASE 2020 layout with two machine ids: one model per id, a row each and a mean row."""
+    import shutil
+
+    from specview import encoders
+    from specview.demo import make_demo_dataset
+
+    monkeypatch.setitem(encoders.ENCODERS, "tiny", TinyEncoder)
+    root = tmp_path / "dev_data" / "fan"
+    for k, mid in enumerate(("id_00", "id_02")):
+        src = make_demo_dataset(tmp_path / f"src{k}", machine="fan", seed=10 + k, n_train=8,
+                                n_test_normal=2, n_test_anomalous=2, duration=1.5, sr=16000)
+        src = load_dataset(src)
+        for i, p in enumerate(src.train):
+            dst = root / "train" / f"normal_{mid}_{i:08d}.wav"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(p, dst)
+        for i, c in enumerate(src.test):
+            kind = "anomaly" if c.label == 1 else "normal"
+            dst = root / "test" / f"{kind}_{mid}_{i:08d}.wav"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(c.path, dst)
+    rows = compare(root, tmp_path / "out", methods=["patchcore"], encoders=["tiny"],
+                   overrides={"patchcore.coreset_ratio": "0.25"}, faithfulness=False,
+                   figures=False, log=lambda _l: None)
+    subsets = [r["subset"] for r in rows]
+    assert subsets == ["fan/id_00", "fan/id_02", "mean"]
+    for r in rows[:2]:
+        assert r["n_train"] == 6 and r["n_test"] == 4  # 8 normal clips: 2 kept to calibrate
+    assert rows[2]["clip_auroc"] == pytest.approx(np.mean([r["clip_auroc"] for r in rows[:2]]))
+    assert (tmp_path / "out" / "fan" / "id_00" / "patchcore-tiny" / "metrics.json").is_file()

@@ -165,6 +165,10 @@ class CompareWindow(QMainWindow):
         self.add_button.clicked.connect(self.add_model_dialog)
         self.remove_button = QPushButton("Remove last")
         self.remove_button.clicked.connect(self.remove_last)
+        self.fit_button = QPushButton("Fit model…")
+        self.fit_button.setToolTip("Fit another method or encoder on the dataset's training "
+                                   "clips (in the background) and add it as a pane")
+        self.fit_button.clicked.connect(self.fit_dialog)
         self.png_button = QPushButton("Export figure…")
         self.png_button.clicked.connect(self.export_png_dialog)
         self.csv_button = QPushButton("Export numbers…")
@@ -176,6 +180,7 @@ class CompareWindow(QMainWindow):
         lay.setContentsMargins(4, 4, 4, 4)
         row = QHBoxLayout()
         row.addWidget(self.add_button)
+        row.addWidget(self.fit_button)
         row.addWidget(self.remove_button)
         lay.addLayout(row)
         lay.addWidget(self.metrics)
@@ -238,6 +243,37 @@ class CompareWindow(QMainWindow):
                                                 "specview models (*.safetensors)")
         if files:
             self.load_models(files)
+
+    def fit(self, folder: str | Path, method: str, encoder: str = "aisfx",
+            overrides: dict[str, str] | None = None) -> Job:
+        """Fit ``method`` on ``folder``'s normal clips in the background, then add it."""
+        folder = Path(folder)
+        self.statusBar().showMessage(f"Fitting {method} on {encoder}…")
+
+        def work(progress):
+            return pipeline.fit(folder, method=method, encoder=encoder,
+                                overrides=overrides or None, device=self.device,
+                                progress=progress)
+
+        job = Job(work, name=f"fitting {method}", parent=self)
+        job.progressed.connect(lambda d, t: self.statusBar().showMessage(
+            f"Fitting {method} on {encoder}: {d}/{t}"))
+        job.succeeded.connect(lambda m: (self.add_model(m), self.statusBar().showMessage(
+            f"Fitted {method} on {m.info.get('n_train_clips', '?')} clips", 8000)))
+        job.failed.connect(lambda exc: self.error.emit(f"Fitting {method} failed", str(exc)))
+        self.runner.start(job)
+        return job
+
+    def fit_dialog(self) -> None:
+        from PySide6.QtWidgets import QDialog
+
+        from specview.gui.fit_dialog import FitDialog
+
+        start = str(self.state.dataset.root) if self.state.dataset else ""
+        dlg = FitDialog(start, self)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            folder, method, encoder, overrides = dlg.choice()
+            self.fit(folder, method, encoder, overrides)
 
     def remove_last(self) -> None:
         if self.entries:

@@ -109,3 +109,13 @@ def test_main_window_opens_the_comparison_with_its_model(qtbot, window, tiny_dat
     qtbot.addWidget(win)
     assert len(win.entries) == 1 and win.entries[0].model is window.state.model
     qtbot.waitUntil(lambda: win.state.clip_path is not None, timeout=TIMEOUT)
+
+
+def test_fit_from_the_view_adds_a_pane(qtbot, cmp, tiny_dataset):
+    job = cmp.fit(tiny_dataset, "padim", "aisfx", {"detector.n_features": "50"})
+    qtbot.waitUntil(lambda: len(cmp.entries) == 3, timeout=TIMEOUT)
+    assert job is not None and cmp.entries[2].model.method == "padim"
+    assert cmp.entries[2].model.calibration is not None
+    qtbot.waitUntil(lambda: len(cmp.view.panes) == 3 and cmp.state.clip_path in cmp.cache,
+                    timeout=TIMEOUT)
+    assert len(cmp.cache[cmp.state.clip_path]) == 3
