@@ -15,7 +15,6 @@ What is measured (all without using test labels to choose anything):
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -36,6 +35,7 @@ from specview.pipeline import (
     front_end_power,
     map_stem,
     score_spectrogram,
+    write_csv,
     write_map,
 )
 from specview.spectrogram import compress, mel_power, to_db
@@ -87,10 +87,10 @@ def _anomaly_logmel(path: Path, model: Model, n_time: int) -> np.ndarray:
     return to_db(power).values
 
 
-def score_clip(model: Model, clip: TestClip, *, channel: int | None,
+def score_clip(model: Model, path: Path, *, channel: int | None,
                cache: SpecCache | None = None) -> tuple[AnomalyResult, Spectrogram, Spectrogram, float]:
     """``(result, power spectrogram, display dB spectrogram, seconds spent scoring)``."""
-    power = front_end_power(clip.path, model.encoder, channel, cache)
+    power = front_end_power(path, model.encoder, channel, cache)
     spec = compress(power, model.encoder.front_end)
     t0 = time.perf_counter()
     result = score_spectrogram(model.detector, model.encoder, spec)
@@ -319,7 +319,7 @@ def evaluate(
     evals: list[ClipEval] = []
     n = len(ds.test)
     for i, clip in enumerate(ds.test):
-        result, power, display, dt = score_clip(model, clip, channel=ds.channel, cache=cache)
+        result, power, display, dt = score_clip(model, clip.path, channel=ds.channel, cache=cache)
         e = ClipEval(clip, result, display, dt)
         e.boxes = clip.boxes()
         if e.boxes or clip.label == 0:
@@ -379,16 +379,6 @@ def _per_clip_rows(evals: list[ClipEval]) -> list[dict]:
             "score_seconds": e.score_seconds,
         })
     return rows
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
 def _json_default(o):

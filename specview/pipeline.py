@@ -362,6 +362,17 @@ def write_map(folder: Path, stem: str, r: AnomalyResult, used: set[str]) -> str:
     return stem
 
 
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV (header from the first row; floats to 6 significant digits); none: no file."""
+    if not rows:
+        return
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
 def map_stem(path: Path) -> str:
     """Name of a clip's map file: its stem, prefixed with its folder when the folder is a label
     folder (MIMII keeps ``normal/00000000.wav`` and ``abnormal/00000000.wav``)."""
@@ -405,11 +416,7 @@ def score_files(
         })
         if progress is not None:
             progress(i + 1, len(files))
-    with open(out / "scores.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_csv(out / "scores.csv", rows)
     return rows
 
 

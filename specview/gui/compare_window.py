@@ -36,12 +36,12 @@ from specview import metrics as M
 from specview import pipeline
 from specview.annotations import load_sidecar
 from specview.errors import SpecviewError
+from specview.evaluation import score_clip
 from specview.gui.compare_view import CompareView, same_rows
 from specview.gui.controller import folder_as_dataset
 from specview.gui.listen_panel import Listener, ListenPanel
 from specview.gui.state import AppState
 from specview.gui.workers import Job, Runner
-from specview.spectrogram import compress, to_db
 from specview.types import AnomalyResult, Spectrogram
 
 MAX_PANES = 4
@@ -394,10 +394,9 @@ class CompareWindow(QMainWindow):
         cache: dict = {}  # models on the same front end share the spectrogram
         out = []
         for e in entries:
-            m = e.model
-            power = pipeline.front_end_power(path, m.encoder, m.info.get("channel"), cache)
-            r = pipeline.score_spectrogram(m.detector, m.encoder, compress(power, m.encoder.front_end))
-            out.append((to_db(power), r))
+            r, _power, display, _dt = score_clip(e.model, path, channel=e.model.info.get("channel"),
+                                                 cache=cache)
+            out.append((display, r))
         return out
 
     def _remember(self, path: Path, out) -> None:
