@@ -34,3 +34,11 @@ class WeightsError(SpecviewError):
 
 class Cancelled(SpecviewError):
     """Raised by a progress callback to stop long work."""
+
+
+class SpecviewWarning(UserWarning):
+    """Input was usable but something was done to it (resampled, clipped, a row set aside...).
+
+    The CLI prints each as one ``specview: warning: ...`` line; the GUI shows it in the status
+    bar. The message says what was done and why.
+    """
