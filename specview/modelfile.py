@@ -74,6 +74,18 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and metadata of a model file.
+
+    Every tensor is checked here for what any detector needs: a number type (no booleans or
+    complex numbers) and, for floating-point tensors, only finite values. Each detector then
+    checks names, dtypes (floating point or integer) and shapes in its ``load_state_tensors``.
+
+    Raises
+    ------
+    ModelFileError
+        Damaged or foreign file; a tensor holding NaN or infinite values, or of an unusable
+        type, is named.
+    """
     from safetensors.torch import load_file
 
     meta = read_metadata(path)
@@ -81,4 +93,17 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         tensors = load_file(str(path), device="cpu")
     except Exception as exc:
         raise ModelFileError(f"{path}: damaged tensor data ({exc})") from None
+    for name, t in tensors.items():
+        if t.dtype == torch.bool or t.is_complex():
+            raise ModelFileError(
+                f"{path}: tensor {name!r} is {str(t.dtype).removeprefix('torch.')}, not a "
+                "number type: the model file is damaged, refit it"
+            )
+        if t.is_floating_point():
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                raise ModelFileError(
+                    f"{path}: tensor {name!r} holds {bad} NaN or infinite value(s): the model "
+                    "file is damaged, refit it"
+                )
     return tensors, meta

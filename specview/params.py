@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from typing import Any, TypeVar
+
+import numpy as np
 
 from specview.errors import ParameterError
 
@@ -46,6 +49,69 @@ def _convert(name: str, text: str, tp: Any) -> Any:
     else:
         raise ParameterError(f"parameter {name!r} has an unsupported type {tp}")
     raise ParameterError(f"parameter {name}={text!r}: expected {getattr(tp, '__name__', tp)}")
+
+
+def check_fields(params: Any) -> None:
+    """Type checks every parameter dataclass runs first in its ``__post_init__``.
+
+    Each field must hold a value of its annotated type: a ``float`` field a finite real number
+    (NaN and infinities are refused), an ``int`` field a whole number (``3.0`` is taken as 3;
+    ``2.5`` and booleans are refused), a ``bool`` field a boolean, a ``str`` field a string and
+    a tuple field a tuple of its element type. Ranges (sign, bounds) are each class's own
+    checks, made after this one.
+
+    Raises
+    ------
+    ParameterError
+        Naming the class, the field and the value.
+    """
+    cls = type(params)
+    types = _field_types(cls)
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        fixed = _checked_value(cls.__name__, f.name, value, types[f.name])
+        if fixed is not value:
+            object.__setattr__(params, f.name, fixed)
+
+
+def _checked_value(owner: str, name: str, value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or (origin is not None and type(None) in args):
+        if value is None:
+            return value
+        inner = [a for a in args if a is not type(None)]
+        return _checked_value(owner, name, value, inner[0])
+    where = f"{owner}: {name}={value!r}"
+    if tp is bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ParameterError(f"{where}: expected true or false")
+        return bool(value)
+    if tp is int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise ParameterError(f"{where}: expected a whole number")
+        if isinstance(value, (int, np.integer)):
+            return int(value) if not isinstance(value, int) else value
+        if not math.isfinite(float(value)) or float(value) != int(value):
+            raise ParameterError(f"{where}: expected a whole number")
+        return int(value)
+    if tp is float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise ParameterError(f"{where}: expected a number")
+        if not math.isfinite(float(value)):
+            raise ParameterError(f"{where}: must be a finite number")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ParameterError(f"{where}: expected text")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            raise ParameterError(f"{where}: expected a comma-separated list")
+        elem = args[0] if args else str
+        fixed = tuple(_checked_value(owner, name, v, elem) for v in value)
+        return value if isinstance(value, tuple) and fixed == value else fixed
+    return value
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, str]:

@@ -96,8 +96,8 @@ def test_early_stopping_uses_only_the_held_out_normal_clips(enc, train):
     # ... and the kept descriptor is that epoch's: its loss on the held-out clips is the same
     held_out = [train[i] for i in det.val_indices]
     assert det.validation_loss(enc, held_out) == pytest.approx(min(val), rel=1e-5)
-    # the memory bank comes from the training part only
-    alone = CFA(CFAParams(memory="row", epochs=0))
+    # the memory bank (from the initial descriptor) comes from the training part only
+    alone = CFA(CFAParams(memory="row", epochs=1))
     alone.fit(enc, [s for i, s in enumerate(train) if i not in det.val_indices])
     torch.testing.assert_close(alone.centroids, det.centroids)
 
@@ -108,7 +108,7 @@ def test_too_few_centroids_for_k_plus_j_is_refused(enc, train):
 
 
 @pytest.mark.parametrize("bad", [
-    {"memory": "clip"}, {"epochs": -1}, {"batch_size": 0}, {"nu": 0.0}, {"k_nearest": 0},
+    {"memory": "clip"}, {"epochs": -1}, {"epochs": 0}, {"batch_size": 0}, {"nu": 0.0}, {"k_nearest": 0},
     {"val_fraction": 1.0}, {"neighbourhood": 2}, {"gamma_d": 0},
 ])
 def test_bad_parameters_are_refused(bad):

@@ -54,8 +54,60 @@ class Detector:
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         raise NotImplementedError
 
-    def _require(self, tensors: dict[str, torch.Tensor], *names: str) -> list[torch.Tensor]:
+    def _require(self, tensors: dict[str, torch.Tensor], *names: str,
+                 integer: tuple[str, ...] = ()) -> list[torch.Tensor]:
+        """The named tensors, each checked by :func:`check_tensor`: those in ``integer`` must
+        hold integers, the others finite floating-point values."""
         missing = [n for n in names if n not in tensors]
         if missing:
             raise ModelFileError(f"{self.name} model file lacks tensor(s) {missing}")
-        return [tensors[n] for n in names]
+        return [check_tensor(self.name, n, tensors[n], integer=n in integer) for n in names]
+
+
+def check_tensor(owner: str, name: str, t: torch.Tensor, *, integer: bool = False,
+                 ndim: int | None = None) -> torch.Tensor:
+    """Check one tensor read from a model file; return it.
+
+    Parameters
+    ----------
+    owner : str
+        Who reads it (a method name), for the message.
+    name : str
+        The tensor's name in the file.
+    integer : bool
+        Whether it must hold integers (indices, sizes); otherwise it must be floating point
+        and every value finite.
+    ndim : int, optional
+        Required number of dimensions.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the tensor, its dtype or shape, and what was expected.
+    """
+    if not isinstance(t, torch.Tensor):
+        raise ModelFileError(f"{owner} model tensor {name!r} is not a tensor")
+    is_int = not (t.is_floating_point() or t.is_complex()) and t.dtype != torch.bool
+    if integer and not is_int:
+        raise ModelFileError(
+            f"{owner} model tensor {name!r} is {str(t.dtype).removeprefix('torch.')}; expected "
+            "integers: the model file is damaged, refit it"
+        )
+    if not integer and not t.is_floating_point():
+        raise ModelFileError(
+            f"{owner} model tensor {name!r} is {str(t.dtype).removeprefix('torch.')}; expected "
+            "floating point: the model file is damaged, refit it"
+        )
+    if ndim is not None and t.ndim != ndim:
+        raise ModelFileError(
+            f"{owner} model tensor {name!r} has shape {tuple(t.shape)}; expected {ndim} "
+            "dimension(s): the model file is damaged, refit it"
+        )
+    if not integer:
+        bad = int((~torch.isfinite(t)).sum())
+        if bad:
+            raise ModelFileError(
+                f"{owner} model tensor {name!r} holds {bad} NaN or infinite value(s): the model "
+                "file is damaged, refit it"
+            )
+    return t

@@ -69,6 +69,7 @@ from specview.detectors.components import (
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
+from specview.params import check_fields
 from specview.types import AnomalyResult, Progress, Spectrogram
 
 MEMORIES = ("location", "row")
@@ -132,13 +133,16 @@ class CFAParams:
     seed: int = field(default=0, metadata={"help": "seed of the init, shuffling and split"})
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.memory not in MEMORIES:
             raise ParameterError(f"CFA memory {self.memory!r}: use location or row")
-        if self.epochs < 0 or self.batch_size < 1 or self.gamma_d < 1 or self.patience < 0:
+        if self.epochs < 1 or self.batch_size < 1 or self.gamma_d < 1 or self.patience < 0:
             raise ParameterError(
                 f"CFA epochs {self.epochs}, batch_size {self.batch_size}, gamma_d {self.gamma_d}"
-                f", patience {self.patience}: use epochs >= 0, patience >= 0, the others >= 1"
+                f", patience {self.patience}: use patience >= 0, the others >= 1"
             )
+        if self.seed < 0:
+            raise ParameterError(f"seed {self.seed}: must be >= 0")
         if self.k_nearest < 1 or self.j_negatives < 0:
             raise ParameterError(
                 f"k_nearest {self.k_nearest} / j_negatives {self.j_negatives}: use K >= 1, J >= 0"
@@ -438,7 +442,8 @@ class CFA(Detector):
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         w, b, c, r, window = self._require(
-            tensors, "descriptor.weight", "descriptor.bias", "centroids", "radius", "window_frames"
+            tensors, "descriptor.weight", "descriptor.bias", "centroids", "radius", "window_frames",
+            integer=("window_frames",),
         )
         time_coord = self.params.memory == "location"
         n_coords = 2 if time_coord else 1

@@ -57,6 +57,7 @@ from specview.detectors.components import (
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
+from specview.params import check_fields
 from specview.types import AnomalyResult, Progress, Spectrogram
 
 MODES = ("cell", "row")
@@ -105,6 +106,7 @@ class PaDiMParams:
     seed: int = field(default=0, metadata={"help": "seed of the random channel selection"})
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.mode not in MODES:
             raise ParameterError(f"PaDiM mode {self.mode!r}: use {' or '.join(MODES)}")
         if self.short_clips not in SHORT:
@@ -123,6 +125,8 @@ class PaDiMParams:
                 f"window_seconds {self.window_seconds}, context_seconds {self.context_seconds}"
                 f", sigma {self.sigma}: must be >= 0"
             )
+        if self.seed < 0:
+            raise ParameterError(f"seed {self.seed}: must be >= 0")
 
 
 class PaDiM(Detector):
@@ -304,7 +308,7 @@ class PaDiM(Detector):
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         mean, whiten, index, window = self._require(
-            tensors, "mean", "whiten", "index", "window_frames"
+            tensors, "mean", "whiten", "index", "window_frames", integer=("index", "window_frames")
         )
         cell = self.params.mode == "cell"
         lead = 2 if cell else 1

@@ -27,6 +27,7 @@ from specview.detectors.components import (
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
+from specview.params import check_fields
 from specview.types import AnomalyResult, Progress, Spectrogram
 
 
@@ -57,10 +58,19 @@ class PatchCoreParams:
     seed: int = field(default=0, metadata={"help": "seed of the projection, start point, sampling"})
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not 0 < self.coreset_ratio <= 1:
             raise ParameterError(f"coreset_ratio {self.coreset_ratio}: must be in (0, 1]")
-        if self.coreset_size < 0 or self.max_patches < 1 or self.num_neighbors < 1:
-            raise ParameterError(f"PatchCore sizes must be positive: {self}")
+        if self.coreset_size < 0:
+            raise ParameterError(f"coreset_size {self.coreset_size}: must be >= 0 (0 = use "
+                                 "coreset_ratio)")
+        for name in ("projection_dim", "num_neighbors", "max_patches"):
+            if getattr(self, name) < 1:
+                raise ParameterError(f"{name} {getattr(self, name)}: must be >= 1")
+        if self.sigma < 0:
+            raise ParameterError(f"sigma {self.sigma}: must be >= 0 (0 = no smoothing)")
+        if self.seed < 0:
+            raise ParameterError(f"seed {self.seed}: must be >= 0")
         if self.neighbourhood < 1 or self.neighbourhood % 2 == 0:
             raise ParameterError(f"neighbourhood {self.neighbourhood}: must be odd and >= 1")
 
@@ -92,6 +102,7 @@ class PatchCore(Detector):
         progress: Progress | None = None,
     ) -> None:
         p = self.params
+        self.memory_bank = self._bank_sq = None  # a cancelled or failed fit leaves none
         reservoir = ReservoirBank(p.max_patches, seed=p.seed)
         steps = 100
         total = (n_clips or 0) + steps
@@ -189,9 +200,34 @@ class PatchCore(Detector):
         return {"memory_bank": self.memory_bank.cpu().contiguous()}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take a memory bank read from a model file: a finite floating-point
+        ``(n_patches, n_channels)`` tensor (checked here; its width is checked against the
+        encoder by :meth:`bind`)."""
         (bank,) = self._require(tensors, "memory_bank")
-        if bank.ndim != 2 or bank.shape[0] < 1:
-            raise ModelFileError(f"PatchCore memory bank has shape {tuple(bank.shape)}")
+        if bank.ndim != 2 or bank.shape[0] < 1 or bank.shape[1] < 1:
+            raise ModelFileError(
+                f"PatchCore model tensor 'memory_bank' has shape {tuple(bank.shape)}; expected "
+                "(n_patches, n_channels)"
+            )
         self._set_bank(bank)
+
+    def bind(self, encoder: Encoder) -> None:
+        """Check that the memory bank's width is the encoder's feature width (the channels of
+        its selected layers).
+
+        Raises
+        ------
+        ModelFileError
+            When the bank was built from other features (another encoder or layer choice).
+        """
+        if self.memory_bank is None:
+            raise ParameterError("PatchCore is not fitted; fit it or load a model file")
+        width = sum(g.channels for g in encoder.layer_grids())
+        if self.memory_bank.shape[1] != width:
+            raise ModelFileError(
+                f"PatchCore model tensor 'memory_bank' has {self.memory_bank.shape[1]} channels "
+                f"but the {encoder.name} encoder gives {width}: the model was fitted with "
+                "another encoder setup"
+            )
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from specview.detectors.base import Detector
+from specview.detectors.base import Detector, check_tensor
 from specview.detectors.components import (
     EarlyStopping,
     map_result,
@@ -45,6 +45,7 @@ from specview.detectors.components import (
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
+from specview.params import check_fields
 from specview.types import AnomalyResult, Progress, Spectrogram
 
 INITS = ("random", "teacher")
@@ -82,13 +83,16 @@ class STFPMParams:
     seed: int = field(default=0, metadata={"help": "seed of the student init, crops and split"})
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.student_init not in INITS:
             raise ParameterError(f"student_init {self.student_init!r}: use random or teacher")
-        if self.epochs < 0 or self.batch_size < 1 or self.patience < 0:
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
             raise ParameterError(
                 f"STFPM epochs {self.epochs}, batch_size {self.batch_size}, patience "
-                f"{self.patience}: use epochs >= 0, batch_size >= 1, patience >= 0"
+                f"{self.patience}: use epochs >= 1, batch_size >= 1, patience >= 0"
             )
+        if self.seed < 0:
+            raise ParameterError(f"seed {self.seed}: must be >= 0")
         if not (self.lr > 0 and 0 <= self.momentum < 1 and self.weight_decay >= 0):
             raise ParameterError(
                 f"STFPM lr {self.lr}, momentum {self.momentum}, weight_decay "
@@ -324,10 +328,8 @@ class STFPM(Detector):
         state = {k[len(PREFIX):]: v for k, v in tensors.items() if k.startswith(PREFIX)}
         if not state:
             raise ModelFileError(f"STFPM model file lacks the student's tensors ({PREFIX}*)")
-        bad = [k for k, v in state.items()
-               if v.is_floating_point() and not torch.isfinite(v).all()]
-        if bad:
-            raise ModelFileError(f"STFPM student tensors {bad[:3]} hold non-finite values; refit")
+        for k, v in state.items():  # batch-norm step counters are integers, the rest float
+            check_tensor(self.name, PREFIX + k, v, integer=k.endswith("num_batches_tracked"))
         weights = [k for k, v in state.items() if v.is_floating_point() and v.ndim == 4]
         if not weights:
             raise ModelFileError(

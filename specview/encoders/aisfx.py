@@ -24,6 +24,7 @@ from torch import nn
 from specview.encoders.base import Encoder, LayerGrid, resolve_device
 from specview.encoders.layers import ConvBlock, safe_load
 from specview.errors import ParameterError, WeightsError
+from specview.params import check_fields
 from specview.spectrogram import MelFrontEnd
 
 BLOCKS = ("block1", "block2", "block3", "block4")
@@ -51,11 +52,14 @@ class AisfxParams:
     )
 
     def __post_init__(self) -> None:
+        check_fields(self)
         bad = [b for b in self.layers if b not in BLOCKS]
         if bad or not self.layers:
             raise ParameterError(f"aisfx layers {self.layers}: choose from {', '.join(BLOCKS)}")
         if not 64 <= self.hop_length <= 4096:
             raise ParameterError(f"aisfx hop_length {self.hop_length}: use 64-4096 samples")
+        if not -120 <= self.gain_db <= 120:
+            raise ParameterError(f"gain_db {self.gain_db}: use -120 to 120 dB")
 
 
 def default_checkpoint() -> Path:

@@ -32,6 +32,7 @@ from torch import nn
 from specview.encoders.base import Encoder, LayerGrid, resolve_device
 from specview.encoders.layers import ConvBlock, batch_norm, safe_load
 from specview.errors import ParameterError, WeightsError
+from specview.params import check_fields
 from specview.spectrogram import MelFrontEnd
 
 BLOCKS = ("block1", "block2", "block3", "block4", "block5", "block6")
@@ -94,11 +95,14 @@ class Cnn14Params:
     )
 
     def __post_init__(self) -> None:
+        check_fields(self)
         bad = [b for b in self.layers if b not in BLOCKS]
         if bad or not self.layers:
             raise ParameterError(f"cnn14 layers {self.layers}: choose from {', '.join(BLOCKS)}")
         if not 32 <= self.hop_length <= 4096:
             raise ParameterError(f"cnn14 hop_length {self.hop_length}: use 32-4096 samples")
+        if not -120 <= self.gain_db <= 120:
+            raise ParameterError(f"gain_db {self.gain_db}: use -120 to 120 dB")
 
 
 # -- checkpoints -----------------------------------------------------------------------------------

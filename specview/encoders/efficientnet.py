@@ -44,6 +44,7 @@ from torch import nn
 from specview.encoders.base import Encoder, LayerGrid, resolve_device
 from specview.encoders.layers import safe_load
 from specview.errors import ParameterError, WeightsError
+from specview.params import check_fields
 from specview.spectrogram import MelFrontEnd
 
 #: (expand ratio, kernel, stride, output channels, repeats) per stage
@@ -102,6 +103,7 @@ class EfficientNetParams:
     )
 
     def __post_init__(self) -> None:
+        check_fields(self)
         bad = [s for s in self.layers if s not in STAGES]
         if bad or not self.layers:
             raise ParameterError(
@@ -113,6 +115,8 @@ class EfficientNetParams:
             raise ParameterError(
                 f"efficientnet dB range {self.db_min}..{self.db_max}: db_min must be below db_max"
             )
+        if not -120 <= self.gain_db <= 120:
+            raise ParameterError(f"gain_db {self.gain_db}: use -120 to 120 dB")
 
 
 def default_checkpoint() -> Path:

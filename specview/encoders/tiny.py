@@ -18,6 +18,7 @@ from torch import nn
 
 from specview.encoders.base import Encoder, LayerGrid, resolve_device
 from specview.errors import ParameterError
+from specview.params import check_fields
 from specview.spectrogram import MelFrontEnd
 
 BLOCKS = ("block1", "block2", "block3")
@@ -38,6 +39,7 @@ class TinyParams:
     hop_length: int = field(default=256, metadata={"help": "STFT hop in samples at 16 kHz"})
 
     def __post_init__(self) -> None:
+        check_fields(self)
         bad = [b for b in self.layers if b not in BLOCKS]
         if bad or not self.layers:
             raise ParameterError(f"tiny layers {self.layers}: choose from {', '.join(BLOCKS)}")
