@@ -6,8 +6,6 @@ Loading never unpickles anything: safetensors holds raw tensors and a JSON heade
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,31 +13,28 @@ import torch
 
 from specview import __version__
 from specview.errors import ModelFileError
+from specview.fileio import atomic_output
 
 FORMAT = "specview-model"
 FORMAT_VERSION = 1
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Write tensors + metadata atomically (temporary file in the same folder, then rename)."""
+    """Write tensors + metadata atomically with :func:`specview.fileio.atomic_output`.
+
+    Raises
+    ------
+    specview.fileio.OutputWriteError
+        The file could not be written (full disk, no permission...); a previous model file at
+        ``path`` is unchanged and no temporary file is left.
+    """
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "specview_version": __version__}
     header.update(meta)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-            tmp,
-            metadata={"specview": json.dumps(header, sort_keys=True)},
-        )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    with atomic_output(path) as tmp:
+        save_file(data, str(tmp), metadata={"specview": json.dumps(header, sort_keys=True)})
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
