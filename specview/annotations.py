@@ -6,20 +6,24 @@ and Hz, and calls these functions to clamp boxes, order them, and read or write 
 Formats
 -------
 Raven selection table (the sidecar ``<stem>.Table.1.selections.txt``)
-    Tab-separated text with a header row ``Selection, View, Channel, Begin Time (s),
-    End Time (s), Low Freq (Hz), High Freq (Hz), Annotation``. Numbers are written with
-    Python's shortest exact representation, so a write-read round trip is exact. Raven has no
-    escaping: tabs and line breaks in labels are written as spaces, and labels are stripped of
-    surrounding whitespace when read.
+    Read and written by :mod:`specview.raven`, which keeps every column, row, view, selection
+    number, channel, encoding and line ending of a user's table (its docstring has the rules:
+    label column, views, tables of several recordings). Numbers of new cells use Python's
+    shortest exact representation, so a write-read round trip is exact. Raven has no escaping:
+    tabs and line breaks in labels are written as spaces.
 Audacity labels (what Audacity's *Export Labels* writes)
     One line ``t0<TAB>t1<TAB>label`` per label (a point label has ``t0 == t1``), optionally
-    followed by a frequency line ``\\<TAB>f0<TAB>f1``. Numbers have 6 decimals, so a round trip
-    holds the values rounded to 6 decimals and write-read-write is byte-identical. A label
-    without a frequency line, or with a negative frequency (Audacity writes ``-1`` for "not
-    set"), has no band: it is read as reaching down to 0 Hz and up to ``nyquist``; when such a
-    label needs ``nyquist`` and none is given the file is refused rather than guessed. Labels
-    holding a tab or a line break cannot be written (the format has no escaping; Audacity
-    would read a different label) and are refused with :class:`~specview.errors.AnnotationError`.
+    followed by a frequency line ``\\<TAB>f0<TAB>f1``. A label without a frequency line, or
+    with a negative frequency (Audacity writes ``-1`` for "not set"), has no band: it is read
+    as reaching down to 0 Hz and up to ``nyquist``, and written back without a band unless its
+    band was edited; when such a label needs ``nyquist`` and none is given the file is refused
+    rather than guessed. Numbers are written as the file held them, else with Audacity's 6
+    decimals or more where the value needs them: nothing is rounded. Labels holding a tab or a
+    line break cannot be written (the format has no escaping) and are refused with
+    :class:`~specview.errors.AnnotationError`.
+Encodings and numbers
+    UTF-8 with or without BOM, UTF-16 and Windows-1252 are read (:mod:`specview.tabletext`);
+    thousands separators and other ambiguous numbers are refused with the line and column.
 JSON (``specview-boxes``, version 1)
     ::
 
@@ -33,8 +37,9 @@ JSON (``specview-boxes``, version 1)
         }
 
     ``format``, ``version`` and ``boxes`` are required; ``audio`` (a string or ``null``) and a
-    box's ``label`` (default ``""``) are optional; any other key is refused, so a misspelt key
-    is reported instead of ignored. Numbers are written with Python's ``repr``, so every float
+    box's ``label`` (default ``""``), ``selection`` and ``channel`` (whole numbers) and
+    ``extra`` (an object of text: the other columns of a Raven row) are optional; any other key
+    is refused, so a misspelt key is reported instead of ignored. Numbers are written with Python's ``repr``, so every float
     round-trips exactly; any label round-trips exactly (JSON escapes it). The file is only
     parsed, never evaluated.
 
@@ -48,35 +53,30 @@ told to, and :func:`keep_aside` renames such a file out of the way. Every file i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import json.decoder
 import json.scanner
 import math
 import os
 import re
-import secrets
-import stat
+import warnings
+from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from specview.errors import AnnotationError, ParameterError
+from specview import fileio
+from specview import raven as R
+from specview.errors import AnnotationError, ParameterError, SpecviewWarning
+from specview.raven import DEFAULT_LABEL_COLUMN
+from specview.tabletext import TextDecodeError, TextFormat, decode, encode, parse_number
 from specview.types import Box
 
 RAVEN_SUFFIX = ".Table.1.selections.txt"
-RAVEN_COLUMNS = (
-    "Selection",
-    "View",
-    "Channel",
-    "Begin Time (s)",
-    "End Time (s)",
-    "Low Freq (Hz)",
-    "High Freq (Hz)",
-)
-_NUMERIC = RAVEN_COLUMNS[3:]
-DEFAULT_LABEL_COLUMN = "Annotation"
+RAVEN_COLUMNS = R.STANDARD_COLUMNS
+#: Kept once beside a user's table before specview first rewrites it.
+ORIGINAL_SUFFIX = ".orig"
 
 #: Smallest box the editor keeps, in seconds and in Hz (see :func:`clamp_box`).
 MIN_DURATION = 0.01
@@ -89,6 +89,7 @@ JSON_FORMAT = "specview-boxes"
 JSON_VERSION = 1
 _JSON_KEYS = ("format", "version", "audio", "boxes")
 _BOX_KEYS = ("t0", "t1", "f0", "f1")
+_OPTIONAL_BOX_KEYS = ("label", "selection", "channel", "extra")
 
 # Only CR and LF end a line in these files; str.splitlines would also split a label at
 # characters such as U+2028 or a form feed, which the writers leave in place.
@@ -239,98 +240,125 @@ def sort_boxes(boxes: Iterable[Box]) -> list[Box]:
 # -- Raven selection tables --------------------------------------------------------------------
 
 
-def read_raven(path: str | Path) -> list[Box]:
-    """Read a Raven selection table.
-
-    Rows that repeat a selection number in another view (Raven writes one row per view) are
-    merged: the first row of each selection wins. The label comes from the ``Annotation``
-    column, or else from the first column that is not one of Raven's standard ones.
+def read_raven_table(path: str | Path, *, label_column: str | None = None) -> R.RavenTable | None:
+    """Parse a Raven selection table, keeping every line (see :mod:`specview.raven`).
 
     Parameters
     ----------
     path : str or Path
+    label_column : str, optional
+        The column labels come from; default: the rule of :func:`specview.raven.choose_label_column`.
 
     Returns
     -------
-    list of Box
-        In the file's order; empty for an empty file or a header alone.
+    RavenTable or None
+        None for an empty (blank) file.
 
     Raises
     ------
     AnnotationError
-        Unreadable file, missing columns, non-numeric or inverted coordinates, naming the file
-        and line.
+        Unreadable file, missing columns, a non-numeric, ambiguous or inverted coordinate,
+        naming the file, line and column.
     """
     path = Path(path)
-    return _parse_raven(_read_text(path, "selection table"), path)
+    text, fmt = _read_text(path, "selection table")
+    try:
+        return R.parse_table(text, fmt, where=f"{path}, ", label_column=label_column)
+    except AnnotationError as exc:
+        msg = str(exc)
+        raise AnnotationError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
 
 
-def _parse_raven(text: str, path: Path) -> list[Box]:
-    lines = [(n, ln) for n, ln in enumerate(_LINE_BREAK.split(text), start=1) if ln.strip()]
-    if not lines:
-        return []
-    header_no, header_line = lines[0]
-    header = [h.strip() for h in header_line.split("\t")]
-    missing = [c for c in _NUMERIC if c not in header]
-    if missing:
-        raise AnnotationError(
-            f"{path}, line {header_no}: not a Raven selection table; missing column(s) {missing} "
-            f"in header {header}; the header must name {list(RAVEN_COLUMNS)}, tab-separated"
-        )
-    idx = {name: i for i, name in enumerate(header)}
-    label_col = DEFAULT_LABEL_COLUMN if DEFAULT_LABEL_COLUMN in idx else None
-    if label_col is None:
-        extra = [h for h in header if h not in RAVEN_COLUMNS]
-        label_col = extra[0] if extra else None
-    boxes: list[Box] = []
-    seen: set[str] = set()
-    for lineno, line in lines[1:]:
-        where = f"{path}, line {lineno}: "
-        cells = line.split("\t")
-        if len(cells) < len(header):
-            cells += [""] * (len(header) - len(cells))
-        sel = cells[idx["Selection"]].strip() if "Selection" in idx else str(lineno)
-        if sel in seen:
-            continue
-        seen.add(sel)
-        t0, t1, f0, f1 = (_number(cells[idx[c]], c, where) for c in _NUMERIC)
-        label = cells[idx[label_col]].strip() if label_col else ""
-        boxes.append(validate_box(Box(t0, t1, f0, f1, label), where=where))
-    return boxes
+def read_raven(path: str | Path, *, label_column: str | None = None) -> list[Box]:
+    """Read every box of a Raven selection table, in file order.
+
+    Each box carries the rest of its row(s): :attr:`Box.selection`, :attr:`Box.channel`,
+    :attr:`Box.extra` and the rows themselves (:attr:`Box.source`), so writing it back
+    changes nothing that was not edited. Rows of the same selection in several views are one
+    box; no row is dropped. In a table of several recordings, times are those of each box's
+    own recording (``File Offset (s)``); use :func:`load_sidecar` or :func:`import_table` to
+    take one recording's boxes.
+
+    Raises
+    ------
+    AnnotationError
+        As :func:`read_raven_table`.
+    """
+    table = read_raven_table(path, label_column=label_column)
+    return table.boxes if table is not None else []
 
 
 def format_raven(boxes: Iterable[Box], *, label_column: str = DEFAULT_LABEL_COLUMN) -> str:
-    """Raven table text; numbers use Python's shortest exact representation.
+    """Raven table text for ``boxes``, in the order given (a new table; no file is read).
 
-    Tabs and line breaks in labels become spaces (Raven has no escaping). No boxes gives the
-    header alone, which records "annotated, no boxes".
+    Boxes read from one Raven table keep that table's header and their rows' bytes; otherwise
+    the header is Raven's standard columns, the label column and the boxes' extra columns.
+    Numbers use Python's shortest exact representation; tabs and line breaks in labels become
+    spaces (Raven has no escaping). No boxes gives the header alone ("annotated, no boxes").
 
     Raises
     ------
     AnnotationError
         A box that is non-finite, inverted or negative (nothing is written).
     """
-    rows = ["\t".join((*RAVEN_COLUMNS, label_column))]
+    boxes = list(boxes)
     for i, b in enumerate(boxes, start=1):
         validate_box(b, where=f"box {i} ({b.label!r}): ")
-        label = str(b.label)
-        for ch in _LABEL_BREAKERS:
-            label = label.replace(ch, " ")
-        rows.append(
-            "\t".join(
-                (str(i), "Spectrogram 1", "1", repr(float(b.t0)), repr(float(b.t1)),
-                 repr(float(b.f0)), repr(float(b.f1)), label)
-            )
-        )
-    return "\n".join(rows) + "\n"
+    return R.render_table(None, boxes, label_column=label_column)[0]
 
 
-def write_raven(path: str | Path, boxes: Iterable[Box]) -> None:
-    """Write boxes as a Raven selection table, atomically, in the order given."""
-    atomic_write_text(path, format_raven(list(boxes)))
+def write_raven(path: str | Path, boxes: Iterable[Box], *,
+                label_column: str = DEFAULT_LABEL_COLUMN) -> None:
+    """Write boxes as a new Raven selection table, atomically, in the order given.
+
+    Boxes read from one table are written with its header, encoding and row bytes (an
+    unedited table exports back identical, up to row order); see :func:`format_raven`.
+    """
+    boxes = list(boxes)
+    for i, b in enumerate(boxes, start=1):
+        validate_box(b, where=f"box {i} ({b.label!r}): ")
+    text, fmt = R.render_table(None, boxes, label_column=label_column)
+    _write_table(Path(path), text, fmt)
+
+
+def _write_table(path: Path, text: str, fmt: TextFormat) -> bytes:
+    """Encode ``text`` as ``fmt`` and write it atomically; return the bytes written.
+
+    A character the file's encoding cannot hold (a new label in a Windows-1252 table) switches
+    the file to UTF-8 with a byte-order mark rather than dropping it, with a warning.
+    """
+    try:
+        data = encode(text, fmt)
+    except UnicodeEncodeError as exc:
+        warnings.warn(
+            f"{path}: {text[exc.start:exc.end]!r} cannot be written in {fmt.name}; the table is "
+            "saved as UTF-8 with a byte-order mark instead",
+            SpecviewWarning, stacklevel=3)
+        data = encode(text, TextFormat("utf-8", True, fmt.newline))
+    atomic_write_bytes(path, data)
+    return data
 
 
 # -- Audacity labels ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudacitySource:
+    """What an Audacity label line held (kept on :attr:`Box.source`).
+
+    Attributes
+    ----------
+    cells : tuple of str
+        The four number cells as written (``t0, t1, f0, f1``; ``""`` where the file had none).
+    band : bool
+        Whether the label had a frequency line with an upper edge.
+    original : tuple
+        ``(t0, t1, f0, f1, label)`` as read.
+    """
+
+    cells: tuple[str, str, str, str]
+    band: bool
+    original: tuple
 
 
 def read_audacity_labels(path: str | Path, *, nyquist: float | None = None) -> list[Box]:
@@ -341,7 +369,8 @@ def read_audacity_labels(path: str | Path, *, nyquist: float | None = None) -> l
     path : str or Path
     nyquist : float, Hz, optional
         Upper edge given to labels without a frequency band (no frequency line, or a negative
-        upper frequency). A negative lower frequency reads as 0 Hz.
+        upper frequency). A negative lower frequency reads as 0 Hz. Such a box remembers that
+        it had no band: written back unedited, it gets no frequency line.
 
     Returns
     -------
@@ -357,21 +386,23 @@ def read_audacity_labels(path: str | Path, *, nyquist: float | None = None) -> l
         ``nyquist`` is not a positive finite number.
     """
     path = Path(path)
-    return _parse_audacity(_read_text(path, "label file"), path, nyquist)
+    return _parse_audacity(_read_text(path, "label file")[0], path, nyquist)
 
 
 def _parse_audacity(text: str, path: Path, nyquist: float | None) -> list[Box]:
     if nyquist is not None and (not _is_finite(nyquist) or nyquist <= 0):
         raise ParameterError(f"nyquist={nyquist!r} must be a positive number of Hz (sr / 2)")
     boxes: list[Box] = []
-    # (line number, t0, t1, label) of a label line whose frequency line may follow
-    pending: tuple[int, float, float, str] | None = None
+    # (line number, t0, t1, label, t0 cell, t1 cell) of a label line whose frequency line may follow
+    pending: tuple[int, float, float, str, str, str] | None = None
 
-    def finish(f0: float | None, f1: float | None, freq_lineno: int | None) -> None:
-        lineno, t0, t1, label = pending  # type: ignore[misc]
+    def finish(f: tuple[float, float, str, str] | None, freq_lineno: int | None) -> None:
+        lineno, t0, t1, label, c0, c1 = pending  # type: ignore[misc]
         where = f"{path}, line {freq_lineno or lineno}: "
+        f0, f1, d0, d1 = f if f is not None else (None, None, "", "")
         lo = 0.0 if f0 is None or f0 < 0 else f0
-        if f1 is None or f1 < 0:
+        band = f1 is not None and f1 >= 0
+        if not band:
             if nyquist is None:
                 raise AnnotationError(
                     f"{path}, line {lineno}: label {label!r} has no frequency band, and no "
@@ -380,10 +411,13 @@ def _parse_audacity(text: str, path: Path, nyquist: float | None) -> list[Box]:
                 )
             hi = float(nyquist)
         else:
-            hi = f1
-        boxes.append(validate_box(Box(t0, t1, lo, hi, label), where=where))
+            hi = f1  # type: ignore[assignment]
+        box = validate_box(Box(t0, t1, lo, hi, label), where=where)
+        src = AudacitySource((c0, c1, d0, d1), band, (t0, t1, lo, hi, label))
+        boxes.append(replace(box, source=src))
 
-    for lineno, line in enumerate(_LINE_BREAK.split(text), start=1):
+    lines = _LINE_BREAK.split(text)
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{path}, line {lineno}: "
@@ -398,25 +432,42 @@ def _parse_audacity(text: str, path: Path, nyquist: float | None) -> list[Box]:
                 raise AnnotationError(
                     f"{where}malformed frequency line {line!r}; expected '\\<TAB>f0<TAB>f1'"
                 )
-            finish(_number(cells[1], "low frequency", where),
-                   _number(cells[2], "high frequency", where), lineno)
+            finish((_number(cells[1], "low frequency", where),
+                    _number(cells[2], "high frequency", where),
+                    cells[1], cells[2]), lineno)
             pending = None
             continue
         if pending is not None:
-            finish(None, None, None)
+            finish(None, None)
             pending = None
         if len(cells) < 2 or len(cells) > 3:
             raise AnnotationError(
                 f"{where}malformed label line {line!r} ({len(cells)} tab-separated field(s)); "
                 "expected 't0<TAB>t1<TAB>label' as Audacity's Export Labels writes it"
+                + _not_audacity_hint(line, not boxes and pending is None)
             )
-        t0 = _number(cells[0], "start time", where)
+        t0 = _number(cells[0], "start time", where,
+                     hint=_not_audacity_hint(line, not boxes))
         t1 = _number(cells[1], "end time", where)
         _check_times(t0, t1, where)  # time errors belong to this line, not the frequency line
-        pending = (lineno, t0, t1, cells[2] if len(cells) == 3 else "")
+        pending = (lineno, t0, t1, cells[2] if len(cells) == 3 else "", cells[0], cells[1])
     if pending is not None:
-        finish(None, None, None)
+        finish(None, None)
     return boxes
+
+
+def _not_audacity_hint(line: str, first: bool) -> str:
+    """What a first line that is not an Audacity label may be instead."""
+    if not first:
+        return ""
+    low = line.casefold()
+    if "begin time" in low or "selection" in low:
+        return (f"; it looks like a Raven table whose header is not Raven's: a Raven table "
+                f"needs the tab-separated columns {list(R.COORDINATES)}")
+    if "," in line and "\t" not in line:
+        return ("; it looks like comma-separated values (e.g. a Sonic Visualiser CSV export): "
+                "export Audacity labels or a Raven selection table instead")
+    return ""
 
 
 def _check_times(t0: float, t1: float, where: str) -> None:
@@ -432,7 +483,12 @@ def _check_times(t0: float, t1: float, where: str) -> None:
 
 
 def format_audacity_labels(boxes: Iterable[Box]) -> str:
-    """Audacity label text: every box on a label line and a frequency line, 6 decimals.
+    """Audacity label text: a label line and a frequency line per box.
+
+    Numbers have 6 decimals as Audacity writes them, or more where the value needs them, so
+    every value round-trips exactly. A box read from an Audacity file keeps the number cells it
+    had unless edited, and a label that had no frequency band gets no frequency line unless its
+    band was edited.
 
     Raises
     ------
@@ -449,7 +505,13 @@ def format_audacity_labels(boxes: Iterable[Box]) -> str:
                 f"box {i} ({b.t0}-{b.t1} s): label {label!r} holds a tab or a line break, which "
                 "Audacity label files cannot hold; rename the box or export as JSON"
             )
-        out.append(f"{_six(b.t0)}\t{_six(b.t1)}\t{label}\n\\\t{_six(b.f0)}\t{_six(b.f1)}\n")
+        src = b.source if isinstance(b.source, AudacitySource) else None
+        vals = (b.t0, b.t1, b.f0, b.f1)
+        cells = [src.cells[k] if src and src.cells[k] and src.original[k] == v else _aud(v)
+                 for k, v in enumerate(vals)]
+        out.append(f"{cells[0]}\t{cells[1]}\t{label}\n")
+        if src is None or src.band or src.cells[2] or (b.f0, b.f1) != src.original[2:4]:
+            out.append(f"\\\t{cells[2]}\t{cells[3]}\n")
     return "".join(out)
 
 
@@ -458,9 +520,11 @@ def write_audacity_labels(path: str | Path, boxes: Iterable[Box]) -> None:
     atomic_write_text(path, format_audacity_labels(list(boxes)))
 
 
-def _six(x: float) -> str:
-    # "+ 0.0" writes -0.0 as 0.000000, as Audacity would
-    return f"{float(x) + 0.0:.6f}"
+def _aud(x: float) -> str:
+    """6 decimals as Audacity writes them, or the exact shortest form where 6 would round."""
+    x = float(x) + 0.0  # "+ 0.0" writes -0.0 as 0.000000, as Audacity would
+    six = f"{x:.6f}"
+    return six if float(six) == x else repr(x)
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -483,8 +547,14 @@ def format_boxes_json(boxes: Iterable[Box], *, audio: str | None = None) -> str:
         validate_box(b, where=f"box {i} ({b.label!r}): ")
         if not isinstance(b.label, str):
             raise AnnotationError(f"box {i}: label {b.label!r} is not a string; give a text label")
-        item = {k: float(getattr(b, k)) for k in _BOX_KEYS}
+        item: dict = {k: float(getattr(b, k)) for k in _BOX_KEYS}
         item["label"] = b.label
+        if b.selection is not None:
+            item["selection"] = int(b.selection)
+        if b.channel is not None:
+            item["channel"] = int(b.channel)
+        if b.extra:
+            item["extra"] = {str(k): str(v) for k, v in b.extra.items()}
         items.append(json.dumps(item, ensure_ascii=False, allow_nan=False))
     body = "[\n    " + ",\n    ".join(items) + "\n  ]" if items else "[]"
     return (
@@ -525,7 +595,7 @@ def read_boxes_json(path: str | Path) -> list[Box]:
         inverted or negative box; naming the file and line.
     """
     path = Path(path)
-    return _parse_json(_read_text(path, "JSON box file"), path)
+    return _parse_json(_read_text(path, "JSON box file")[0], path)
 
 
 class _Located(dict):
@@ -612,8 +682,13 @@ def _parse_json(text: str, path: Path) -> list[Box]:
     except (ValueError, RecursionError) as exc:  # e.g. an integer with thousands of digits
         raise AnnotationError(f"{path}: not usable JSON ({exc})") from None
 
+    starts = [m.end() for m in re.finditer("\n", text)]  # line numbers in O(log n) each
+
+    def line_of(pos: int) -> int:
+        return bisect_right(starts, max(pos, 0)) + 1
+
     def at(node: object, fallback: int = 1) -> str:
-        line = _line_at(text, node.pos) if isinstance(node, _Located | _LocatedList) else fallback
+        line = line_of(node.pos) if isinstance(node, _Located | _LocatedList) else fallback
         return f"{path}, line {line}: "
 
     if not isinstance(doc, dict):
@@ -649,10 +724,10 @@ def _parse_json(text: str, path: Path) -> list[Box]:
     items = doc["boxes"]
     if not isinstance(items, list):
         raise AnnotationError(
-            f"{at(items, _line_at(text, doc.pos))}\"boxes\" is {_json_kind(items)}; it must be "
+            f"{at(items, line_of(doc.pos))}\"boxes\" is {_json_kind(items)}; it must be "
             "a list of boxes: [{...}, ...]"
         )
-    list_line = _line_at(text, items.pos) if isinstance(items, _LocatedList) else 1
+    list_line = line_of(items.pos) if isinstance(items, _LocatedList) else 1
     boxes: list[Box] = []
     for i, item in enumerate(items):
         where = f"{at(item, list_line)}boxes[{i}]: "
@@ -666,10 +741,11 @@ def _parse_json(text: str, path: Path) -> list[Box]:
             raise AnnotationError(
                 f"{where}missing key(s) {missing}; a box needs t0, t1 (s) and f0, f1 (Hz)"
             )
-        unknown = sorted(set(item) - {*_BOX_KEYS, "label"})
+        unknown = sorted(set(item) - {*_BOX_KEYS, *_OPTIONAL_BOX_KEYS})
         if unknown:
             raise AnnotationError(
-                f"{where}unknown key(s) {unknown}; a box has t0, t1, f0, f1 and label"
+                f"{where}unknown key(s) {unknown}; a box has t0, t1, f0, f1, label and "
+                "optionally selection, channel and extra"
             )
         values = []
         for k in _BOX_KEYS:
@@ -683,7 +759,20 @@ def _parse_json(text: str, path: Path) -> list[Box]:
         label = item.get("label", "")
         if not isinstance(label, str):
             raise AnnotationError(f"{where}\"label\" is {label!r}; write it as a string")
-        boxes.append(validate_box(Box(*values, label), where=where))
+        kw: dict = {}
+        for k in ("selection", "channel"):
+            v = item.get(k)
+            if v is not None and (type(v) is not int or v < 0):
+                raise AnnotationError(f"{where}{k!r} is {v!r}; write a whole number or null")
+            kw[k] = v
+        extra = item.get("extra", {})
+        if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
+            raise AnnotationError(
+                f"{where}\"extra\" must be an object of text values (other columns of the "
+                "box's row), e.g. {\"Species\": \"EATO\"}"
+            )
+        box = Box(*values, label, extra=dict(extra), **kw)
+        boxes.append(validate_box(box, where=where))
     return boxes
 
 
@@ -693,40 +782,71 @@ def _parse_json(text: str, path: Path) -> list[Box]:
 def detect_format(path: str | Path) -> str:
     """Which reader :func:`import_boxes` would use for ``path``: one of :data:`FORMATS`.
 
-    ``.json`` files, or text starting with ``{``, are JSON; a first line naming
-    ``Begin Time (s)`` is a Raven table; anything else is taken as Audacity labels.
+    ``.json`` files, or text starting with ``{``, are JSON; a first line naming a
+    ``Begin Time`` column is a Raven table (a near-Raven header is refused by the Raven reader
+    with the columns it needs); XML (Sonic Visualiser's ``.svl``) is refused; anything else is
+    taken as Audacity labels.
 
     Raises
     ------
     AnnotationError
-        The file cannot be read.
+        The file cannot be read, or is a format specview does not read (named in the message).
     """
     path = Path(path)
-    return _detect(path, _read_text(path, "annotation file"))
+    return _detect(path, _read_text(path, "annotation file")[0])
 
 
 def _detect(path: Path, text: str) -> str:
-    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+    stripped = text.lstrip()
+    if path.suffix.lower() == ".json" or stripped.startswith("{"):
         return "json"
+    if stripped.startswith("<"):
+        raise AnnotationError(
+            f"{path}: an XML file (e.g. a Sonic Visualiser .svl layer), which specview does not "
+            "read; in Sonic Visualiser export the layer as Audacity labels or a CSV, or use a "
+            "Raven selection table"
+        )
     first = next((ln for ln in _LINE_BREAK.split(text) if ln.strip()), "")
-    return "raven" if "Begin Time (s)" in first else "audacity"
+    return "raven" if "begin time" in first.casefold() else "audacity"
 
 
-def import_boxes(path: str | Path, *, nyquist: float | None = None) -> list[Box]:
-    """Read boxes from a Raven table, an Audacity label file or a JSON box file.
+@dataclass(frozen=True)
+class Imported:
+    """Boxes imported for one recording from a file.
+
+    Attributes
+    ----------
+    boxes : list of Box
+        The recording's boxes, in file order.
+    format : str
+        One of :data:`FORMATS`.
+    other_files : dict of str to int
+        Boxes the file holds for other recordings (multi-recording Raven tables), by file name.
+    label_column : str or None
+        The Raven column labels came from.
+    """
+
+    boxes: list[Box]
+    format: str
+    other_files: dict[str, int]
+    label_column: str | None = None
+
+
+def import_table(path: str | Path, *, audio: str | Path | None = None,
+                 nyquist: float | None = None, label_column: str | None = None) -> Imported:
+    """Read the boxes of one recording from a Raven table, an Audacity file or a JSON file.
 
     Parameters
     ----------
     path : str or Path
         The format is found as in :func:`detect_format`.
+    audio : str or Path, optional
+        The recording: from a Raven table naming several recordings (``Begin File`` /
+        ``Begin Path``) only its rows are taken, and the others are counted.
     nyquist : float, Hz, optional
-        Upper edge of Audacity labels without a frequency band (see
-        :func:`read_audacity_labels`); unused for the other formats.
-
-    Returns
-    -------
-    list of Box
-        In the file's order.
+        Upper edge of Audacity labels without a frequency band.
+    label_column : str, optional
+        Raven: the column labels come from (default: the documented rule).
 
     Raises
     ------
@@ -734,17 +854,73 @@ def import_boxes(path: str | Path, *, nyquist: float | None = None) -> list[Box]
         The file cannot be read or parsed, naming the file and line.
     """
     path = Path(path)
-    text = _read_text(path, "annotation file")
+    text, fmt = _read_text(path, "annotation file")
     kind = _detect(path, text)
     if kind == "json":
-        return _parse_json(text, path)
-    if kind == "raven":
-        return _parse_raven(text, path)
-    return _parse_audacity(text, path, nyquist)
+        return Imported(_parse_json(text, path), kind, {})
+    if kind == "audacity":
+        return Imported(_parse_audacity(text, path, nyquist), kind, {})
+    try:
+        table = R.parse_table(text, fmt, where=f"{path}, ", label_column=label_column)
+    except AnnotationError as exc:
+        msg = str(exc)
+        raise AnnotationError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    if table is None:
+        return Imported([], kind, {})
+    boxes, others = table.for_recording(Path(audio).name if audio is not None else None)
+    return Imported(boxes, kind, others, table.label_column)
+
+
+def import_boxes(path: str | Path, *, nyquist: float | None = None,
+                 audio: str | Path | None = None, label_column: str | None = None) -> list[Box]:
+    """The boxes of :func:`import_table` (same parameters), in the file's order."""
+    return import_table(path, audio=audio, nyquist=nyquist, label_column=label_column).boxes
+
+
+def distribute(path: str | Path, audio_paths: Iterable[str | Path], *,
+               label_column: str | None = None) -> tuple[dict[Path, list[Box]], dict[str, int]]:
+    """Split a multi-recording Raven table among recordings.
+
+    Returns
+    -------
+    (dict of Path to list of Box, dict of str to int)
+        The boxes of each recording that has rows (matched as in
+        :func:`specview.raven.same_recording`), and the count of boxes for file names that
+        match none of ``audio_paths``.
+
+    Raises
+    ------
+    AnnotationError
+        The file is not a Raven table or cannot be parsed.
+    """
+    path = Path(path)
+    table = read_raven_table(path, label_column=label_column)
+    audio = [Path(a) for a in audio_paths]
+    out: dict[Path, list[Box]] = {}
+    unmatched: dict[str, int] = {}
+    if table is None:
+        return out, unmatched
+    files = table.files
+    names = [a.name for a in audio]
+    for g in table.groups:
+        if g.file is None:
+            target = audio[0] if len(audio) == 1 else None
+        else:
+            target = next((a for a in audio if R.same_recording(g.file, a.name, files)
+                           and (a.name in files or g.file not in names)), None)
+        if target is None:
+            key = g.file or "(no file named)"
+            unmatched[key] = unmatched.get(key, 0) + 1
+        else:
+            out.setdefault(target, []).append(g.box)  # type: ignore[arg-type]
+    return out, unmatched
 
 
 def export_boxes(path: str | Path, boxes: Iterable[Box], *, fmt: str) -> None:
     """Write boxes, sorted with :func:`sort_boxes`, atomically in one of :data:`FORMATS`.
+
+    A Raven export of boxes read from one Raven table keeps that table's header, encoding and
+    rows (in their file order; new boxes follow).
 
     Raises
     ------
@@ -771,53 +947,95 @@ class SidecarState:
     path : Path
         The sidecar's path (whether or not it exists).
     boxes : list of Box
-        Its boxes; empty when there is no sidecar or it cannot be parsed.
+        The recording's boxes; empty when there is no sidecar or it cannot be parsed.
     error : str or None
         Why the sidecar cannot be parsed; None when it was read, or when there is none.
+    other_files : dict of str to int
+        Boxes of the table that belong to other recordings (kept on save), by file name.
+    label_column : str or None
+        The column labels were read from.
+    label_columns : list of str
+        Columns that may hold labels (for a chooser), including ``label_column``.
+    columns : list of str
+        The table's header.
     """
 
     path: Path
     boxes: list[Box]
     error: str | None
+    other_files: dict = field(default_factory=dict, compare=False)
+    label_column: str | None = field(default=None, compare=False)
+    label_columns: list = field(default_factory=list, compare=False)
+    columns: list = field(default_factory=list, compare=False)
 
 
-def load_sidecar(audio_path: str | Path) -> SidecarState:
+def load_sidecar(audio_path: str | Path, *, label_column: str | None = None) -> SidecarState:
     """Read the Raven sidecar of a recording; never raises for a missing or bad file.
 
     Parameters
     ----------
     audio_path : str or Path
         The recording; its sidecar is :func:`sidecar_path` of it.
+    label_column : str, optional
+        The column labels come from (default: the rule of :mod:`specview.raven`).
 
     Returns
     -------
     SidecarState
         No sidecar: no boxes, no error. An unparsable one: no boxes and the parse message in
-        ``error`` (then :func:`save_sidecar` keeps the file unless told otherwise).
+        ``error`` (then :func:`save_sidecar` keeps the file unless told otherwise). Each box
+        carries the rest of its rows (see :func:`read_raven`).
     """
     path = sidecar_path(audio_path)
     if not os.path.lexists(path):
         return SidecarState(path, [], None)
     try:
-        return SidecarState(path, read_raven(path), None)
+        table = read_raven_table(path, label_column=label_column)
     except AnnotationError as exc:
         return SidecarState(path, [], str(exc))
+    if table is None:
+        return SidecarState(path, [], None)
+    boxes, others = table.for_recording(Path(audio_path).name)
+    cands = table.label_candidates
+    return SidecarState(path, boxes, None, others, table.label_column, cands, table.columns)
+
+
+def read_sidecar(audio_path: str | Path, *, label_column: str | None = None) -> list[Box]:
+    """The recording's boxes from its sidecar (none without one).
+
+    Raises
+    ------
+    AnnotationError
+        The sidecar exists but cannot be read.
+    """
+    state = load_sidecar(audio_path, label_column=label_column)
+    if state.error is not None:
+        raise AnnotationError(state.error)
+    return state.boxes
 
 
 def save_sidecar(
-    audio_path: str | Path, boxes: Iterable[Box], *, overwrite_unparsable: bool = False
+    audio_path: str | Path, boxes: Iterable[Box], *, overwrite_unparsable: bool = False,
+    label_column: str | None = None,
 ) -> Path:
-    """Write a recording's boxes to its Raven sidecar, sorted, atomically.
+    """Write a recording's boxes to its Raven sidecar, atomically, losing nothing else.
 
-    An empty list writes the header alone, so "every box deleted" is recorded and not confused
-    with "never annotated" (no sidecar).
+    When no sidecar exists, a new table is written (boxes sorted). Otherwise the table is
+    updated in place as :mod:`specview.raven` describes: unedited rows byte for byte, edited
+    boxes' cells, new boxes appended, deleted boxes' rows removed, other recordings' rows kept,
+    encoding and line endings kept. Before specview first rewrites a table it did not write,
+    the original is kept once beside it as ``<name>.orig``. An empty list keeps the header
+    alone, so "every box deleted" is recorded and not confused with "never annotated".
 
     Parameters
     ----------
     audio_path : str or Path
     boxes : iterable of Box
+        Every box of the recording: boxes from :func:`load_sidecar` (edited or not) and new ones.
     overwrite_unparsable : bool
         Replace an existing sidecar that cannot be parsed. Off by default: such a file is kept.
+    label_column : str, optional
+        Where new labels go (default: the column they were read from).
 
     Returns
     -------
@@ -831,18 +1049,49 @@ def save_sidecar(
         write failed (:class:`AnnotationWriteError`; the previous file is unchanged).
     """
     path = sidecar_path(audio_path)
-    text = format_raven(sort_boxes(boxes))  # validate every box before touching the disk
-    if not overwrite_unparsable and os.path.lexists(path):
-        state = load_sidecar(audio_path)
-        if state.error is not None:
-            raise AnnotationError(
-                f"{path} was kept unchanged and the boxes were not saved: the existing sidecar "
-                f"cannot be read ({state.error}). Fix the file by hand and reload it, or move it "
-                "aside (keep_aside) and save again, or save with overwrite_unparsable=True to "
-                "replace it"
-            )
-    atomic_write_text(path, text)
+    boxes = list(boxes)
+    for i, b in enumerate(boxes, start=1):  # validate every box before touching the disk
+        validate_box(b, where=f"box {i} ({b.label!r}): ")
+    table = old = None
+    if os.path.lexists(path):
+        try:
+            old = Path(path).read_bytes()
+            text, fmt = _decode(old, path)
+            table = R.parse_table(text, fmt, where=f"{path}, ",
+                                  label_column=_source_label_column(boxes, label_column))
+        except (AnnotationError, OSError) as exc:
+            if not overwrite_unparsable:
+                raise AnnotationError(
+                    f"{path} was kept unchanged and the boxes were not saved: the existing "
+                    f"sidecar cannot be read ({exc}). Fix the file by hand and reload it, or "
+                    "move it aside (keep_aside) and save again, or save with "
+                    "overwrite_unparsable=True to replace it"
+                ) from None
+            table = None
+    ordered = sort_boxes(boxes) if table is None else boxes
+    text, fmt = R.render_table(table, ordered, audio_name=Path(audio_path).name,
+                               label_column=label_column)
+    if old is not None and table is not None:
+        try:
+            if encode(text, fmt) == old:
+                return path  # nothing changed
+        except UnicodeEncodeError:
+            pass
+        backup = path.with_name(path.name + ORIGINAL_SUFFIX)
+        if not os.path.lexists(backup) and old != R.plain_text(table.boxes).encode():
+            atomic_write_bytes(backup, old)
+    _write_table(path, text, fmt)
     return path
+
+
+def _source_label_column(boxes: list[Box], requested: str | None) -> str | None:
+    if requested is not None:
+        return requested
+    cols = {b.source.label_column for b in boxes if isinstance(b.source, R.RavenSource)}
+    if len(cols) == 1:
+        col = cols.pop()
+        return "" if col is None else col
+    return None
 
 
 def keep_aside(path: str | Path) -> Path:
@@ -877,11 +1126,13 @@ def keep_aside(path: str | Path) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old or the new file, never a part.
+    """Write ``text`` as UTF-8 (``\\n`` line ends as given) so that a reader sees the old or
+    the new file, never a part of one; see :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
-    The text goes to a temporary file in the same folder, is flushed and fsynced, then renamed
-    over the target (the folder is fsynced too, where the system allows). A file that existed
-    keeps its permission bits; a new one gets the usual ones (0666 less the umask).
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`specview.fileio.atomic_write_bytes`).
 
     Raises
     ------
@@ -889,93 +1140,40 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         The write failed (also an :class:`OSError`); the previous file is unchanged and no
         temporary file is left behind.
     """
-    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
-        except FileNotFoundError:
-            mode = None
-        fd, tmp = _create_temp(path)
+        fileio.atomic_write_bytes(path, data)
     except OSError as exc:
-        raise _write_error(path, exc) from exc
+        raise AnnotationWriteError(
+            f"{path}: could not write the file ({getattr(exc, 'strerror', None) or exc}); the "
+            "previous file, if any, is unchanged; check free disk space and write permission, "
+            "then save again"
+        ) from exc
+
+
+def _decode(data: bytes, path: Path) -> tuple[str, TextFormat]:
     try:
-        try:
-            f = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-        except BaseException:
-            os.close(fd)
-            raise
-        with f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _write_error(path, exc) from exc
-        raise
-    _fsync_folder(path.parent)
+        return decode(data)
+    except TextDecodeError as exc:
+        raise AnnotationError(f"{path}: cannot read it as text: {exc}") from None
 
 
-def _create_temp(path: Path) -> tuple[int, Path]:
-    # Not tempfile.mkstemp: its 0600 mode would end up on the renamed file.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name beside {path}")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable; best effort (not possible on every system)."""
-    if os.name != "posix":
-        return
+def _read_text(path: Path, what: str) -> tuple[str, TextFormat]:
     try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_error(path: Path, exc: OSError) -> AnnotationWriteError:
-    return AnnotationWriteError(
-        f"{path}: could not write the file ({exc.strerror or exc}); the previous file, if any, "
-        "is unchanged; check free disk space and write permission, then save again"
-    )
-
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise AnnotationError(
-            f"{path}: cannot read {what} ({exc}); check that it exists and is UTF-8 text"
+            f"{path}: cannot read {what} ({exc.strerror or exc}); check that it exists and is "
+            "readable"
         ) from None
+    return _decode(data, path)
 
 
-def _number(cell: str, name: str, where: str) -> float:
-    """A number from a text cell; a decimal comma is accepted (older Audacity, some locales)."""
-    s = cell.strip()
-    if "," in s and "." not in s:
-        s = s.replace(",", ".")
+def _number(cell: str, name: str, where: str, *, hint: str = "") -> float:
+    """A number from a text cell (rules of :func:`specview.tabletext.parse_number`)."""
     try:
-        return float(s)
-    except ValueError:
-        raise AnnotationError(
-            f"{where}non-numeric {name} {cell!r}; write a number (seconds or Hz)"
-        ) from None
+        return parse_number(cell)[0]
+    except ValueError as exc:
+        raise AnnotationError(f"{where}{name}: {exc}{hint}") from None
 
 
 def _is_finite(value: object) -> bool:

@@ -72,13 +72,40 @@ class Spectrogram:
 
 @dataclass(frozen=True)
 class Box:
-    """A time-frequency box in seconds and Hz."""
+    """A time-frequency box in seconds and Hz.
+
+    Two boxes are equal when their corners and labels are: what a box carries from the file it
+    was read from (``selection``, ``channel``, ``extra``, ``source``) does not take part, so a
+    box read from a user's table equals the same box drawn in the window.
+
+    Attributes
+    ----------
+    t0, t1 : float, seconds
+        Begin and end, from the start of the recording.
+    f0, f1 : float, Hz
+        Low and high edge.
+    label : str
+    selection : int or None
+        Raven's selection number, when the box came from (or was written to) a Raven table.
+    channel : int or None
+        Raven's channel (1-based), when the box came from a Raven table.
+    extra : dict of str to str
+        Every other column of the box's row, by column name, as the file held it (measurements,
+        other annotation columns, file columns); written back into those columns.
+    source : object or None
+        Where the box was read from (its rows, as read), so that an unedited box is written back
+        byte for byte; set by the readers in :mod:`specview.annotations`, never by hand.
+    """
 
     t0: float
     t1: float
     f0: float
     f1: float
     label: str = ""
+    selection: int | None = field(default=None, compare=False)
+    channel: int | None = field(default=None, compare=False)
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+    source: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def test_raven_from_another_tool_with_two_views(tmp_path):
 @pytest.mark.parametrize("body,match", [
     ("Selection\tBegin Time (s)\n1\t0.1\n", "missing column"),
     ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\n"
-     "1\tS\t1\tabc\t1\t2\t3\n", "line 2: non-numeric"),
+     "1\tS\t1\tabc\t1\t2\t3\n", r"line 2, column 4 \(Begin Time \(s\)\): .abc. is not a number"),
     ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\n"
      "1\tS\t1\t2\t1\t2\t3\n", "ends before it begins"),
 ])
