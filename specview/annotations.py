@@ -354,11 +354,14 @@ class AudacitySource:
         Whether the label had a frequency line with an upper edge.
     original : tuple
         ``(t0, t1, f0, f1, label)`` as read.
+    label_cell : bool
+        Whether the label line had a third (label) field; a line ``t0<TAB>t1`` has none.
     """
 
     cells: tuple[str, str, str, str]
     band: bool
     original: tuple
+    label_cell: bool = True
 
 
 def read_audacity_labels(path: str | Path, *, nyquist: float | None = None) -> list[Box]:
@@ -393,11 +396,12 @@ def _parse_audacity(text: str, path: Path, nyquist: float | None) -> list[Box]:
     if nyquist is not None and (not _is_finite(nyquist) or nyquist <= 0):
         raise ParameterError(f"nyquist={nyquist!r} must be a positive number of Hz (sr / 2)")
     boxes: list[Box] = []
-    # (line number, t0, t1, label, t0 cell, t1 cell) of a label line whose frequency line may follow
-    pending: tuple[int, float, float, str, str, str] | None = None
+    # (line number, t0, t1, label, t0 cell, t1 cell, has a label field) of a label line whose
+    # frequency line may follow
+    pending: tuple[int, float, float, str, str, str, bool] | None = None
 
     def finish(f: tuple[float, float, str, str] | None, freq_lineno: int | None) -> None:
-        lineno, t0, t1, label, c0, c1 = pending  # type: ignore[misc]
+        lineno, t0, t1, label, c0, c1, has_label = pending  # type: ignore[misc]
         where = f"{path}, line {freq_lineno or lineno}: "
         f0, f1, d0, d1 = f if f is not None else (None, None, "", "")
         lo = 0.0 if f0 is None or f0 < 0 else f0
@@ -413,7 +417,7 @@ def _parse_audacity(text: str, path: Path, nyquist: float | None) -> list[Box]:
         else:
             hi = f1  # type: ignore[assignment]
         box = validate_box(Box(t0, t1, lo, hi, label), where=where)
-        src = AudacitySource((c0, c1, d0, d1), band, (t0, t1, lo, hi, label))
+        src = AudacitySource((c0, c1, d0, d1), band, (t0, t1, lo, hi, label), has_label)
         boxes.append(replace(box, source=src))
 
     lines = _LINE_BREAK.split(text)
@@ -450,7 +454,8 @@ def _parse_audacity(text: str, path: Path, nyquist: float | None) -> list[Box]:
                      hint=_not_audacity_hint(line, not boxes))
         t1 = _number(cells[1], "end time", where)
         _check_times(t0, t1, where)  # time errors belong to this line, not the frequency line
-        pending = (lineno, t0, t1, cells[2] if len(cells) == 3 else "", cells[0], cells[1])
+        pending = (lineno, t0, t1, cells[2] if len(cells) == 3 else "", cells[0], cells[1],
+                   len(cells) == 3)
     if pending is not None:
         finish(None, None)
     return boxes
@@ -473,6 +478,11 @@ def _not_audacity_hint(line: str, first: bool) -> str:
 def _check_times(t0: float, t1: float, where: str) -> None:
     if not (math.isfinite(t0) and math.isfinite(t1)):
         raise AnnotationError(f"{where}box time {t0}-{t1} s is non-finite; write finite seconds")
+    if t1 < 0 <= t0:
+        raise AnnotationError(
+            f"{where}end time {t1} s is negative (some tools write -1 for \"until the end of "
+            "the recording\"); write the end time in seconds"
+        )
     if t1 < t0:
         raise AnnotationError(
             f"{where}box ends before it begins: time {t0}-{t1} s; swap the two times or delete "
@@ -509,7 +519,8 @@ def format_audacity_labels(boxes: Iterable[Box]) -> str:
         vals = (b.t0, b.t1, b.f0, b.f1)
         cells = [src.cells[k] if src and src.cells[k] and src.original[k] == v else _aud(v)
                  for k, v in enumerate(vals)]
-        out.append(f"{cells[0]}\t{cells[1]}\t{label}\n")
+        bare = src is not None and not src.label_cell and not label
+        out.append(f"{cells[0]}\t{cells[1]}\n" if bare else f"{cells[0]}\t{cells[1]}\t{label}\n")
         if src is None or src.band or src.cells[2] or (b.f0, b.f1) != src.original[2:4]:
             out.append(f"\\\t{cells[2]}\t{cells[3]}\n")
     return "".join(out)

@@ -81,6 +81,8 @@ class RavenSource:
         The table's header line, as read: rows are only reused in a table with this header.
     lines : tuple of str
         The box's rows, as read (without line terminators).
+    ends : tuple of str
+        Their line terminators (``""`` for a last line without one), then the header's.
     index : int
         Position of the box's first row among the table's rows (keeps file order on export).
     fmt : TextFormat
@@ -97,6 +99,7 @@ class RavenSource:
 
     header: str
     lines: tuple[str, ...]
+    ends: tuple[str, ...]
     index: int
     fmt: TextFormat
     label_column: str | None
@@ -400,6 +403,7 @@ def _group_box(table: RavenTable, g: _Group, idx: dict[str, int], where: str, n:
     source = RavenSource(
         header=table.header,
         lines=tuple(table.lines[r][0] for r in g.rows),
+        ends=(*(table.lines[r][1] for r in g.rows), table.lines[table.header_index][1]),
         index=n,
         fmt=table.fmt,
         label_column=table.label_column,
@@ -444,8 +448,10 @@ def table_from_sources(boxes: Sequence[Box]) -> RavenTable | None:
         return None
     first = sources[0]
     nl = first.fmt.newline
-    rows = [ln for s in sorted(sources, key=lambda s: s.index) for ln in s.lines]
-    text = nl.join([first.header, *rows]) + nl
+    parts = [(first.header, first.ends[-1] or nl)]
+    for s in sorted(sources, key=lambda s: s.index):
+        parts += zip(s.lines, s.ends[:-1], strict=False)
+    text = "".join(c + (e or nl) for c, e in parts[:-1]) + parts[-1][0] + parts[-1][1]
     return parse_table(text, first.fmt, label_column=first.label_column or "")
 
 
