@@ -13,6 +13,7 @@ from pathlib import Path
 
 from specview import __version__
 from specview.errors import Cancelled, SpecviewError
+from specview.fileio import atomic_output, check_output_file, check_output_folder, refuse_same_file
 
 EXIT_ERROR = 2
 
@@ -74,7 +75,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
     machines = args.machines or None
     out = _with_bar("generating", lambda p: make_demo_data(args.out, seed=args.seed,
-                                                             machines=machines, progress=p))
+                                                             machines=machines, progress=p,
+                                                             force=args.force))
     for path in out:  # type: ignore[union-attr]
         print(path)
     return 0
@@ -89,6 +91,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise SpecviewError(f"--out {out}: model files end in .safetensors")
+    check_output_file(out, inputs=[args.train])  # before the fit, not after it
     model = pipeline.build(args.method, args.encoder, overrides, device=args.device)
     bar = _Bar(f"fitting {args.method}")
     shown = 0
@@ -138,6 +141,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from specview import pipeline
 
     _set_threads(args.threads)
+    check_output_folder(args.out, inputs=[args.model, *args.inputs])
     model = pipeline.load_model(args.model, device=args.device)
     ch = _dataset_channel(args)
     rows = _with_bar("scoring", lambda p: pipeline.score_files(
@@ -163,6 +167,8 @@ def cmd_play(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() != ".wav":
         raise SpecviewError(f"--out {out}: the rendered signal is written as a float WAV (.wav)")
+    if out is not None:
+        check_output_file(out, inputs=[args.audio, args.model])
     result = calibration = None
     channel = None
     if args.model:
@@ -179,8 +185,8 @@ def cmd_play(args: argparse.Namespace) -> int:
     if out is not None:
         import soundfile as sf
 
-        out.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(out), signal, audio.sr, subtype="FLOAT")
+        with atomic_output(out, protect=[args.audio, args.model]) as tmp:  # tmp ends in .wav
+            sf.write(str(tmp), signal, audio.sr, subtype="FLOAT", format="WAV")
         print(f"{out}: {len(signal) / audio.sr:.3f} s at {audio.sr} Hz")
         return 0
     ok, why = Player.available()
@@ -242,6 +248,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from specview.evaluation import evaluate
 
     _set_threads(args.threads)
+    check_output_folder(args.out, inputs=[args.model, args.dataset])
     model = pipeline.load_model(args.model, device=args.device)
     ch = _dataset_channel(args)
     kw = {} if ch == "default" else {"channel": ch}
@@ -259,6 +266,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from specview.params import parse_overrides
 
     _set_threads(args.threads)
+    check_output_folder(args.out, inputs=[args.dataset])
     rows = compare(args.dataset, args.out, methods=args.methods, encoders=args.encoders,
                    subset=args.subset, overrides=parse_overrides(args.set), device=args.device,
                    faithfulness=not args.no_faithfulness, figures=not args.no_figures,
@@ -271,6 +279,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_build_envmix(args: argparse.Namespace) -> int:
     from specview.envmix import build_envmix
 
+    refuse_same_file(args.out, [args.urbansound8k, args.esc50])
     summary = _with_bar("mixing", lambda p: build_envmix(
         args.urbansound8k, args.esc50, args.background, args.out, seed=args.seed,
         levels_db=tuple(args.levels), clip_seconds=args.clip_seconds, sr=args.sr,
@@ -329,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("out", help="output folder (one dataset per machine type inside)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--machines", nargs="*", help="machine types (default: all)")
+    d.add_argument("--force", action="store_true",
+                   help="regenerate over a folder holding a demo dataset whose files were "
+                        "changed, or other files (the demo's files are overwritten, files of "
+                        "other names are left alone); without it such a folder is refused")
     d.set_defaults(func=cmd_demo_data)
 
     common = argparse.ArgumentParser(add_help=False)

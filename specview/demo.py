@@ -10,6 +10,21 @@ The generator writes folders in the layout :func:`specview.datasets.load_dataset
     out/test/sources/anomaly_003_whine_-6dB.background.wav   float WAV
     out/test/sources/anomaly_003_whine_-6dB.anomaly.wav      float WAV, = mix - background
     out/test/meta.csv
+    out/.specview-files.json                           what the generator wrote (SHA-256)
+
+Regenerating never loses an edit
+--------------------------------
+A dataset is written staged (:func:`specview.fileio.staged`): every file goes to a temporary
+beside its target and all are put in place only when the last one is written, so a cancelled
+or failed run leaves the folder as it was. The manifest ``.specview-files.json`` lists every
+file written with its SHA-256. A folder that is not empty is regenerated only when it is an
+untouched demo dataset: every file in it is listed in its manifest with the same content.
+Otherwise (a sidecar or clip edited, a file added, a tree of an earlier specview without a
+manifest, another folder) it is refused, unless ``force`` (``demo-data --force``): then the
+demo's files are overwritten and files of other names are left alone. Files of an earlier run
+that this one does not write (a larger run's extra clips) are removed only while unchanged.
+With ``keep_changed`` (the GUI's cached demo, :func:`specview.pipeline.ensure_demo`) nothing is
+refused and nothing the user changed is replaced: only missing and unchanged files are written.
 
 Machines (:data:`MACHINES`)
 ---------------------------
@@ -67,6 +82,7 @@ import csv
 import inspect
 import io
 import math
+import os
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -77,6 +93,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft as sfft
 
+from specview import fileio
 from specview.annotations import RAVEN_SUFFIX, sidecar_path, write_raven
 from specview.audio import write_audio
 from specview.errors import ParameterError
@@ -774,11 +791,11 @@ def _level_tag(level_db: float) -> str:
     return "0" if level_db == 0 else f"{level_db:+g}"
 
 
-def _write_float(path: Path, samples: np.ndarray, sr: int) -> None:
-    """Write mono 32-bit float WAV (what soundfile calls subtype FLOAT), byte-reproducibly.
+def _float_wav(path: Path, samples: np.ndarray, sr: int) -> bytes:
+    """Mono 32-bit float WAV (what soundfile calls subtype FLOAT), byte-reproducibly.
 
     libsndfile adds a PEAK chunk with a time stamp to float WAV files, so two runs would differ
-    in a few header bytes; this writes the plain RIFF layout itself instead.
+    in a few header bytes; this builds the plain RIFF layout itself instead.
     """
     data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
     if len(data) > 0xFFFFFFFF - 64:
@@ -798,47 +815,60 @@ def _write_float(path: Path, samples: np.ndarray, sr: int) -> None:
         + struct.pack("<I", len(data))
         + data
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
-def _generated_files(out: Path) -> list[Path]:
-    """Files a previous run of this module may have left in ``out``."""
-    test = out / "test"
-    patterns = [
-        (out / "train", "normal_*.wav"),
-        (test, "normal_*.wav"),
-        (test, "anomaly_*.wav"),
-        (test, "anomaly_*" + RAVEN_SUFFIX),
-        (test / "sources", "anomaly_*.anomaly.wav"),
-        (test / "sources", "anomaly_*.background.wav"),
-    ]
-    found = [p for folder, pat in patterns if folder.is_dir() for p in folder.glob(pat)]
-    found += [p for p in (test / "meta.csv", out / "README.txt") if p.is_file()]
-    return found
+#: Written by :func:`specview.pipeline.ensure_demo` beside the dataset; not a changed file.
+_FLAG = ".complete"
 
 
-def _prepare(out: Path) -> None:
-    """Make ``out`` ready: new or empty, or a previous demo dataset whose files are removed.
+def _list(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
-    Stale clips from a larger earlier run would otherwise be read as part of the new dataset;
-    a folder holding anything else is refused rather than mixed into.
+
+def _check_target(out: Path, *, force: bool, keep_changed: bool) -> dict[str, str]:
+    """Check that ``out`` may be (re)generated; return its manifest (``{}`` when none).
+
+    See "Regenerating never loses an edit" in the module notes.
     """
-    if out.exists() and not out.is_dir():
+    if os.path.lexists(out) and not out.is_dir():
         raise ParameterError(f"{out}: exists and is not a folder; choose a folder for the dataset")
-    if out.is_dir() and any(out.iterdir()):
+    if not out.is_dir() or not any(out.iterdir()):
+        return {}
+    manifest = fileio.read_manifest(out)
+    if force or keep_changed:
+        return manifest or {}
+    if manifest is None:
         readme = out / "README.txt"
         ours = readme.is_file() and readme.read_text(encoding="utf-8", errors="replace").startswith(
             _MARKER
         )
-        if not ours:
+        if ours:
             raise ParameterError(
-                f"{out}: folder is not empty and holds no specview demo dataset; "
-                "choose a new or empty folder"
+                f"{out}: folder is not empty: it holds a demo dataset of an earlier specview, "
+                "which kept no list of its files, so edits to them cannot be ruled out; choose a "
+                "new or empty folder, or pass --force to overwrite the demo's files"
             )
-        for p in _generated_files(out):
-            p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+        raise ParameterError(
+            f"{out}: folder is not empty and holds no specview demo dataset; choose a new or "
+            "empty folder, or pass --force to write the demo's files into it (files of other "
+            "names are left alone)"
+        )
+    changed, foreign = fileio.tree_changes(out, manifest, ignore=[_FLAG])
+    if changed or foreign:
+        what = "; ".join(
+            part for part in (
+                f"changed since it was generated: {_list(changed)}" if changed else "",
+                f"not written by specview: {_list(foreign)}" if foreign else "",
+            ) if part
+        )
+        raise ParameterError(
+            f"{out}: folder is not empty and is not an untouched demo dataset ({what}); "
+            "regenerating would overwrite edits, so nothing was done; choose a new or empty "
+            "folder, or pass --force to overwrite the demo's files (files of other names are "
+            "left alone)"
+        )
+    return manifest
 
 
 def _check_args(machine: str, counts: dict[str, int], duration: float, sr: int, seed: int) -> None:
@@ -912,14 +942,16 @@ def make_demo_dataset(
     duration: float = 5.0,
     sr: int = 44100,
     progress: Progress | None = None,
+    force: bool = False,
+    keep_changed: bool = False,
 ) -> Path:
     """Write one synthetic dataset of ``machine`` sounds into the folder ``out``.
 
     Parameters
     ----------
     out : str or Path
-        Dataset folder; created if missing. It must be new, empty, or an earlier demo dataset
-        (whose generated files are replaced).
+        Dataset folder; created if missing. It must be new, empty, or an untouched earlier
+        demo dataset (whose files are replaced), unless ``force`` or ``keep_changed``.
     machine : str
         A key of :data:`MACHINES`.
     seed : int
@@ -931,7 +963,14 @@ def make_demo_dataset(
     sr : int, Hz
         Sample rate (at least 16000).
     progress : callable ``(done, total)``, optional
-        Called after each written clip; may raise :class:`specview.errors.Cancelled`.
+        Called after each written clip; may raise :class:`specview.errors.Cancelled` (the
+        folder is then left as it was).
+    force : bool
+        Write into a folder that is not empty and not an untouched demo dataset, overwriting
+        the demo's files there (files of other names are left alone).
+    keep_changed : bool
+        Refuse nothing and replace nothing the user changed: write only the files that are
+        missing or unchanged since specview wrote them (for the cached GUI demo).
 
     Returns
     -------
@@ -942,7 +981,10 @@ def make_demo_dataset(
     ------
     ParameterError
         Unknown machine, negative counts, too short clips, too low a sample rate, or an
-        ``out`` folder holding other files.
+        ``out`` folder that is a file, or holds other or edited files (without ``force`` or
+        ``keep_changed``); checked before anything is generated.
+    specview.fileio.OutputWriteError
+        A file could not be written; the folder is left as it was.
     """
     counts = {
         "n_train": n_train,
@@ -952,13 +994,58 @@ def make_demo_dataset(
     _check_args(machine, counts, duration, sr, seed)
     seed, sr, duration = int(seed), int(sr), float(duration)
     out = Path(out)
-    _prepare(out)
-    # The README goes first: it marks the folder as ours, so a run that is cancelled half-way
-    # can be regenerated in place.
-    (out / "README.txt").write_text(
+    old = _check_target(out, force=force, keep_changed=keep_changed)
+    with fileio.staged() as outputs:
+        _generate(out, outputs, old, keep_changed, machine, seed, n_train, n_test_normal,
+                  n_test_anomalous, duration, sr, progress)
+    return out
+
+
+def _generate(
+    out: Path,
+    outputs: fileio.OutputSet,
+    old: dict[str, str],
+    keep_changed: bool,
+    machine: str,
+    seed: int,
+    n_train: int,
+    n_test_normal: int,
+    n_test_anomalous: int,
+    duration: float,
+    sr: int,
+    progress: Progress | None,
+) -> None:
+    written: dict[str, str] = {}  # relative path -> SHA-256 of what was generated
+
+    def record(target: Path) -> None:
+        tmp = outputs.temp_of(target)
+        digest = fileio.sha256_file(tmp)
+        rel = target.relative_to(out).as_posix()
+        written[rel] = digest
+        if keep_changed and os.path.lexists(target):
+            try:
+                current = fileio.sha256_file(target) if target.is_file() else None
+            except OSError:
+                current = None
+            if current != digest and current != old.get(rel):
+                outputs.discard(target)  # the user's version stays
+
+    def write_pcm(target: Path, x: np.ndarray) -> None:
+        with outputs.output(target) as tmp:  # tmp ends in .wav: 16-bit PCM WAV
+            write_audio(tmp, x, sr)
+        record(target)
+
+    def write_float(target: Path, x: np.ndarray) -> None:
+        outputs.write_bytes(target, _float_wav(target, x, sr))
+        record(target)
+
+    def write_text(target: Path, text: str) -> None:
+        fileio.atomic_write_text(target, text, newline="")
+        record(target)
+
+    write_text(
+        out / "README.txt",
         _readme(machine, seed, n_train, n_test_normal, n_test_anomalous, duration, sr),
-        encoding="utf-8",
-        newline="",
     )
     spec = MACHINES[machine]
     unit = spec.draw_unit(_clip_rng(seed, machine, _G_UNIT, 0))
@@ -977,16 +1064,15 @@ def make_demo_dataset(
 
     for i in range(n_train):
         x = _background(spec, unit, _clip_rng(seed, machine, _G_TRAIN, i), n, sr)
-        write_audio(out / "train" / f"normal_{i:0{width(n_train)}d}.wav", x, sr)
+        write_pcm(out / "train" / f"normal_{i:0{width(n_train)}d}.wav", x)
         tick()
 
     test = out / "test"
-    test.mkdir(parents=True, exist_ok=True)
     rows: list[tuple] = []
     for i in range(n_test_normal):
         x = _background(spec, unit, _clip_rng(seed, machine, _G_TEST_NORMAL, i), n, sr)
         name = f"normal_{i:0{width(n_test_normal)}d}.wav"
-        write_audio(test / name, x, sr)
+        write_pcm(test / name, x)
         rows.append((name, 0, "", "", "", "", "", "", machine))
         tick()
 
@@ -1002,15 +1088,16 @@ def make_demo_dataset(
             bg *= _MAX_PEAK / peak
         stem = f"anomaly_{i:0{width(n_test_anomalous)}d}_{kind}_{_level_tag(level)}dB"
         clip = test / f"{stem}.wav"
-        write_audio(clip, mix, sr)
+        write_pcm(clip, mix)
         bg32 = bg.astype(np.float32)
         # The anomaly is defined as mix - background (so a dropout's source is the negative
         # removed part): the two float sources sum to the mix to float precision, and to the
         # 16-bit clip within its quantisation, while the anomaly stays exactly 0 outside its span.
         anom32 = (mix - bg).astype(np.float32)
-        _write_float(test / "sources" / f"{stem}.background.wav", bg32, sr)
-        _write_float(test / "sources" / f"{stem}.anomaly.wav", anom32, sr)
-        write_raven(sidecar_path(clip), [box])
+        write_float(test / "sources" / f"{stem}.background.wav", bg32)
+        write_float(test / "sources" / f"{stem}.anomaly.wav", anom32)
+        write_raven(sidecar_path(clip), [box])  # joins the staged outputs
+        record(sidecar_path(clip))
         ebr = event_to_background_db(anom32, bg32, sr, box.t0, box.t1)
         rows.append(
             (
@@ -1031,8 +1118,13 @@ def make_demo_dataset(
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_META_COLUMNS)
     writer.writerows(rows)
-    (test / "meta.csv").write_text(buf.getvalue(), encoding="utf-8", newline="")
-    return out
+    write_text(test / "meta.csv", buf.getvalue())
+    # files of the earlier run that this one does not write go, while unchanged
+    for rel, digest in old.items():
+        if rel not in written:
+            outputs.delete_on_commit(out / rel, sha256=digest)
+    # the manifest lists what was generated (also where the user's version was kept)
+    fileio.atomic_write_text(out / fileio.MANIFEST_NAME, fileio.manifest_text(written))
 
 
 def make_demo_data(
@@ -1041,6 +1133,8 @@ def make_demo_data(
     seed: int = 0,
     machines: Iterable[str] | None = None,
     progress: Progress | None = None,
+    force: bool = False,
+    keep_changed: bool = False,
     **kw,
 ) -> list[Path]:
     """Write one dataset per machine into ``out/<machine>/`` with :func:`make_demo_dataset`.
@@ -1055,6 +1149,10 @@ def make_demo_data(
         Keys of :data:`MACHINES`; all of them by default.
     progress : callable ``(done, total)``, optional
         Counts clips over all machines together.
+    force, keep_changed : bool
+        As for :func:`make_demo_dataset`. Every machine's folder is checked before the first
+        clip is generated, and all datasets are put in place together at the end (a failure
+        leaves every folder as it was).
     **kw
         Further keyword arguments of :func:`make_demo_dataset` (counts, duration, sr).
 
@@ -1082,15 +1180,18 @@ def make_demo_data(
         raise ParameterError(f"clip counts must be whole numbers, got {counts}")
     per = int(sum(counts))
     grand = per * len(names)
+    for name in names:  # refuse before any work
+        _check_target(Path(out) / name, force=force, keep_changed=keep_changed)
     paths: list[Path] = []
-    for j, name in enumerate(names):
-        offset = j * per
+    with fileio.staged():
+        for j, name in enumerate(names):
+            offset = j * per
 
-        def sub(done: int, _total: int, offset: int = offset) -> None:
-            if progress is not None:
-                progress(offset + done, grand)
+            def sub(done: int, _total: int, offset: int = offset) -> None:
+                if progress is not None:
+                    progress(offset + done, grand)
 
-        paths.append(
-            make_demo_dataset(Path(out) / name, machine=name, seed=seed, progress=sub, **kw)
-        )
+            paths.append(make_demo_dataset(Path(out) / name, machine=name, seed=seed,
+                                           progress=sub, force=force,
+                                           keep_changed=keep_changed, **kw))
     return paths

@@ -63,13 +63,13 @@ import os
 import re
 import shutil
 import struct
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from specview import fileio
 from specview.annotations import RAVEN_SUFFIX, sidecar_path, write_raven
 from specview.audio import audio_info, load_audio
 from specview.datasets import META_FILE, Dataset, load_dataset
@@ -378,7 +378,20 @@ def _check_out(out: Path) -> None:
         raise ParameterError(
             f"{out}: folder is not empty and holds no EnvMix build; choose a new or empty folder"
         )
-    foreign = sorted(str(p) for p in out.rglob("*") if not _is_generated(p.relative_to(out)))
+    manifest = fileio.read_manifest(out)
+    if manifest is not None:  # a build that listed its files: any change is the user's
+        changed, extra = fileio.tree_changes(out, manifest)
+        if changed:
+            raise ParameterError(
+                f"{out}: holds an earlier EnvMix build whose files were changed since "
+                f"({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); rebuilding "
+                "would replace them, so nothing was done; move them away, or choose another "
+                "folder"
+            )
+        foreign = [str(out / rel) for rel in extra]
+    else:
+        foreign = sorted(str(p) for p in out.rglob("*")
+                         if not _is_generated(p.relative_to(out)))
     if foreign:
         raise ParameterError(
             f"{out}: holds an earlier EnvMix build plus other files ({', '.join(foreign[:3])}"
@@ -391,7 +404,7 @@ def _swap_in(tmp: Path, out: Path) -> None:
     if not out.exists():
         os.replace(tmp, out)
         return
-    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.envmix-old-", dir=out.parent))
+    trash = fileio.make_temp_dir(out)
     old = trash / "old"
     os.replace(out, old)
     try:
@@ -603,12 +616,18 @@ def build_envmix(
 
     _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.envmix-", dir=out.parent))
+    # built in a hidden folder beside ``out`` (``0777`` less the umask; if the build is
+    # killed, the next write beside it removes it) and swapped in whole when complete
+    tmp = fileio.make_temp_dir(out)
     try:
         summary = _write_build(
             tmp, us8k, esc, background, slices, train_idx, test_idx, anom_pos, esc_rows,
             event_order, levels, seed, sr, clip_seconds, max_event_seconds, n_short, progress,
         )
+        files = {p.relative_to(tmp).as_posix(): fileio.sha256_file(p)
+                 for p in sorted(tmp.rglob("*")) if p.is_file()}
+        (tmp / fileio.MANIFEST_NAME).write_text(fileio.manifest_text(files), encoding="utf-8",
+                                                newline="")
         _check_out(out)  # nothing may have appeared there meanwhile
         _swap_in(tmp, out)
     except BaseException:

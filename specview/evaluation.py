@@ -29,6 +29,7 @@ from specview import metrics as M
 from specview.audio import load_audio
 from specview.datasets import Dataset, TestClip, dataset_subsets, load_dataset
 from specview.errors import DatasetError, ParameterError
+from specview.fileio import atomic_write_text, check_output_folder, staged
 from specview.pipeline import (
     Model,
     SpecCache,
@@ -309,11 +310,16 @@ def evaluate(
     """Score every test clip and measure; write the report when ``out_dir`` is given.
 
     Writes ``metrics.json``, ``per_clip.csv``, ``maps/<stem>.npz`` (as ``specview score``
-    does) and figures ``roc.png``, ``pro.png`` and ``clips.png``.
+    does) and figures ``roc.png``, ``pro.png`` and ``clips.png``, all staged
+    (:func:`specview.fileio.staged`): a run that fails leaves an earlier report unchanged.
+    ``out_dir`` is checked before any clip is scored: it may not be the dataset folder, a
+    file, or lie under a file.
     """
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if not ds.test:
         raise DatasetError(f"{ds.root}: no test clips to evaluate (expected test/*.wav)")
+    if out_dir is not None:
+        check_output_folder(out_dir, inputs=[ds.root])
     if flag_rate is not None and model.calibration is not None:
         model.calibration = model.calibration.with_flag_rate(flag_rate)
     evals: list[ClipEval] = []
@@ -402,19 +408,20 @@ def _clean(o):
 
 def write_report(out_dir: str | Path, report: dict, evals: list[ClipEval], model: Model,
                  *, figures: bool = True) -> None:
+    """Write the report files of :func:`evaluate` into ``out_dir``, staged: all or nothing."""
     out = Path(out_dir)
-    (out / "maps").mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    for e in evals:
-        write_map(out / "maps", map_stem(e.clip.path), e.result, used)
-    write_csv(out / "per_clip.csv", _per_clip_rows(evals))
-    (out / "metrics.json").write_text(
-        json.dumps(_clean(report), indent=2, default=_json_default) + "\n", encoding="utf-8")
-    if figures:
-        from specview import report as R
+    with staged(protect=[e.clip.path for e in evals]):
+        for e in evals:
+            write_map(out / "maps", map_stem(e.clip.path), e.result, used)
+        write_csv(out / "per_clip.csv", _per_clip_rows(evals))
+        atomic_write_text(out / "metrics.json",
+                          json.dumps(_clean(report), indent=2, default=_json_default) + "\n")
+        if figures:
+            from specview import report as R
 
-        R.curves_figure(out, evals)
-        R.clips_figure(out / "clips.png", evals, model)
+            R.curves_figure(out, evals)
+            R.clips_figure(out / "clips.png", evals, model)
 
 
 # -- comparison ---------------------------------------------------------------------------------
@@ -450,11 +457,14 @@ def compare(
 ) -> list[dict]:
     """Fit every method x encoder on the dataset's training clips (features shared per
     encoder), evaluate each, and write ``comparison.csv``, ``comparison.md`` and
-    ``compare.png``; each pair's report goes to ``OUT/<subset>/<method>-<encoder>/``."""
+    ``compare.png``; each pair's report goes to ``OUT/<subset>/<method>-<encoder>/``.
+
+    Every output of the run (models, reports, tables, figures) is staged
+    (:func:`specview.fileio.staged`) and put in place only when the last pair is done: a
+    comparison that fails part-way leaves the previous one unchanged. ``out_dir`` (not the
+    dataset, not a file) is checked before the first fit."""
     from specview.detectors import DETECTORS
     from specview.encoders import ENCODERS
-    from specview.params import with_overrides
-    from specview.pipeline import fit
 
     for m in methods:
         if m not in DETECTORS:
@@ -466,7 +476,19 @@ def compare(
     root = Path(dataset_root)
     subsets = [subset] if subset is not None else dataset_subsets(root)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out, inputs=[root])
+    with staged(protect=[root]):
+        return _compare_run(root, out, subsets, methods, encoders, routed, device, faithfulness,
+                            figures, feature_cache_bytes, log, progress)
+
+
+def _compare_run(root, out, subsets, methods, encoders, routed, device, faithfulness, figures,
+                 feature_cache_bytes, log, progress) -> list[dict]:
+    from specview.detectors import DETECTORS
+    from specview.encoders import ENCODERS
+    from specview.params import with_overrides
+    from specview.pipeline import fit
+
     rows: list[dict] = []
     figure_sets = []
     total = len(subsets) * len(methods) * len(encoders)
@@ -492,7 +514,6 @@ def compare(
                 log(f"[{sub or root.name}] fitting {method} on {enc_name} ({len(ds.train)} clips)")
                 model = fit(ds.train, model=Model(enc, det), channel=ds.channel, cache=cache)
                 pair_dir = out / (sub or "") / f"{method}-{enc_name}"
-                pair_dir.mkdir(parents=True, exist_ok=True)
                 model.save(pair_dir / "model.safetensors")
                 enc._cache, saved = None, enc._cache  # score with the network, not the cache
                 try:
@@ -511,7 +532,7 @@ def compare(
     if len(subsets) > 1:
         rows.extend(_mean_rows(rows, methods, encoders))
     write_csv(out / "comparison.csv", rows)
-    (out / "comparison.md").write_text(comparison_markdown(rows, root), encoding="utf-8")
+    atomic_write_text(out / "comparison.md", comparison_markdown(rows, root))
     if figures:
         from specview import report as R
 

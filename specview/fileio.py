@@ -29,7 +29,8 @@ Orphans are removed
     folder first removes the temporary files (and staging folders) there that a killed write
     left: those whose writer process on this machine no longer runs, those of other machines
     older than :data:`STALE_SECONDS`, and files of the temporary names of earlier specview
-    versions (``.<name>.<8 characters>.tmp``) older than :data:`LEGACY_SECONDS`. Nothing that
+    versions (``.<name>.<8 characters>.tmp`` of ``.safetensors``, ``.txt`` and ``.json``
+    files) older than :data:`LEGACY_SECONDS`. Nothing that
     does not match these names is ever touched. A folder is scanned on the first write of a
     process and then at most every :data:`CLEAN_INTERVAL` seconds.
 
@@ -56,6 +57,8 @@ from __future__ import annotations
 
 import contextlib
 import errno as errno_
+import hashlib
+import json
 import os
 import re
 import secrets
@@ -74,6 +77,7 @@ from specview.errors import ParameterError, SpecviewError
 __all__ = [
     "CLEAN_INTERVAL",
     "LEGACY_SECONDS",
+    "MANIFEST_NAME",
     "STALE_SECONDS",
     "OutputSet",
     "OutputWriteError",
@@ -85,9 +89,13 @@ __all__ = [
     "clean_orphans",
     "is_temp_name",
     "make_temp_dir",
+    "manifest_text",
+    "read_manifest",
     "refuse_same_file",
     "resolve_target",
+    "sha256_file",
     "staged",
+    "tree_changes",
 ]
 
 #: Temporary files of another machine (shared folders) are removed when older than this.
@@ -102,8 +110,9 @@ _TEMP_RE = re.compile(
     r"(?P<suffix>\.[^.]*)?$",
     re.DOTALL,
 )
-# tempfile.mkstemp (model files) and secrets.token_hex(4) (sidecars) of specview <= 0.1
-_LEGACY_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$", re.DOTALL)
+# What specview 0.1 left: tempfile.mkstemp names of model files, secrets.token_hex(4) names of
+# sidecars and box exports; only those suffixes, so that no other hidden file can match.
+_LEGACY_RE = re.compile(r"^\..+\.(?:safetensors|txt|json)\.[a-z0-9_]{8}\.tmp$", re.DOTALL)
 _MAX_BASE_BYTES = 160
 _last_clean: dict[str, float] = {}
 
@@ -118,13 +127,16 @@ class OutputWriteError(SpecviewError, OSError):
     ----------
     path : Path or None
         The file that could not be written.
+    strerror : str or None
+        The cause alone ("No space left on device"), for callers that word their own message.
     """
 
     def __init__(self, message: str, *, path: str | Path | None = None,
-                 errno: int | None = None) -> None:
+                 errno: int | None = None, cause: str | None = None) -> None:
         super().__init__(message)
         self.path = Path(path) if path is not None else None
         self.errno = errno
+        self.strerror = cause
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -300,6 +312,7 @@ class OutputSet:
         self._entries: dict[Path, _Entry] = {}
         self._created: list[Path] = []
         self._protected: dict[tuple[int, int], str] = {}
+        self._deletions: list[tuple[Path, str | None]] = []
         self._staged = staged
         self._done = False
         self.protect(protect)
@@ -348,6 +361,11 @@ class OutputSet:
             with open(tmp, "wb") as f:
                 f.write(data)
 
+    def delete_on_commit(self, path: str | Path, *, sha256: str | None = None) -> None:
+        """Remove ``path`` once the set is committed (a file an earlier run wrote and this one
+        does not); with ``sha256``, only if the file still has that content."""
+        self._deletions.append((Path(path), sha256))
+
     def discard(self, path: str | Path) -> None:
         """Forget the new content of ``path``: the file is left as it is."""
         entry = self._entries.get(resolve_target(path))
@@ -383,11 +401,16 @@ class OutputSet:
                 if k:
                     err = OutputWriteError(
                         f"{err}; {k} other file(s) of this run were already replaced",
-                        path=e.path, errno=exc.errno)
+                        path=e.path, errno=exc.errno, cause=err.strerror)
                 raise err from exc
             folders[e.target.parent] = None
         self._done = True
         self._entries.clear()
+        for path, digest in self._deletions:
+            with contextlib.suppress(OSError):
+                if digest is None or sha256_file(path) == digest:
+                    os.unlink(path)
+                    folders[path.parent] = None
         for folder in folders:
             _fsync_folder(folder)
 
@@ -576,7 +599,7 @@ def _check_folder_part(path: Path, folder: Path, what: str) -> None:
     except OSError as exc:
         raise OutputWriteError(
             f"{what} {path}: cannot write in {p} ({_strerror(exc)}); nothing was done; choose a "
-            "folder you can write to", path=path, errno=exc.errno) from None
+            "folder you can write to", path=path, errno=exc.errno, cause=_strerror(exc)) from None
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(tmp)
@@ -591,6 +614,73 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
     except (OSError, ValueError):
         return False
+
+
+# -- what a tree holds ------------------------------------------------------------------------
+
+#: The list of files (and their SHA-256) that a generator such as ``demo-data`` wrote.
+MANIFEST_NAME = ".specview-files.json"
+_MANIFEST_FORMAT = "specview-files"
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest_text(files: dict[str, str]) -> str:
+    """The manifest of ``files`` (``{relative posix path: sha256}``), deterministic JSON."""
+    doc = {"format": _MANIFEST_FORMAT, "version": 1, "files": dict(sorted(files.items()))}
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def read_manifest(folder: str | Path) -> dict[str, str] | None:
+    """``{relative path: sha256}`` from ``folder``'s manifest; None without one.
+
+    A manifest that cannot be read or parsed lists nothing (``{}``): every file then counts
+    as not written by specview.
+    """
+    path = Path(folder) / MANIFEST_NAME
+    if not os.path.lexists(path):
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        files = doc["files"] if doc.get("format") == _MANIFEST_FORMAT else {}
+        return {str(k): str(v) for k, v in files.items()}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return {}
+
+
+def tree_changes(folder: str | Path, manifest: dict[str, str], *,
+                 ignore: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """``(changed, foreign)``: files under ``folder`` that differ from their manifest entry,
+    and files the manifest does not list (relative posix paths, sorted).
+
+    The manifest itself, names in ``ignore`` (relative paths) and temporary files of this
+    module are skipped; a symbolic link is never one of specview's files.
+    """
+    root = Path(folder)
+    skip = {MANIFEST_NAME, *ignore}
+    changed, foreign = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not is_temp_name(d)]
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in sorted(filenames + links):
+            if is_temp_name(name):
+                continue
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            if rel in skip:
+                continue
+            if rel not in manifest:
+                foreign.append(rel)
+            elif p.is_symlink() or not p.is_file() or sha256_file(p) != manifest[rel]:
+                changed.append(rel)
+    return sorted(changed), sorted(foreign)
 
 
 # -- orphans -----------------------------------------------------------------------------------
@@ -812,4 +902,4 @@ def _write_error(path: Path, exc: BaseException, *, staged: bool,
             else "the previous file, if any, is unchanged")
     return OutputWriteError(
         f"{path}: could not write the file ({cause}); {rest}{_HINTS.get(num, '')}",
-        path=path, errno=num)
+        path=path, errno=num, cause=cause)

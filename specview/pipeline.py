@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from specview.datasets import input_files, training_files
 from specview.detectors import DEFAULT_DETECTOR, DETECTORS, Detector
 from specview.encoders import DEFAULT_ENCODER, ENCODERS, Encoder
 from specview.errors import ModelFileError, ParameterError, SpecviewError
+from specview.fileio import atomic_output, atomic_write_text, check_output_folder, staged
 from specview.metrics import flagged_regions
 from specview.modelfile import load_tensors, save_tensors
 from specview.params import from_dict, to_dict, with_overrides
@@ -352,25 +354,31 @@ def write_map(folder: Path, stem: str, r: AnomalyResult, used: set[str]) -> str:
         k += 1
         stem = f"{base}-{k}"
     used.add(stem)
-    np.savez_compressed(
-        folder / f"{stem}.npz",
-        map=r.map.astype(np.float32),
-        times=r.times.astype(np.float64),
-        freqs=r.freqs.astype(np.float64),
-        frame_scores=r.frame_scores.astype(np.float32),
-    )
+    with atomic_output(folder / f"{stem}.npz") as tmp:  # tmp ends in .npz: savez keeps its name
+        np.savez_compressed(
+            tmp,
+            map=r.map.astype(np.float32),
+            times=r.times.astype(np.float64),
+            freqs=r.freqs.astype(np.float64),
+            frame_scores=r.frame_scores.astype(np.float32),
+        )
     return stem
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows as CSV (header from the first row; floats to 6 significant digits); none: no file."""
+    """Rows as CSV (header from the first row; floats to 6 significant digits); none: no file.
+
+    UTF-8 with the csv module's ``\\r\\n`` line ends, written atomically
+    (:func:`specview.fileio.atomic_write_text`).
+    """
     if not rows:
         return
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_text(path, buf.getvalue(), newline="")
 
 
 def map_stem(path: Path) -> str:
@@ -391,32 +399,43 @@ def score_files(
 ) -> list[dict[str, Any]]:
     """Score recordings; write ``scores.csv`` and ``maps/<stem>.npz`` under ``out_dir``.
 
-    Returns the rows of ``scores.csv``. A file that cannot be read stops the run with its error;
-    nothing is written for it.
+    Returns the rows of ``scores.csv``. The outputs are staged (:func:`specview.fileio.staged`):
+    they replace the previous ones only once every clip is scored and written, so a run that
+    fails (an unreadable file stops it with its error, a full disk, Ctrl+C) leaves the previous
+    ``scores.csv`` and maps byte-identical and no partial file.
+
+    Raises
+    ------
+    ParameterError
+        ``out_dir`` is an input, a file, or lies under a file (checked before any scoring).
+    specview.fileio.OutputWriteError
+        ``out_dir`` cannot be written in, or a write failed.
     """
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     files = input_files(inputs, subset=subset)
     out = Path(out_dir)
-    (out / "maps").mkdir(parents=True, exist_ok=True)
+    check_output_folder(out, inputs=inputs)
     rows: list[dict[str, Any]] = []
     used: set[str] = set()
-    for i, p in enumerate(files):
-        t0 = time.perf_counter()
-        scored = model.score_file(p, channel=channel)
-        r = scored.result
-        stem = write_map(out / "maps", map_stem(p), r, used)
-        peak = np.unravel_index(int(np.argmax(r.map)), r.map.shape)
-        rows.append({
-            "file": str(p),
-            "score": r.clip_score,
-            "duration_s": scored.display.duration,
-            "peak_time_s": float(r.times[peak[1]]),
-            "peak_freq_hz": float(r.freqs[peak[0]]),
-            "map": f"maps/{stem}.npz",
-            "score_seconds": time.perf_counter() - t0,
-        })
-        if progress is not None:
-            progress(i + 1, len(files))
-    write_csv(out / "scores.csv", rows)
+    with staged(protect=files):
+        for i, p in enumerate(files):
+            t0 = time.perf_counter()
+            scored = model.score_file(p, channel=channel)
+            r = scored.result
+            stem = write_map(out / "maps", map_stem(p), r, used)
+            peak = np.unravel_index(int(np.argmax(r.map)), r.map.shape)
+            rows.append({
+                "file": str(p),
+                "score": r.clip_score,
+                "duration_s": scored.display.duration,
+                "peak_time_s": float(r.times[peak[1]]),
+                "peak_freq_hz": float(r.freqs[peak[0]]),
+                "map": f"maps/{stem}.npz",
+                "score_seconds": time.perf_counter() - t0,
+            })
+            if progress is not None:
+                progress(i + 1, len(files))
+        write_csv(out / "scores.csv", rows)
     return rows
 
 
@@ -455,9 +474,10 @@ def ensure_demo(
     data, model_path = demo_paths(root)
     done_flag = data / ".complete"
     if not done_flag.is_file():
-        make_demo_dataset(data, machine=DEMO_MACHINE, seed=DEMO_SEED,
+        # keep_changed: a clip or sidecar the user edited in the cached demo is never replaced
+        make_demo_dataset(data, machine=DEMO_MACHINE, seed=DEMO_SEED, keep_changed=True,
                           progress=(lambda i, n: progress(i, 2 * n)) if progress else None)
-        done_flag.write_text("ok\n")
+        atomic_write_text(done_flag, "ok\n")
     if model_path.is_file():
         try:
             if load_model(model_path, device=device).calibration is not None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from specview import metrics as M
 from specview.errors import ParameterError
+from specview.fileio import atomic_output
 
 if TYPE_CHECKING:
     from specview.evaluation import ClipEval
@@ -23,6 +24,16 @@ _HZ_TICKS = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
 TRUTH_STYLE = {"edgecolor": "white", "linestyle": "--", "linewidth": 1.2, "fill": False}
 FLAG_STYLE = {"edgecolor": "#9dff00", "linestyle": "-", "linewidth": 1.2, "fill": False}
 CAL_MAX = 2.0  # colour range of calibrated maps: 0 typical normal .. 1 threshold .. 2
+
+
+def _savefig(fig, path: Path, dpi: int) -> None:
+    """Save ``fig`` to ``path`` atomically (format from the suffix, which the temporary keeps)."""
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".").lower() or None)
+    except BaseException:
+        _plt().close(fig)
+        raise
 
 
 def _plt():
@@ -135,7 +146,7 @@ def curves_figure(out: Path, evals: Sequence[ClipEval]) -> None:
         a.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":")
         a.set_xlim(0, 1)
         a.set_ylim(0, 1.01)
-    fig.savefig(out / "roc.png", dpi=130)
+    _savefig(fig, out / "roc.png", 130)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 4.2), constrained_layout=True)
@@ -148,7 +159,7 @@ def curves_figure(out: Path, evals: Sequence[ClipEval]) -> None:
     ax.set(title="per-region overlap", xlabel="false positive rate (cells)",
            ylabel="per-region overlap", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize=8)
-    fig.savefig(out / "pro.png", dpi=130)
+    _savefig(fig, out / "pro.png", 130)
     plt.close(fig)
 
 
@@ -183,7 +194,7 @@ def clips_figure(path: Path, evals: Sequence[ClipEval], model: Model | None) -> 
         fig.colorbar(im, ax=axes[:, 1], shrink=0.6, label=label)
     name = f"{model.method} / {model.encoder.name}" if model is not None else ""
     fig.suptitle(f"{name}: best and worst clips", fontsize=10)
-    fig.savefig(path, dpi=110)
+    _savefig(fig, path, 110)
     plt.close(fig)
 
 
@@ -229,7 +240,7 @@ def compare_figure(path: Path, pair_evals: list[tuple[str, Model, list[ClipEval]
         fig.colorbar(im, ax=axes[:, 1:], shrink=0.5, label=label)
     fig.suptitle("Same clips, every method: heatmaps, flagged regions (green) and "
                  "ground truth (dashed)", fontsize=10)
-    fig.savefig(path, dpi=110)
+    _savefig(fig, path, 110)
     plt.close(fig)
 
 
@@ -252,5 +263,5 @@ def panes_figure(path: Path, evals: Sequence[ClipEval], names: Sequence[str],
                      label=display_map(evals[0].result.map, models[0])[3])
     fig.suptitle(f"{evals[0].clip.path.name}: heatmaps, flagged regions (green), ground truth "
                  "(dashed)", fontsize=10)
-    fig.savefig(path, dpi=dpi)
+    _savefig(fig, path, dpi)
     plt.close(fig)

@@ -9,6 +9,7 @@ one model flags the clip, another finds it normal).
 from __future__ import annotations
 
 import csv
+import io
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from specview import pipeline
 from specview.annotations import load_sidecar
 from specview.errors import SpecviewError
 from specview.evaluation import score_clip
+from specview.fileio import atomic_write_text
 from specview.gui.compare_view import CompareView, same_rows
 from specview.gui.controller import folder_as_dataset
 from specview.gui.listen_panel import Listener, ListenPanel
@@ -533,12 +535,13 @@ class CompareWindow(QMainWindow):
         for r in rows:
             keys += [k for k in r if k not in keys]
         file = Path(file)
-        with open(file, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v))
-                            for k, v in r.items()})
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v))
+                        for k, v in r.items()})
+        atomic_write_text(file, buf.getvalue(), newline="")  # the previous file kept on failure
         return file
 
     def export_png(self, file: str | Path, *, dpi: int = 200) -> Path:
@@ -566,13 +569,16 @@ class CompareWindow(QMainWindow):
         if file:
             try:
                 self.export_png(file)
-            except SpecviewError as exc:
+            except (SpecviewError, OSError) as exc:
                 QMessageBox.warning(self, "Cannot export", str(exc))
 
     def export_csv_dialog(self) -> None:
         file, _ = QFileDialog.getSaveFileName(self, "Export numbers", "comparison.csv", "CSV (*.csv)")
         if file:
-            self.export_csv(file)
+            try:
+                self.export_csv(file)
+            except (SpecviewError, OSError) as exc:
+                QMessageBox.warning(self, "Cannot export", str(exc))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.listener.shutdown()
