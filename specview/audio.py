@@ -39,7 +39,8 @@ def _riff_data_claim(path: Path) -> tuple[int, int, int] | None:
 
     libsndfile quietly shortens a ``data`` chunk to what the file holds, so a truncated copy
     reads as a shorter recording; the header's own claim is read here to notice it. A data size
-    of 0 or 0xFFFFFFFF (writers that stream without seeking back) states nothing.
+    of 0xFFFFFFFF (writers that stream without seeking back) states nothing; a size of 0 is
+    returned as claimed (an unfinished recording, when data follows it).
     """
     try:
         size = path.stat().st_size
@@ -62,7 +63,7 @@ def _riff_data_claim(path: Path) -> tuple[int, int, int] | None:
                         return None
                     _, _, sr, _, block = struct.unpack(order + "HHIIH", fmt[:14])
                 elif cid == b"data":
-                    if sr is None or not block or clen in (0, 0xFFFFFFFF):
+                    if sr is None or not block or clen == 0xFFFFFFFF:
                         return None
                     present = max(0, size - pos - 8) // block
                     return int(sr), clen // block, int(present)
@@ -110,6 +111,12 @@ def _checked_header(path: Path) -> tuple[int, int, int]:
             f"{path}: truncated: the header says {claim[1] / sr:.3f} s but the file holds "
             f"{claim[2] / sr:.3f} s of audio ({claim[2]} of {claim[1]} frames); copy or "
             "export it again"
+        )
+    if frames <= 0 and claim is not None and claim[1] == 0 and claim[2] > 0:
+        raise AudioError(
+            f"{path}: the header says the recording is empty but {claim[2] / sr:.3f} s of audio "
+            "follow it: an unfinished recording (its writer stopped before updating the "
+            "header); re-save it with an audio editor to repair the header"
         )
     if frames <= 0:
         raise AudioError(f"{path}: the file holds no samples (empty recording)")

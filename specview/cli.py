@@ -7,15 +7,66 @@ stderr and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from specview import __version__
-from specview.errors import Cancelled, SpecviewError
+from specview.errors import Cancelled, SpecviewError, SpecviewWarning
 from specview.fileio import atomic_output, check_output_file, check_output_folder, refuse_same_file
 
 EXIT_ERROR = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``specview: error: ...``, exit status 2
+    (argparse's own prints the usage block first). Sub-command parsers are of this class too,
+    and name their command in the message."""
+
+    def error(self, message: str):  # type: ignore[override]
+        command = self.prog.removeprefix("specview").strip()
+        where = f"{command}: " if command else ""
+        hint = f" (see specview {command} --help)" if command else " (see specview --help)"
+        print(f"specview: error: {where}{message}{hint}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
+
+def number(kind: type = float, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False, what: str = ""):
+    """An argparse ``type`` for a finite number (``kind`` int or float) in a range; the error
+    names the range. ``low_open``/``high_open`` exclude the bound itself."""
+
+    def convert(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number")
+        if (low is not None and (v < low or (low_open and v == low))) or (
+                high is not None and (v > high or (high_open and v == high))):
+            lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+            hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+            raise argparse.ArgumentTypeError(
+                f"{text}: must be {' and '.join(x for x in (lo, hi) if x)}{what}")
+        return v
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
+
+
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the CLI: a SpecviewWarning is one ``specview: warning:``
+    line; any other warning keeps Python's format."""
+    if issubclass(category, SpecviewWarning):
+        text = " ".join(str(message).split())
+        print(f"specview: warning: {text}", file=sys.stderr if file is None else file)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line).rstrip(),
+              file=sys.stderr if file is None else file)
 
 
 class _Bar:
@@ -121,7 +172,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     elif channel == "default":
         channel = None
     try:
-        pipeline.fit(train, channel=channel, progress=progress, model=model)
+        pipeline.fit(train, channel=channel, progress=progress, model=model,
+                     resample=args.resample)
     finally:
         bar.close()
     model.save(out)
@@ -169,16 +221,18 @@ def cmd_play(args: argparse.Namespace) -> int:
         raise SpecviewError(f"--out {out}: the rendered signal is written as a float WAV (.wav)")
     if out is not None:
         check_output_file(out, inputs=[args.audio, args.model])
-    result = calibration = None
+    result = calibration = model = None
     channel = None
     if args.model:
         from specview import pipeline
 
         model = pipeline.load_model(args.model, device="cpu")
         channel = model.info.get("channel")
+    audio = load_audio(args.audio, channel=channel)
+    _check_listening(audio, args)  # span and band against the clip, before any scoring
+    if model is not None:
         result = model.score_file(args.audio).result
         calibration = model.calibration
-    audio = load_audio(args.audio, channel=channel)
     signal = render(audio.samples, audio.sr, start=args.start, end=args.end,
                     band=tuple(args.band) if args.band else None, mask=mask, result=result,
                     calibration=calibration, speed=args.speed)
@@ -201,6 +255,24 @@ def cmd_play(args: argparse.Namespace) -> int:
     finally:
         player.close()
     return 0
+
+
+def _check_listening(audio, args: argparse.Namespace) -> None:
+    """Refuse a ``play`` span or band that does not fit the clip (one line, before work)."""
+    from specview.errors import ParameterError
+
+    dur, nyq = audio.duration, audio.sr / 2
+    if args.start is not None and args.start >= dur:
+        raise ParameterError(f"--start {args.start:g}: the clip is {dur:.3f} s long")
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise ParameterError(f"--end {args.end:g} must come after --start {args.start:g}")
+    if args.band:
+        f0, f1 = args.band
+        if f1 <= f0:
+            raise ParameterError(f"--band {f0:g} {f1:g}: the second edge must be above the first")
+        if f0 >= nyq:
+            raise ParameterError(f"--band {f0:g} {f1:g}: starts at or above the clip's Nyquist "
+                                 f"frequency ({nyq:g} Hz at {audio.sr} Hz)")
 
 
 def _print_summary(report: dict) -> None:
@@ -318,7 +390,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="specview",
         description="Explainable audio anomaly detection: anomaly heatmaps over spectrograms.",
     )
@@ -336,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo-data", help="write the synthetic demo datasets")
     d.add_argument("out", help="output folder (one dataset per machine type inside)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=number(int, low=0), default=0)
     d.add_argument("--machines", nargs="*", help="machine types (default: all)")
     d.add_argument("--force", action="store_true",
                    help="regenerate over a folder holding a demo dataset whose files were "
@@ -344,12 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "other names are left alone); without it such a folder is refused")
     d.set_defaults(func=cmd_demo_data)
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda")
     common.add_argument("--channel", default=None,
                         help="audio channel: a number (0 = first) or mean (default: mean, or "
                              "the dataset's own choice, channel 0 for MIMII)")
-    common.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    common.add_argument("--threads", type=number(int, low=1), default=None,
+                        help="CPU threads for torch (>= 1)")
 
     f = sub.add_parser("fit", parents=[common], help="fit a detector on normal recordings")
     f.add_argument("train", help="dataset folder (its train/), folder of audio files, or a file")
@@ -360,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a method or encoder parameter (see `specview methods`)")
     f.add_argument("--subset", default=None,
                    help="which subset of a multi-part dataset (MIMII/DCASE machine id)")
+    f.add_argument("--resample", action="store_true",
+                   help="accept training clips of different sample rates by resampling them "
+                        "all to the lowest (without it they are refused)")
     f.set_defaults(func=cmd_fit)
 
     s = sub.add_parser("score", parents=[common], help="score recordings with a fitted model")
@@ -373,22 +449,24 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("play", help="listen to a recording: a span, a band, slowed down, or "
                                      "only (or without) its anomaly")
     pl.add_argument("audio", help="audio file")
-    pl.add_argument("--start", type=float, default=None, help="start (s; default: clip start)")
-    pl.add_argument("--end", type=float, default=None, help="end (s; default: clip end)")
-    pl.add_argument("--band", type=float, nargs=2, metavar=("F0", "F1"),
+    pl.add_argument("--start", type=number(low=0), default=None,
+                    help="start (s; default: clip start)")
+    pl.add_argument("--end", type=number(low=0, low_open=True), default=None,
+                    help="end (s; default: clip end)")
+    pl.add_argument("--band", type=number(low=0), nargs=2, metavar=("F0", "F1"),
                     help="keep only F0..F1 Hz (F0 = 0: low-pass)")
     pl.add_argument("--model", help="model file (.safetensors) whose anomaly map masks the sound")
     pl.add_argument("--anomaly-only", action="store_true",
                     help="play only what the model's map marks as anomalous (needs --model)")
     pl.add_argument("--without-anomaly", action="store_true",
                     help="play the clip with the anomalous part removed (needs --model)")
-    pl.add_argument("--speed", type=float, default=1.0,
+    pl.add_argument("--speed", type=number(low=0.25, high=2.0), default=1.0,
                     help="0.25-2; below 1 slower and lower in pitch (default 1)")
     pl.add_argument("--out", help="write the signal to this WAV (32-bit float) instead of "
                                   "playing it")
     pl.set_defaults(func=cmd_play)
 
-    ev_common = argparse.ArgumentParser(add_help=False)
+    ev_common = Parser(add_help=False)
     ev_common.add_argument("--subset", default=None,
                            help="which subset of a multi-part dataset (MIMII/DCASE machine id)")
     ev_common.add_argument("--no-faithfulness", action="store_true",
@@ -402,9 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("dataset", help="dataset folder (generic, MIMII, DCASE or EnvMix layout)")
     e.add_argument("--out", required=True, help="report folder (metrics.json, per_clip.csv, "
                                                 "maps/, figures)")
-    e.add_argument("--iou", type=float, default=0.3,
+    e.add_argument("--iou", type=number(low=0, high=1, low_open=True), default=0.3,
                    help="IoU at which a flagged region matches a truth box (default 0.3)")
-    e.add_argument("--flag-rate", type=float, default=None,
+    e.add_argument("--flag-rate", type=number(low=0, high=1, low_open=True, high_open=True),
+                   default=None,
                    help="share of normal clips the flag threshold may flag, estimated on the "
                         "model's held-out normal clips (default 0.05)")
     e.set_defaults(func=cmd_evaluate)
@@ -426,12 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--background", required=True,
                    help="UrbanSound8K class used as background, e.g. engine_idling")
     b.add_argument("--out", required=True, help="dataset folder to write")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--levels", type=float, nargs="+", default=[6.0, 0.0, -6.0],
+    b.add_argument("--seed", type=number(int, low=0), default=0)
+    b.add_argument("--levels", type=number(low=-60, high=60, what=" dB"), nargs="+",
+                   default=[6.0, 0.0, -6.0],
                    help="event-to-background ratios in dB (default 6 0 -6)")
-    b.add_argument("--clip-seconds", type=float, default=4.0, help="clip length (default 4)")
-    b.add_argument("--sr", type=int, default=44100, help="sample rate written (default 44100)")
-    b.add_argument("--train-fraction", type=float, default=0.75,
+    b.add_argument("--clip-seconds", type=number(low=0.1, high=3600), default=4.0,
+                   help="clip length (default 4)")
+    b.add_argument("--sr", type=number(int, low=1000, high=1_000_000), default=44100,
+                   help="sample rate written (default 44100)")
+    b.add_argument("--train-fraction", type=number(low=0, high=1, low_open=True, high_open=True),
+                   default=0.75,
                    help="share of background clips used for training (default 0.75)")
     b.set_defaults(func=cmd_build_envmix)
 
@@ -441,8 +524,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every error is one ``specview: error: ...`` line and exit status 2,
+    every :class:`~specview.errors.SpecviewWarning` one ``specview: warning: ...`` line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SpecviewWarning)
+        warnings.showwarning = _print_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a refused command line (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     if args.command is None:
         return cmd_gui(args)
     try:
@@ -458,6 +553,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except OSError as exc:
         print(f"specview: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError:
+        print("specview: error: out of memory: use shorter or fewer recordings, or a machine "
+              "with more memory", file=sys.stderr)
         return EXIT_ERROR
 
 

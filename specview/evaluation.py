@@ -33,7 +33,9 @@ from specview.fileio import atomic_write_text, check_output_folder, staged
 from specview.pipeline import (
     Model,
     SpecCache,
+    check_result,
     front_end_power,
+    load_for,
     map_stem,
     score_spectrogram,
     write_csv,
@@ -90,11 +92,15 @@ def _anomaly_logmel(path: Path, model: Model, n_time: int) -> np.ndarray:
 
 def score_clip(model: Model, path: Path, *, channel: int | None,
                cache: SpecCache | None = None) -> tuple[AnomalyResult, Spectrogram, Spectrogram, float]:
-    """``(result, power spectrogram, display dB spectrogram, seconds spent scoring)``."""
-    power = front_end_power(path, model.encoder, channel, cache)
+    """``(result, power spectrogram, display dB spectrogram, seconds spent scoring)``.
+
+    The recording is heard as :meth:`Model.load <specview.pipeline.Model.load>` hears it
+    (band-limited to the training band); a NaN or infinite result is refused with the clip
+    named (:func:`specview.pipeline.check_result`)."""
+    power = front_end_power(path, model.encoder, channel, cache, band_sr=model.band_sr)
     spec = compress(power, model.encoder.front_end)
     t0 = time.perf_counter()
-    result = score_spectrogram(model.detector, model.encoder, spec)
+    result = check_result(score_spectrogram(model.detector, model.encoder, spec), path)
     return result, power, to_db(power), time.perf_counter() - t0
 
 
@@ -113,7 +119,7 @@ def faithfulness_clip(model: Model, power: Spectrogram, result: AnomalyResult, b
     reported raw and normalised by the full drop ``score(mix) - score(background alone)``.
     """
     fe = model.encoder.front_end
-    bg = mel_power(load_audio(background, sr=fe.sr), fe).values
+    bg = mel_power(load_for(background, model.encoder, None, band_sr=model.band_sr), fe).values
     mix = power.values
     if bg.shape != mix.shape:
         raise DatasetError(f"{background}: background gives {bg.shape} cells, the mix {mix.shape}")
@@ -318,6 +324,8 @@ def evaluate(
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if not ds.test:
         raise DatasetError(f"{ds.root}: no test clips to evaluate (expected test/*.wav)")
+    for clip in ds.test:  # every clip's header, length and band before any scoring
+        model.check_recording(clip.path)
     if out_dir is not None:
         check_output_folder(out_dir, inputs=[ds.root])
     if flag_rate is not None and model.calibration is not None:
@@ -473,6 +481,11 @@ def compare(
         if e not in ENCODERS:
             raise ParameterError(f"unknown encoder {e!r}; available: {', '.join(ENCODERS)}")
     routed = _route_overrides(overrides, list(methods), list(encoders))
+    from specview.params import with_overrides
+
+    for name in (*methods, *encoders):  # every parameter checked before the first fit
+        cls = DETECTORS[name] if name in DETECTORS else ENCODERS[name]
+        with_overrides(cls.Params(), routed.get(name, {}))
     root = Path(dataset_root)
     subsets = [subset] if subset is not None else dataset_subsets(root)
     out = Path(out_dir)

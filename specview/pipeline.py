@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +15,18 @@ from typing import Any
 import numpy as np
 
 from specview import __version__
-from specview.audio import load_audio
+from specview.audio import audio_info, check_not_constant, load_audio, resample
 from specview.calibration import Calibration, calibrate
 from specview.datasets import input_files, training_files
 from specview.detectors import DEFAULT_DETECTOR, DETECTORS, Detector
 from specview.encoders import DEFAULT_ENCODER, ENCODERS, Encoder
-from specview.errors import ModelFileError, ParameterError, SpecviewError
+from specview.errors import (
+    AudioError,
+    ModelFileError,
+    ParameterError,
+    SpecviewError,
+    SpecviewWarning,
+)
 from specview.fileio import atomic_output, atomic_write_text, check_output_folder, staged
 from specview.metrics import flagged_regions
 from specview.modelfile import load_tensors, save_tensors
@@ -53,16 +61,70 @@ class Model:
     def method(self) -> str:
         return self.detector.name
 
+    @property
+    def band_hz(self) -> float | None:
+        """Highest frequency the model knows normal sound at: the lowest Nyquist frequency of
+        its training audio (``info["train_nyquist_hz"]``), capped at the front end's top mel
+        edge; None for model files from before specview recorded it."""
+        nyq = self.info.get("train_nyquist_hz")
+        if nyq is None:
+            return None
+        return min(float(nyq), float(self.encoder.front_end.fmax))
+
+    @property
+    def band_sr(self) -> int | None:
+        """The sample rate recordings are band-limited to before the front end, as the training
+        clips were (None when the training band is the front end's whole band)."""
+        nyq = self.info.get("train_nyquist_hz")
+        if nyq is None or 2 * float(nyq) >= self.encoder.front_end.sr:
+            return None
+        return int(round(2 * float(nyq)))
+
+    def check_recording(self, path: str | Path) -> int:
+        """Refuse a file this model cannot score meaningfully; return its sample rate.
+
+        Checked from the header (nothing is decoded): the audio checks of
+        :func:`specview.audio.audio_info`, a length of at least one feature cell
+        (:attr:`Encoder.min_seconds <specview.encoders.base.Encoder.min_seconds>`), and the
+        band: a recording whose Nyquist frequency lies below the model's training band
+        (:attr:`band_hz`) is **refused**, not flagged. Its missing top band reads as an anomaly
+        everywhere (issue 10 measured a normal clip resampled from 44.1 to 8 kHz at 13.2
+        against 3.6, 2.5x the flag threshold), so any score written for it would be wrong, and
+        a flag beside a number in ``scores.csv`` is easily lost downstream. Fit a model on audio of that rate
+        instead (``fit --resample`` brings mixed training clips to the lowest rate).
+
+        Raises
+        ------
+        AudioError
+            Naming the file, its rate and band, and the model's band.
+        """
+        sr, _, duration = audio_info(path)
+        check_length(path, duration, self.encoder)
+        band = self.band_hz
+        if band is not None and sr / 2 < band:
+            raise AudioError(
+                f"{path}: recorded at {sr} Hz (sound up to {sr / 2:g} Hz) but the model was "
+                f"fitted on audio up to {band:g} Hz; the missing band would score as an "
+                f"anomaly. Score recordings of at least {int(math.ceil(2 * band))} Hz, or fit a "
+                f"model on {sr} Hz audio"
+            )
+        return sr
+
     def load(self, path: str | Path, *, channel: int | None | str = "fitted") -> Audio:
         """Read a file as the model hears it; ``channel="fitted"`` uses the channel the model
-        was fitted on (None = mean of channels)."""
+        was fitted on (None = mean of channels). The file is checked first
+        (:meth:`check_recording`), and a recording of a wider band than the training audio is
+        band-limited to it (:attr:`band_sr`), as the training clips were."""
         if channel == "fitted":
             channel = self.info.get("channel")
-        return load_audio(path, sr=self.encoder.front_end.sr, channel=channel)
+        self.check_recording(path)
+        return load_for(path, self.encoder, channel, band_sr=self.band_sr)
 
     def score_audio(self, audio: Audio) -> ScoredClip:
+        check_length(audio.path or "audio", audio.duration, self.encoder)
         power = mel_power(audio, self.encoder.front_end)
         result = score_spectrogram(self.detector, self.encoder, compress(power, self.encoder.front_end))
+        check_result(result, audio.path)
         return ScoredClip(audio.path, result, to_db(power))
 
     def score_file(self, path: str | Path, *, channel: int | None | str = "fitted") -> ScoredClip:
@@ -135,24 +197,122 @@ def build(method: str = DEFAULT_DETECTOR, encoder: str = DEFAULT_ENCODER,
 SpecCache = dict
 
 
-def front_end_power(path: Path, encoder: Encoder, channel: int | None,
-                    cache: SpecCache | None = None) -> Spectrogram:
-    """The mel power spectrogram of a file with the encoder's front end (cached when asked)."""
+def load_for(path: str | Path, encoder: Encoder, channel: int | None, *,
+             band_sr: int | None = None) -> Audio:
+    """A file at the encoder's sample rate; with ``band_sr`` (below the front end's rate) it
+    passes through that rate first, so it holds no sound above ``band_sr / 2``."""
     fe = encoder.front_end
-    key = (str(path), channel, repr(fe))
+    if band_sr is None or band_sr >= fe.sr:
+        return load_audio(path, sr=fe.sr, channel=channel)
+    a = load_audio(path, sr=band_sr, channel=channel)
+    return Audio(resample(a.samples, band_sr, fe.sr), fe.sr, a.path)
+
+
+def front_end_power(path: Path, encoder: Encoder, channel: int | None,
+                    cache: SpecCache | None = None, *, band_sr: int | None = None) -> Spectrogram:
+    """The mel power spectrogram of a file with the encoder's front end (cached when asked);
+    ``band_sr`` as in :func:`load_for`."""
+    fe = encoder.front_end
+    band_sr = None if band_sr is None or band_sr >= fe.sr else int(band_sr)
+    key = (str(path), channel, repr(fe)) + (() if band_sr is None else (band_sr,))
     if cache is not None and key in cache:
         return cache[key]
-    power = mel_power(load_audio(path, sr=fe.sr, channel=channel), fe)
+    power = mel_power(load_for(path, encoder, channel, band_sr=band_sr), fe)
     if cache is not None:
         cache[key] = power
     return power
 
 
 def _training_spectrograms(
-    files: Sequence[Path], encoder: Encoder, channel: int | None, cache: SpecCache | None = None
+    files: Sequence[Path], encoder: Encoder, channel: int | None, cache: SpecCache | None = None,
+    band_sr: int | None = None,
 ) -> Iterator[Spectrogram]:
     for p in files:
-        yield compress(front_end_power(p, encoder, channel, cache), encoder.front_end)
+        yield compress(front_end_power(p, encoder, channel, cache, band_sr=band_sr),
+                       encoder.front_end)
+
+
+def check_length(path: str | Path, duration: float, encoder: Encoder) -> None:
+    """Refuse a recording shorter than one feature cell of ``encoder``
+    (:attr:`~specview.encoders.base.Encoder.min_seconds`).
+
+    Raises
+    ------
+    AudioError
+        Naming the file, its length and the minimum.
+    """
+    need = encoder.min_seconds
+    if duration < need:
+        raise AudioError(
+            f"{path}: {duration:.4g} s long, shorter than one feature cell of the "
+            f"{encoder.name} encoder: give clips of at least {need:.3f} s"
+        )
+
+
+def check_training_files(files: Sequence[Path], encoder: Encoder, channel: int | None,
+                         *, resample: bool = False) -> dict[str, Any]:
+    """Check every training clip before any fitting; return what the model records of them.
+
+    Each clip is read once at its own rate and must pass :func:`specview.audio.load_audio`'s
+    checks, be at least one feature cell long (:func:`check_length`) and not be constant
+    (:func:`specview.audio.check_not_constant`: silent or DC-only clips are refused). All clips
+    must share one sample rate: a model fitted on a mix of 8 and 96 kHz clips learns both an
+    empty and a full top band as normal. With ``resample`` they are instead all brought to the
+    lowest rate among them (a :class:`~specview.errors.SpecviewWarning` says so).
+
+    Returns
+    -------
+    dict
+        ``train_nyquist_hz`` (half the lowest rate), ``train_sample_rates`` (sorted) and
+        ``band_sr`` (the rate clips pass through before the front end, or None).
+
+    Raises
+    ------
+    AudioError
+        Naming the first bad clip, or listing the sample rates found.
+    """
+    rates: dict[int, list[Path]] = {}
+    for p in files:
+        a = load_audio(p, channel=channel)
+        check_length(p, a.duration, encoder)
+        check_not_constant(a)
+        rates.setdefault(a.sr, []).append(Path(p))
+    lowest = min(rates)
+    if len(rates) > 1:
+        found = "; ".join(f"{sr} Hz: {len(ps)} ({ps[0].name}{', ...' if len(ps) > 1 else ''})"
+                          for sr, ps in sorted(rates.items()))
+        if not resample:
+            raise AudioError(
+                f"training clips have different sample rates ({found}): a model must hear one "
+                f"band; pass --resample (resample=True) to bring them all to {lowest} Hz"
+            )
+        n = sum(len(ps) for sr, ps in rates.items() if sr != lowest)
+        warnings.warn(
+            f"resampled {n} training clip(s) to {lowest} Hz, the lowest rate among them "
+            f"({found}): every clip now covers 0-{lowest / 2:g} Hz", SpecviewWarning,
+            stacklevel=3)
+    band_sr = lowest if lowest < encoder.front_end.sr else None
+    return {"train_nyquist_hz": lowest / 2, "train_sample_rates": sorted(rates),
+            "band_sr": band_sr}
+
+
+def check_result(result: AnomalyResult, path: str | Path | None) -> AnomalyResult:
+    """Refuse a score or map holding NaN or infinite values, so none reaches a results file.
+
+    Raises
+    ------
+    SpecviewError
+        Naming the clip.
+    """
+    bad = [what for what, v in (("clip score", np.asarray(result.clip_score)),
+                                ("map", result.map), ("frame scores", result.frame_scores))
+           if not np.all(np.isfinite(v))]
+    if bad:
+        raise SpecviewError(
+            f"{path or 'audio'}: scoring gave NaN or infinite values ({', '.join(bad)}); "
+            "nothing is written for it: the model file or the recording is damaged"
+        )
+    return result
 
 
 def split_calibration(files: Sequence[Path], fraction: float) -> tuple[list[Path], list[Path]]:
@@ -182,8 +342,15 @@ def fit(
     model: Model | None = None,
     calibration_fraction: float = 0.15,
     cache: SpecCache | None = None,
+    resample: bool = False,
 ) -> Model:
     """Fit ``method`` on normal recordings, then calibrate its scores on held-out ones.
+
+    Every training clip is checked before any fitting (:func:`check_training_files`): bad
+    audio, clips shorter than a feature cell, silent or constant clips and mixed sample rates
+    are refused with the clip named. The model records the band its training audio covered
+    (``info["train_nyquist_hz"]``, ``info["train_sample_rates"]``); recordings of a narrower
+    band are refused when scored (:meth:`Model.check_recording`).
 
     Parameters
     ----------
@@ -198,6 +365,10 @@ def fit(
         fewer files the fitted files themselves are used, and the calibration says so.
     cache : dict, optional
         Shared spectrogram cache (:data:`SpecCache`).
+    resample : bool
+        Accept training clips of different sample rates by bringing them all to the lowest
+        one (a :class:`~specview.errors.SpecviewWarning` says how many were resampled);
+        without it, mixed rates are refused.
     """
     if isinstance(train, (str, Path)):
         files = training_files(train)
@@ -208,11 +379,13 @@ def fit(
     if model is None:
         model = build(method, encoder, overrides, device=device)
     fit_files, cal_files = split_calibration(files, calibration_fraction)
+    band = check_training_files(files, model.encoder, channel, resample=resample)
+    band_sr = band.pop("band_sr")
     t0 = time.perf_counter()
     durations: list[float] = []
 
     def specs() -> Iterator[Spectrogram]:
-        for s in _training_spectrograms(fit_files, model.encoder, channel, cache):
+        for s in _training_spectrograms(fit_files, model.encoder, channel, cache, band_sr):
             durations.append(s.duration)
             yield s
 
@@ -220,8 +393,10 @@ def fit(
     fit_seconds = time.perf_counter() - t0
     held_out = bool(cal_files)
     maps, clip_scores = [], []
-    for s in _training_spectrograms(cal_files or fit_files[:10], model.encoder, channel, cache):
-        r = score_spectrogram(model.detector, model.encoder, s)
+    scored = cal_files or fit_files[:10]
+    for p, s in zip(scored, _training_spectrograms(scored, model.encoder, channel, cache, band_sr),
+                    strict=True):
+        r = check_result(score_spectrogram(model.detector, model.encoder, s), p)
         maps.append(r.map)
         clip_scores.append(r.clip_score)
     model.calibration = calibrate(maps, clip_scores, held_out=held_out)
@@ -232,6 +407,7 @@ def fit(
         "train_seconds": float(sum(durations)),
         "train_files": [p.name for p in fit_files[:1000]],
         "channel": channel,
+        **band,
         "fit_seconds": fit_seconds,
         "calibration_seconds": time.perf_counter() - t0 - fit_seconds,
         "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -292,6 +468,12 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
                expect_encoder: dict | None = None) -> Model:
     """Load a model file; the encoder is rebuilt from its saved configuration and must match.
 
+    Every tensor is checked (dtype, shape, finite values) before the model is returned
+    (:func:`specview.modelfile.load_tensors`, the detector's ``load_state_tensors`` and
+    ``bind``). A file without the training band (``train_nyquist_hz``, from before it was
+    recorded) loads with a :class:`~specview.errors.SpecviewWarning`: its band is unknown, so
+    recordings are not checked against it.
+
     Raises
     ------
     ModelFileError
@@ -305,7 +487,8 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
     if method not in DETECTORS:
         raise ModelFileError(f"{path}: unknown method {method!r} (known: {', '.join(DETECTORS)})")
     if not isinstance(enc_meta, dict) or enc_meta.get("name") not in ENCODERS:
-        raise ModelFileError(f"{path}: unknown encoder {enc_meta!r} (known: {', '.join(ENCODERS)})")
+        name = enc_meta.get("name") if isinstance(enc_meta, dict) else enc_meta
+        raise ModelFileError(f"{path}: unknown encoder {name!r} (known: {', '.join(ENCODERS)})")
     enc_cls, det_cls = ENCODERS[enc_meta["name"]], DETECTORS[method]
     try:
         enc_params = from_dict(enc_cls.Params, enc_meta.get("params", {}))
@@ -318,7 +501,7 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
         if current[key] != enc_meta.get(key):
             raise ModelFileError(
                 f"{path}: fitted with another {what} than this {encoder.name} encoder has "
-                f"(saved {enc_meta.get(key)!r}, now {current[key]!r}); refit the model"
+                f"({_difference(enc_meta.get(key), current[key])}); refit the model"
             )
     if expect_encoder is not None:
         for key in ("name", "front_end", "weights"):
@@ -341,7 +524,22 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
             calibration = Calibration.from_dict(meta["calibration"])
         except ModelFileError as exc:
             raise ModelFileError(f"{path}: {exc}") from None
-    return Model(encoder, detector, dict(meta.get("training", {})), calibration)
+    info = dict(meta.get("training", {}))
+    if "train_nyquist_hz" not in info:
+        warnings.warn(
+            f"{path}: written before specview recorded the band of a model's training audio; "
+            "recordings of a lower sample rate than its training clips are not refused (refit "
+            "the model to have them checked)", SpecviewWarning, stacklevel=2)
+    return Model(encoder, detector, info, calibration)
+
+
+def _difference(saved: Any, now: Any) -> str:
+    """``saved a=1, now a=2`` for the keys of two dicts that differ (whole values otherwise)."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        keys = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+        return (", ".join(f"saved {k}={saved.get(k)!r}, now {k}={now.get(k)!r}"
+                          for k in keys[:4]) + (", ..." if len(keys) > 4 else ""))
+    return f"saved {saved!r}, now {now!r}"
 
 
 # -- batch scoring ------------------------------------------------------------------------------
@@ -415,6 +613,8 @@ def score_files(
     files = input_files(inputs, subset=subset)
     out = Path(out_dir)
     check_output_folder(out, inputs=inputs)
+    for p in files:  # every file's header, length and band before any scoring
+        model.check_recording(p)
     rows: list[dict[str, Any]] = []
     used: set[str] = set()
     with staged(protect=files):

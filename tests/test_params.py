@@ -30,3 +30,65 @@ def test_overrides_routed_to_encoder_or_detector():
     assert enc == {"hop_length": "256"} and det == {"sigma": "2", "seed": "3"}
     with pytest.raises(ParameterError, match="unknown parameter"):
         split_overrides("patchcore", "aisfx", {"bogus": "1"})
+
+
+def _param_classes():
+    from specview.detectors import DETECTORS
+    from specview.encoders import ENCODERS
+    from specview.encoders.tiny import TinyParams
+
+    return [c.Params for c in DETECTORS.values()] + [c.Params for c in ENCODERS.values()] + [
+        TinyParams]
+
+
+def _fields_of(kind):
+    import dataclasses
+    import typing
+
+    for cls in _param_classes():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if hints[f.name] is kind:
+                yield pytest.param(cls, f.name, id=f"{cls.__name__}.{f.name}")
+
+
+@pytest.mark.parametrize("cls,name", list(_fields_of(float)))
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_every_float_parameter_must_be_finite(cls, name, bad):
+    with pytest.raises(ParameterError, match=rf"{name}=.*must be a finite number"):
+        cls(**{name: bad})
+    with pytest.raises(ParameterError, match=rf"{name}=.*must be a finite number"):
+        with_overrides(cls(), {name: str(bad)})
+
+
+@pytest.mark.parametrize("cls,name", list(_fields_of(int)))
+def test_every_int_parameter_must_be_a_whole_number(cls, name):
+    with pytest.raises(ParameterError, match=rf"{name}=2\.5: expected a whole number"):
+        cls(**{name: 2.5})
+    with pytest.raises(ParameterError, match=rf"{name}=True: expected a whole number"):
+        cls(**{name: True})
+    with pytest.raises(ParameterError, match=rf"{name}='2\.5': expected int"):
+        with_overrides(cls(), {name: "2.5"})
+
+
+def test_whole_floats_become_ints_and_ranges_are_checked_after_types():
+    from specview.detectors.cfa import CFAParams
+    from specview.detectors.stfpm import STFPMParams
+
+    p = PatchCoreParams(num_neighbors=3.0)
+    assert p.num_neighbors == 3 and type(p.num_neighbors) is int
+    for bad in ({"sigma": -1.0}, {"projection_dim": 0}, {"seed": -1}, {"coreset_size": -1}):
+        with pytest.raises(ParameterError, match=next(iter(bad))):
+            PatchCoreParams(**bad)
+    for cls in (CFAParams, STFPMParams):  # no training at all is no model
+        with pytest.raises(ParameterError, match="epochs 0"):
+            cls(epochs=0)
+    with pytest.raises(ParameterError, match="gain_db 500"):
+        AisfxParams(gain_db=500.0)
+
+
+def test_saved_parameters_are_checked_too():
+    with pytest.raises(ParameterError, match="sigma=nan"):
+        from_dict(PatchCoreParams, {"sigma": float("nan")})
+    with pytest.raises(ParameterError, match="layers=.*expected a comma-separated list"):
+        from_dict(AisfxParams, {"layers": 3})

@@ -53,11 +53,12 @@ def test_out_of_the_whole_clip_is_the_clip_with_fades(clip, tmp_path):
     (["--anomaly-only", "--without-anomaly", "--model", "m.safetensors"],
      "--anomaly-only and --without-anomaly exclude each other"),
     (["--model", "m.safetensors"], "--anomaly-only or --without-anomaly"),
-    (["--speed", "3", "--out", "o.wav"], "speed 3.0: expected 0.25 to 2"),
-    (["--start", "1.5", "--end", "1.0", "--out", "o.wav"], "end 1.0 s must come after start 1.5 s"),
-    (["--start", "5", "--out", "o.wav"], "holds no samples of a 2.000 s clip"),
-    (["--band", "900", "500", "--out", "o.wav"], "band 900.0-500.0 Hz: expected 0 <= f0 < f1"),
-    (["--band", "12000", "20000", "--out", "o.wav"], "at or above Nyquist (11025 Hz"),
+    (["--speed", "3", "--out", "o.wav"], "argument --speed: 3: must be >= 0.25 and <= 2"),
+    (["--start", "1.5", "--end", "1.0", "--out", "o.wav"], "--end 1 must come after --start 1.5"),
+    (["--start", "5", "--out", "o.wav"], "--start 5: the clip is 2.000 s long"),
+    (["--band", "900", "500", "--out", "o.wav"], "--band 900 500: the second edge must be above"),
+    (["--band", "12000", "20000", "--out", "o.wav"], "at or above the clip's Nyquist frequency "
+                                                     "(11025 Hz"),
     (["--out", "o.flac"], "written as a float WAV"),
 ])
 def test_bad_combinations_exit_2_with_one_line(clip, tmp_path, capsys, monkeypatch, args, needle):

@@ -125,6 +125,14 @@ class Encoder:
     def time_multiple(self) -> int:
         return max(g.time_stride for g in self.layer_grids())
 
+    @property
+    def min_seconds(self) -> float:
+        """The shortest recording worth scoring: one feature cell of the coarsest selected
+        layer (:attr:`time_multiple` frames). Shorter clips would be padded up to a cell made
+        mostly of repeated frames, so :mod:`specview.pipeline` refuses them."""
+        fe = self.front_end
+        return self.time_multiple * fe.hop_length / fe.sr
+
     def config(self) -> dict:
         """Everything a model file must match to be scored with this encoder."""
         from specview.params import to_dict

@@ -119,10 +119,9 @@ def default_checkpoint() -> Path:
         if (folder / name).is_file():
             return folder / name
     raise WeightsError(
-        f"no CNN14 checkpoint in {folder}: download {CLAP_FILE} (CLAP 2022 weights, Microsoft "
-        f"CLAP release: {CLAP_SOURCE}) or {PANNS_FILE} (PANNs Cnn14: {PANNS_SOURCE}) and put it "
-        f"in that folder, set SPECVIEW_MODELS_DIR to the folder holding it, or pass "
-        f"--set weights=PATH"
+        f"no CNN14 checkpoint in {folder}: put {CLAP_FILE} (https://zenodo.org/record/8378278) "
+        f"or {PANNS_FILE} ({PANNS_SOURCE}) there, or set SPECVIEW_MODELS_DIR to the folder "
+        "holding it, or pass --set weights=PATH"
     )
 
 
@@ -130,7 +129,10 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """The state dict of a CNN14 checkpoint, read without unpickling code."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise WeightsError(f"{path}: CNN14 checkpoint not found")
+        raise WeightsError(
+            f"{path}: no such CNN14 checkpoint; give the path of {CLAP_FILE} or {PANNS_FILE}, or "
+            f"put one in {models_dir()} (or the folder named by SPECVIEW_MODELS_DIR)"
+        )
     # memory-map zip checkpoints: CLAP's file also holds a text encoder we never read
     obj = safe_load(path, "CNN14", mmap=zipfile.is_zipfile(path))
     state = obj.get("model", obj) if isinstance(obj, dict) else None

@@ -3,6 +3,8 @@ PANNs family (aisfx's CNN and CNN14 use the same one)."""
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +29,36 @@ def _numpy_globals() -> list:
 
 def safe_load(path: str | Path, what: str, *, mmap: bool = False) -> object:
     """``torch.load(weights_only=True)`` with only numpy's data types allowed besides tensors:
-    a checkpoint can never run code. Any failure is a :class:`WeightsError` naming the file."""
+    a checkpoint can never run code.
+
+    Raises
+    ------
+    WeightsError
+        One line naming the file and why it cannot be read. torch's own message (several
+        lines, suggesting ``weights_only=False``, which would let the file run code) is
+        never passed on.
+    """
     path = Path(path)
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:
-        raise WeightsError(f"{path}: not a loadable {what} checkpoint ({exc})") from None
+        raise WeightsError(f"{path}: not a loadable {what} checkpoint ({_why(exc)})") from None
+
+
+def _why(exc: Exception) -> str:
+    """A one-line reason for a failed ``torch.load``."""
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (f"it holds pickled Python objects ({found.group(1)}), which specview never "
+                "loads since they could run code; use the checkpoint as published")
+    # a file of other content fails inside the unpickler (a bad key, an early end)
+    if isinstance(exc, (pickle.UnpicklingError, EOFError, KeyError)) or "magic number" in text:
+        return "not a PyTorch checkpoint, or a damaged or incomplete download"
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    first = re.sub(r"\x1b\[[0-9;]*m", "", first)
+    return first if len(first) <= 160 else first[:157] + "..."
 
 
 def batch_norm(x: torch.Tensor, bn: nn.BatchNorm1d | nn.BatchNorm2d,

@@ -1,0 +1,160 @@
+"""Model files: every tensor checked on load; the training band recorded, checked and
+band-limited to; older files without it still load, with a warning."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from specview.detectors.base import check_tensor
+from specview.detectors.patchcore import PatchCore
+from specview.encoders.tiny import TinyEncoder
+from specview.errors import AudioError, ModelFileError, SpecviewWarning
+from specview.modelfile import load_tensors, save_tensors
+from specview.pipeline import Model, fit, load_model
+
+pytestmark = pytest.mark.usefixtures("one_thread", "tiny_registered")
+
+
+@pytest.fixture(scope="module")
+def tiny_registered():
+    """Model files of the tiny encoder load while it is registered (tests only)."""
+    from specview.encoders import ENCODERS
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(ENCODERS, "tiny", TinyEncoder)
+        yield
+
+
+def hum(seconds: float, sr: int, seed: int = 0, tone: float | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.02 * rng.standard_normal(len(t))
+    for h in range(1, 6):
+        x += 0.05 / h * np.sin(2 * np.pi * 110 * h * t)
+    if tone is not None:
+        x += 0.2 * np.sin(2 * np.pi * tone * t)
+    return x.astype(np.float32)
+
+
+def _write(path, x, sr):
+    sf.write(str(path), x, sr, subtype="FLOAT")
+    return path
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return TinyEncoder()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    return {
+        16000: [_write(root / f"a{i}.wav", hum(0.5, 16000, i), 16000) for i in range(3)],
+        8000: [_write(root / f"b{i}.wav", hum(0.5, 8000, 10 + i), 8000) for i in range(2)],
+    }
+
+
+def test_load_tensors_names_non_finite_and_non_numeric_tensors(tmp_path):
+    meta = {"method": "patchcore", "method_params": {}, "encoder": {}}
+    ok = torch.ones(4, 3)
+    for bad, pattern in ((torch.tensor([1.0, math.nan]), r"'b' holds 1 NaN or infinite"),
+                         (torch.tensor([math.inf, -math.inf]), r"'b' holds 2 NaN or infinite"),
+                         (torch.tensor([True, False]), r"'b' is bool, not a number type")):
+        save_tensors(tmp_path / "m.safetensors", {"a": ok, "b": bad}, meta)
+        with pytest.raises(ModelFileError, match=pattern):
+            load_tensors(tmp_path / "m.safetensors")
+    save_tensors(tmp_path / "m.safetensors", {"a": ok, "i": torch.arange(3)}, meta)
+    tensors, _ = load_tensors(tmp_path / "m.safetensors")
+    assert torch.equal(tensors["a"], ok)
+
+
+def test_check_tensor_dtype_and_shape():
+    assert check_tensor("x", "t", torch.zeros(2, 3), ndim=2).shape == (2, 3)
+    assert check_tensor("x", "i", torch.arange(3, dtype=torch.int32), integer=True).numel() == 3
+    with pytest.raises(ModelFileError, match=r"x model tensor 't' is int32; expected floating"):
+        check_tensor("x", "t", torch.zeros(2, dtype=torch.int32))
+    with pytest.raises(ModelFileError, match=r"'i' is float32; expected integers"):
+        check_tensor("x", "i", torch.zeros(2), integer=True)
+    with pytest.raises(ModelFileError, match=r"'t' has shape \(6,\); expected 2 dimension"):
+        check_tensor("x", "t", torch.zeros(6), ndim=2)
+
+
+def test_patchcore_bank_is_checked_on_load_and_against_the_encoder(encoder):
+    det = PatchCore()
+    for bank, pattern in ((torch.zeros(5, 56, dtype=torch.int32), r"'memory_bank' is int32"),
+                          (torch.full((5, 56), math.nan), r"'memory_bank' holds 280 NaN"),
+                          (torch.zeros(0, 56), r"'memory_bank' has shape \(0, 56\)")):
+        with pytest.raises(ModelFileError, match=pattern):
+            det.load_state_tensors({"memory_bank": bank})
+    det.load_state_tensors({"memory_bank": torch.zeros(5, 40)})
+    with pytest.raises(ModelFileError, match=r"has 40 channels but the tiny encoder gives 56"):
+        det.bind(encoder)
+    det.load_state_tensors({"memory_bank": torch.zeros(5, 56, dtype=torch.float64)})
+    det.bind(encoder)
+    assert det.memory_bank.dtype == torch.float32
+
+
+def test_fit_records_the_band_and_scoring_refuses_a_narrower_one(clips, encoder, tmp_path):
+    model = fit(clips[16000], model=Model(encoder, PatchCore()))
+    assert model.info["train_nyquist_hz"] == 8000.0
+    assert model.info["train_sample_rates"] == [16000]
+    assert model.band_hz == 8000.0 and model.band_sr is None
+    with pytest.raises(AudioError, match=r"b0.wav: recorded at 8000 Hz \(sound up to 4000 Hz\) "
+                                         r"but the model was fitted on audio up to 8000 Hz"):
+        model.score_file(clips[8000][0])
+    # the same band is fine, and so is a wider one (44.1 kHz: 22 kHz)
+    assert model.check_recording(clips[16000][0]) == 16000
+    wide = _write(tmp_path / "wide.wav", hum(0.5, 44100, 5), 44100)
+    assert np.isfinite(model.score_file(wide).result.clip_score)
+    # the band survives the model file
+    model.save(tmp_path / "m.safetensors")
+    assert load_model(tmp_path / "m.safetensors").band_hz == 8000.0
+
+
+def test_mixed_rates_are_refused_unless_resampled_to_the_lowest(clips, encoder, tmp_path):
+    mixed = clips[16000] + clips[8000]
+    with pytest.raises(AudioError, match=r"different sample rates \(8000 Hz: 2 \(b0.wav, \.\.\.\); "
+                                         r"16000 Hz: 3 \(a0.wav, \.\.\.\)\).*resample"):
+        fit(mixed, model=Model(encoder, PatchCore()))
+    with pytest.warns(SpecviewWarning, match=r"resampled 3 training clip\(s\) to 8000 Hz"):
+        model = fit(mixed, model=Model(encoder, PatchCore()), resample=True)
+    assert model.info["train_nyquist_hz"] == 4000.0 and model.band_sr == 8000
+    # a 16 kHz recording is heard as the training clips were: nothing above 4 kHz is left
+    loud = _write(tmp_path / "tone.wav", hum(0.5, 16000, 7, tone=6000.0), 16000)
+    heard = model.load(loud).samples
+    spectrum = np.abs(np.fft.rfft(heard))
+    f = np.fft.rfftfreq(len(heard), 1 / 16000)
+    assert heard.shape == (8000,)
+    assert spectrum[f > 4200].max() < 1e-3 * spectrum.max()
+
+
+def test_model_files_without_a_band_load_with_one_warning(clips, encoder, tmp_path):
+    model = fit(clips[16000], model=Model(encoder, PatchCore()))
+    del model.info["train_nyquist_hz"]
+    model.save(tmp_path / "old.safetensors")
+    with pytest.warns(SpecviewWarning, match=r"old.safetensors: written before specview recorded "
+                                             r"the band") as seen:
+        old = load_model(tmp_path / "old.safetensors")
+    assert len(seen) == 1
+    assert old.band_hz is None and old.band_sr is None
+    assert np.isfinite(old.score_file(clips[8000][0]).result.clip_score)  # unknown: not refused
+
+
+def test_silent_training_clip_is_refused_by_name(clips, encoder, tmp_path):
+    silent = _write(tmp_path / "quiet.wav", np.zeros(8000, np.float32), 16000)
+    with pytest.raises(AudioError, match=r"quiet.wav: the training clip is silent"):
+        fit([*clips[16000], silent], model=Model(encoder, PatchCore()))
+
+
+def test_short_clip_is_refused_with_the_minimum_length(clips, encoder, tmp_path):
+    assert encoder.min_seconds == pytest.approx(8 * 256 / 16000)
+    short = _write(tmp_path / "blip.wav", hum(0.1, 16000), 16000)
+    with pytest.raises(AudioError, match=r"blip.wav: 0\.1 s long, shorter than one feature cell "
+                                         r"of the tiny encoder: give clips of at least 0\.128 s"):
+        fit([*clips[16000], short], model=Model(encoder, PatchCore()))
