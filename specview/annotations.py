@@ -94,7 +94,7 @@ _OPTIONAL_BOX_KEYS = ("label", "selection", "channel", "extra")
 # Only CR and LF end a line in these files; str.splitlines would also split a label at
 # characters such as U+2028 or a form feed, which the writers leave in place.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_LABEL_BREAKERS = ("\t", "\r", "\n")
+_LABEL_BREAKERS = ("\t", "\r", "\n", "\0")
 
 
 class AnnotationWriteError(AnnotationError, OSError):
@@ -512,8 +512,8 @@ def format_audacity_labels(boxes: Iterable[Box]) -> str:
         label = str(b.label)
         if any(ch in label for ch in _LABEL_BREAKERS):
             raise AnnotationError(
-                f"box {i} ({b.t0}-{b.t1} s): label {label!r} holds a tab or a line break, which "
-                "Audacity label files cannot hold; rename the box or export as JSON"
+                f"box {i} ({b.t0}-{b.t1} s): label {label!r} holds a tab or a line break (or NUL), "
+                "which Audacity label files cannot hold; rename the box or export as JSON"
             )
         src = b.source if isinstance(b.source, AudacitySource) else None
         vals = (b.t0, b.t1, b.f0, b.f1)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath, PureWindowsPath
 
 from specview.errors import AnnotationError
@@ -165,7 +166,7 @@ class RavenTable:
     def file_column(self) -> str | None:
         return next((c for c in FILE_COLUMNS if c in self.columns), None)
 
-    @property
+    @cached_property
     def files(self) -> list[str]:
         """The recordings the rows name (file names), in order of first appearance."""
         return list(dict.fromkeys(g.file for g in self.groups if g.file))
@@ -586,8 +587,7 @@ class _Writer:
             if b.label != o_label:
                 i = idx[label_col] if label_col is not None else self.col(
                     self.label_column or DEFAULT_LABEL_COLUMN)
-                if _cell(cells, i).strip() in (o_label, ""):
-                    cells = _set(cells, i, _clean(b.label))
+                cells = _set(cells, i, _clean(b.label))  # a box has one label in every view
             if b.channel != o_chan and "Channel" in idx:
                 cells = _set(cells, idx["Channel"], "" if b.channel is None else str(b.channel))
             for k, v in b.extra.items():
@@ -611,12 +611,14 @@ class _Writer:
         label_name = self.label_column or (
             DEFAULT_LABEL_COLUMN if any(b.label for b in boxes) else None)
         label_i = self.col(label_name) if label_name else None
+        top = max(used, default=0)
         for b in boxes:
             if b.selection is not None and b.selection > 0 and b.selection not in used:
                 sel = b.selection
             else:
-                sel = max(used, default=0) + 1
+                sel = top + 1
             used.add(sel)
+            top = max(top, sel)
             offset = offsets.get(self.audio_file_cell(), 0.0) if t.file_column else 0.0
             for view in views:
                 cells = [""] * len(self.columns)
@@ -665,9 +667,9 @@ def _set(cells: list[str], i: int, value: str) -> list[str]:
 
 
 def _clean(text: str) -> str:
-    """A cell value: Raven has no escaping, so tabs and line breaks become spaces."""
+    """A cell value: Raven has no escaping, so tabs, line breaks (and NUL) become spaces."""
     s = str(text)
-    for ch in ("\t", "\r", "\n"):
+    for ch in ("\t", "\r", "\n", "\0"):
         s = s.replace(ch, " ")
     return s
 
