@@ -5,8 +5,8 @@ module reads them without losing how they were written, so that a file can be wr
 every untouched byte in place.
 
 Encodings
-    A byte-order mark decides first (UTF-8, UTF-16 LE/BE). Without one, text holding NUL bytes in
-    every other position is UTF-16; otherwise UTF-8 is tried strictly, then Windows-1252 (what
+    A byte-order mark decides first (UTF-8, UTF-16 LE/BE). Without one, bytes holding NULs that
+    decode as UTF-16 without any are UTF-16; otherwise UTF-8 is tried strictly, then Windows-1252 (what
     Raven and Excel write on Windows). Bytes that fit none of these are refused.
 Line endings
     Every line keeps its own terminator (``\\r\\n``, ``\\n`` or ``\\r``; the last line may have
@@ -184,15 +184,20 @@ def _strict(data: bytes, enc: str) -> str:
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
-    """``utf-16-le``/``-be`` when NULs fill every other byte of the first bytes, else None."""
-    head = data[:2000]
-    if len(head) < 4 or len(head) % 2:
+    """``utf-16-le``/``-be`` for NUL-holding bytes that decode as UTF-16 without NULs."""
+    if len(data) < 2 or len(data) % 2 or 0 not in data[:4000]:
         return None
-    even, odd = head[0::2], head[1::2]
-    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
-        return "utf-16-le"
-    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
-        return "utf-16-be"
+    head = data[:4000]
+    # ASCII-heavy tables put their NULs at odd (LE) or even (BE) offsets
+    order = ("utf-16-le", "utf-16-be") if head[1::2].count(0) >= head[0::2].count(0) else (
+        "utf-16-be", "utf-16-le")
+    for enc in order:
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if "\0" not in text:
+            return enc
     return None
 
 
