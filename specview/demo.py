@@ -864,9 +864,8 @@ def _check_target(out: Path, *, force: bool, keep_changed: bool) -> dict[str, st
         )
         raise ParameterError(
             f"{out}: folder is not empty and is not an untouched demo dataset ({what}); "
-            "regenerating would overwrite edits, so nothing was done; choose a new or empty "
-            "folder, or pass --force to overwrite the demo's files (files of other names are "
-            "left alone)"
+            "nothing was done; choose a new or empty folder, or pass --force to regenerate it "
+            "(the demo's files are overwritten, files of other names are left alone)"
         )
     return manifest
 
@@ -1180,7 +1179,8 @@ def make_demo_data(
         raise ParameterError(f"clip counts must be whole numbers, got {counts}")
     per = int(sum(counts))
     grand = per * len(names)
-    for name in names:  # refuse before any work
+    fileio.check_output_folder(out, what=None)  # refuse before any work
+    for name in names:
         _check_target(Path(out) / name, force=force, keep_changed=keep_changed)
     paths: list[Path] = []
     with fileio.staged():

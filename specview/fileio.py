@@ -523,7 +523,7 @@ def resolve_target(path: str | Path) -> Path:
     return path
 
 
-def refuse_same_file(out: str | Path, inputs: Iterable, *, what: str = "--out") -> None:
+def refuse_same_file(out: str | Path, inputs: Iterable, *, what: str | None = "--out") -> None:
     """Refuse an output that is one of the inputs (the same path, link or file).
 
     Parameters
@@ -532,8 +532,8 @@ def refuse_same_file(out: str | Path, inputs: Iterable, *, what: str = "--out") 
         The output file or folder.
     inputs : iterable of paths
         Input files and folders (None entries are skipped).
-    what : str
-        How the output is named in the message (the option).
+    what : str or None
+        How the output is named in the message (the option; None: the path alone).
 
     Raises
     ------
@@ -546,12 +546,13 @@ def refuse_same_file(out: str | Path, inputs: Iterable, *, what: str = "--out") 
         if _same_file(Path(out), Path(inp)):
             kind = "folder" if Path(inp).is_dir() else "file"
             raise ParameterError(
-                f"{what} {out}: is the input {kind} {inp}; writing there would overwrite the "
-                "input, so nothing was done; choose another output path"
+                f"{_named(what, out)}: is the input {kind} {inp}; writing there would overwrite "
+                "the input, so nothing was done; choose another output path"
             )
 
 
-def check_output_file(path: str | Path, *, inputs: Iterable = (), what: str = "--out") -> None:
+def check_output_file(path: str | Path, *, inputs: Iterable = (),
+                      what: str | None = "--out") -> None:
     """Check, before any work, that the file ``path`` can be written.
 
     Raises
@@ -565,11 +566,13 @@ def check_output_file(path: str | Path, *, inputs: Iterable = (), what: str = "-
     refuse_same_file(path, inputs, what=what)
     target = resolve_target(path)
     if target.is_dir():
-        raise ParameterError(f"{what} {path}: is a folder; give the name of the file to write")
+        raise ParameterError(
+            f"{_named(what, path)}: is a folder; give the name of the file to write")
     _check_folder_part(path, target.parent, what)
 
 
-def check_output_folder(path: str | Path, *, inputs: Iterable = (), what: str = "--out") -> None:
+def check_output_folder(path: str | Path, *, inputs: Iterable = (),
+                        what: str | None = "--out") -> None:
     """Check, before any work, that results can be written into the folder ``path``.
 
     Raises
@@ -583,26 +586,30 @@ def check_output_folder(path: str | Path, *, inputs: Iterable = (), what: str = 
     refuse_same_file(path, inputs, what=what)
     if os.path.lexists(path) and not path.is_dir():
         raise ParameterError(
-            f"{what} {path}: exists and is not a folder; give a folder for the results"
+            f"{_named(what, path)}: exists and is not a folder; give a folder for the results"
         )
     _check_folder_part(path, path, what)
 
 
-def _check_folder_part(path: Path, folder: Path, what: str) -> None:
+def _check_folder_part(path: Path, folder: Path, what: str | None) -> None:
     p = folder
     while not os.path.lexists(p) and p.parent != p:
         p = p.parent
     if not p.is_dir():
-        raise ParameterError(f"{what} {path}: {p} is a file, not a folder")
+        raise ParameterError(f"{_named(what, path)}: {p} is a file, not a folder")
     try:
         fd, tmp = _create_temp(p / "probe")
     except OSError as exc:
         raise OutputWriteError(
-            f"{what} {path}: cannot write in {p} ({_strerror(exc)}); nothing was done; choose a "
-            "folder you can write to", path=path, errno=exc.errno, cause=_strerror(exc)) from None
+            f"{_named(what, path)}: cannot write in {p} ({_strerror(exc)}); nothing was done; "
+            "choose a folder you can write to", path=path, errno=exc.errno, cause=_strerror(exc)) from None
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(tmp)
+
+
+def _named(what: str | None, path: Path | str) -> str:
+    return f"{what} {path}" if what else str(path)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -66,7 +66,7 @@ def small_disk(tmp_path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def read_only(tmp_path) -> Iterator[Callable[[], Path]]:
+def read_only(tmp_path) -> Iterator[tuple[Path, Callable[[], Path]]]:
     """``(folder, freeze)``: fill ``folder``, then ``freeze()`` makes it read-only.
 
     A tmpfs remounted read-only where possible (permission bits do not bind root); else the
