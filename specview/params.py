@@ -57,8 +57,10 @@ def check_fields(params: Any) -> None:
     Each field must hold a value of its annotated type: a ``float`` field a finite real number
     (NaN and infinities are refused), an ``int`` field a whole number (``3.0`` is taken as 3;
     ``2.5`` and booleans are refused), a ``bool`` field a boolean, a ``str`` field a string and
-    a tuple field a tuple of its element type. Ranges (sign, bounds) are each class's own
-    checks, made after this one.
+    a tuple field a tuple of its element type. Whole numbers stay within +-2**62 (torch's
+    64-bit integers), and a field named ``seed`` within 0 to 2**32 - 1 (what every random
+    generator accepts). Other ranges (sign, bounds) are each class's own checks, made after
+    this one.
 
     Raises
     ------
@@ -70,8 +72,16 @@ def check_fields(params: Any) -> None:
     for f in dataclasses.fields(params):
         value = getattr(params, f.name)
         fixed = _checked_value(cls.__name__, f.name, value, types[f.name])
+        if f.name == "seed" and isinstance(fixed, int) and not 0 <= fixed <= MAX_SEED:
+            raise ParameterError(f"{cls.__name__}: seed={fixed}: use 0 to {MAX_SEED}")
         if fixed is not value:
             object.__setattr__(params, f.name, fixed)
+
+
+#: Largest seed accepted (``numpy.random.RandomState``'s limit; torch takes any 64-bit value).
+MAX_SEED = 2**32 - 1
+#: Largest magnitude of an integer parameter (fits torch's int64 with room for arithmetic).
+MAX_INT = 2**62
 
 
 def _checked_value(owner: str, name: str, value: Any, tp: Any) -> Any:
@@ -90,11 +100,12 @@ def _checked_value(owner: str, name: str, value: Any, tp: Any) -> Any:
     if tp is int:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
             raise ParameterError(f"{where}: expected a whole number")
-        if isinstance(value, (int, np.integer)):
-            return int(value) if not isinstance(value, int) else value
-        if not math.isfinite(float(value)) or float(value) != int(value):
+        if not isinstance(value, (int, np.integer)) and (
+                not math.isfinite(float(value)) or float(value) != int(value)):
             raise ParameterError(f"{where}: expected a whole number")
-        return int(value)
+        if abs(int(value)) > MAX_INT:
+            raise ParameterError(f"{where}: too large (at most {MAX_INT:.3g} in size)")
+        return value if type(value) is int else int(value)
     if tp is float:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
             raise ParameterError(f"{where}: expected a number")

@@ -141,8 +141,6 @@ class CFAParams:
                 f"CFA epochs {self.epochs}, batch_size {self.batch_size}, gamma_d {self.gamma_d}"
                 f", patience {self.patience}: use patience >= 0, the others >= 1"
             )
-        if self.seed < 0:
-            raise ParameterError(f"seed {self.seed}: must be >= 0")
         if self.k_nearest < 1 or self.j_negatives < 0:
             raise ParameterError(
                 f"k_nearest {self.k_nearest} / j_negatives {self.j_negatives}: use K >= 1, J >= 0"

@@ -125,8 +125,6 @@ class PaDiMParams:
                 f"window_seconds {self.window_seconds}, context_seconds {self.context_seconds}"
                 f", sigma {self.sigma}: must be >= 0"
             )
-        if self.seed < 0:
-            raise ParameterError(f"seed {self.seed}: must be >= 0")
 
 
 class PaDiM(Detector):

@@ -69,8 +69,6 @@ class PatchCoreParams:
                 raise ParameterError(f"{name} {getattr(self, name)}: must be >= 1")
         if self.sigma < 0:
             raise ParameterError(f"sigma {self.sigma}: must be >= 0 (0 = no smoothing)")
-        if self.seed < 0:
-            raise ParameterError(f"seed {self.seed}: must be >= 0")
         if self.neighbourhood < 1 or self.neighbourhood % 2 == 0:
             raise ParameterError(f"neighbourhood {self.neighbourhood}: must be odd and >= 1")
 

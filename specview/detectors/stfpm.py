@@ -91,8 +91,6 @@ class STFPMParams:
                 f"STFPM epochs {self.epochs}, batch_size {self.batch_size}, patience "
                 f"{self.patience}: use epochs >= 1, batch_size >= 1, patience >= 0"
             )
-        if self.seed < 0:
-            raise ParameterError(f"seed {self.seed}: must be >= 0")
         if not (self.lr > 0 and 0 <= self.momentum < 1 and self.weight_decay >= 0):
             raise ParameterError(
                 f"STFPM lr {self.lr}, momentum {self.momentum}, weight_decay "

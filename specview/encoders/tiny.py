@@ -45,8 +45,6 @@ class TinyParams:
             raise ParameterError(f"tiny layers {self.layers}: choose from {', '.join(BLOCKS)}")
         if not 32 <= self.hop_length <= 2048:
             raise ParameterError(f"tiny hop_length {self.hop_length}: use 32-2048 samples")
-        if self.seed < 0:
-            raise ParameterError(f"tiny seed {self.seed}: must be >= 0")
 
 
 class TinyBlock(nn.Module):

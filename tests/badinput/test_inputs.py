@@ -298,7 +298,9 @@ BAD_PARAMS = [
     ("patchcore", "projection_dim=0", r"projection_dim 0: must be >= 1"),
     ("patchcore", "max_patches=1.5", r"max_patches='1\.5': expected int"),
     ("patchcore", "neighbourhood=2", r"neighbourhood 2: must be odd"),
-    ("patchcore", "detector.seed=-1", r"seed -1: must be >= 0"),
+    ("patchcore", "detector.seed=-1", r"PatchCoreParams: seed=-1: use 0 to 4294967295"),
+    ("patchcore", "detector.seed=4294967296", r"seed=4294967296: use 0 to 4294967295"),
+    ("patchcore", "max_patches=99999999999999999999", r"max_patches=.*: too large"),
     ("patchcore", "seed=3", r"--set seed: ambiguous, write encoder.seed or detector.seed"),
     ("padim", "sigma=-1", r"sigma -1\.0: must be >= 0"),
     ("padim", "sigma=inf", r"sigma=inf: must be a finite number"),
@@ -307,7 +309,7 @@ BAD_PARAMS = [
     ("padim", "n_features=-1", r"n_features -1"),
     ("padim", "mode=cube", r"PaDiM mode 'cube'"),
     ("padim", "window_seconds=-inf", r"window_seconds=-inf: must be a finite number"),
-    ("padim", "detector.seed=-2", r"seed -2: must be >= 0"),
+    ("padim", "detector.seed=-2", r"PaDiMParams: seed=-2: use 0 to"),
     ("cfa", "epochs=0", r"CFA epochs 0.* the others >= 1"),
     ("cfa", "epochs=-1", r"CFA epochs -1"),
     ("cfa", "lr=0", r"lr and nu must be > 0"),
@@ -325,7 +327,7 @@ BAD_PARAMS = [
     ("stfpm", "sigma=inf", r"sigma=inf: must be a finite number"),
     ("stfpm", "student_init=copy", r"student_init 'copy'"),
     ("patchcore", "hop_length=10", r"tiny hop_length 10: use 32-2048"),
-    ("patchcore", "encoder.seed=-1", r"tiny seed -1: must be >= 0"),
+    ("patchcore", "encoder.seed=-1", r"TinyParams: seed=-1: use 0 to"),
     ("patchcore", "layers=block9", r"tiny layers \('block9',\): choose from"),
     ("patchcore", "nope=1", r"--set nope: unknown parameter"),
     ("patchcore", "sigma", r"--set 'sigma': expected key=value"),
@@ -653,3 +655,22 @@ def models(tmp_path_factory, train_folder, tiny_cli, one_thread) -> dict[str, Pa
             model.save(root / "old.safetensors")
             out["old"] = root / "old.safetensors"
     return out
+
+
+@pytest.mark.parametrize("make,pattern", [
+    pytest.param(_samples(np.nan), r"bad\.wav: 1 sample\(s\) are NaN", id="nan-among-good"),
+    pytest.param(_rate(1), r"bad\.wav: the header claims a sample rate of 1 Hz", id="rate-among-good"),
+])
+def test_a_bad_clip_among_good_ones_leaves_earlier_results_alone(make, pattern, cli, tmp_path,
+                                                                  models):
+    case = tmp_path / "case"
+    case.mkdir()
+    write_wav(case / "a.wav", hum(0.5, seed=1))
+    assert cli("score", models["patchcore"], case / "a.wav", "--out", case / "out").rc == 0
+    write_wav(case / "b.wav", hum(0.5, seed=2))
+    make(case / "bad.wav")
+    before = snapshot(case)
+    o = cli("score", models["patchcore"], case / "a.wav", case / "b.wav", case / "bad.wav",
+            "--out", case / "out")
+    assert_refused(o, pattern)
+    assert_unchanged(before, snapshot(case))  # the previous scores.csv and map, byte for byte
