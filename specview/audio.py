@@ -164,7 +164,9 @@ def load_audio(
 
         - a missing, empty (0 bytes) or unreadable file, or one without samples;
         - a truncated file: a WAV whose header claims more frames than the file holds (the
-          message gives both durations), or a compressed file that stops decoding early;
+          message gives both durations), or a compressed file that stops decoding early.
+          Refused rather than read in part: a partial copy scored or fitted on silently gives
+          results for another recording than the one the user has;
         - a header sample rate outside :data:`MIN_SAMPLE_RATE`-:data:`MAX_SAMPLE_RATE`
           (1 kHz-1 MHz);
         - NaN or infinite samples, and samples beyond :data:`MAX_ABS_SAMPLE` (+60 dBFS):
