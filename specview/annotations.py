@@ -167,7 +167,8 @@ def clamp_box(
     duration : float, seconds
         Length of the clip.
     nyquist : float, Hz
-        Highest frequency of the clip (half its sample rate).
+        Highest frequency of the clip: half the recording's own sample rate, never the limit of
+        a display or encoder grid (a bat call at 80 kHz in a 250 kHz file stays at 80 kHz).
     min_duration : float, seconds
         Shortest box kept.
     min_bandwidth : float, Hz
@@ -177,7 +178,8 @@ def clamp_box(
     -------
     Box
         ``0 <= t0 <= t1 <= duration``, ``0 <= f0 <= f1 <= nyquist``,
-        ``t1 - t0 >= min_duration``, ``f1 - f0 >= min_bandwidth``; same label.
+        ``t1 - t0 >= min_duration``, ``f1 - f0 >= min_bandwidth``; same label, and the same
+        selection, channel, extra columns and source rows (the box itself when it already fits).
 
     Raises
     ------
@@ -206,7 +208,9 @@ def clamp_box(
         )
     t0, t1 = _clamp_span(box.t0, box.t1, float(duration), float(min_duration))
     f0, f1 = _clamp_span(box.f0, box.f1, float(nyquist), float(min_bandwidth))
-    return Box(t0, t1, f0, f1, box.label)
+    if (t0, t1, f0, f1) == coords:
+        return box
+    return replace(box, t0=t0, t1=t1, f0=f0, f1=f1)  # keeps what the box carries from its file
 
 
 def _clamp_span(a: float, b: float, limit: float, minimum: float) -> tuple[float, float]:

@@ -30,6 +30,7 @@ def make_main_window(
     demo: bool = False,
     settings: QSettings | None = None,
     device: str = "cpu",
+    label_column: str | None = None,
 ) -> MainWindow:
     """Create (a QApplication if needed and) the window, and start opening what was asked.
 
@@ -43,6 +44,8 @@ def make_main_window(
     from specview.gui.main_window import MainWindow
 
     win = MainWindow(settings=settings, device=device)
+    if label_column is not None:
+        win.state.label_column = label_column or None
     if model:
         win.controller.load_model(model)
     if demo:
@@ -75,14 +78,15 @@ def make_compare_window(paths: Sequence[str] | None = None, models: Sequence[str
 
 
 def run_gui(paths: list[str] | None = None, *, model: str | None = None,
-            demo: bool = False, compare: Sequence[str] | None = None) -> int:
+            demo: bool = False, compare: Sequence[str] | None = None,
+            label_column: str | None = None) -> int:
     """Open the window (see :func:`make_main_window`), or straight into the comparison of
     ``compare`` models, and run the event loop; the exit code."""
     app = _application()
     if compare:
         win = make_compare_window(paths, compare)
     else:
-        win = make_main_window(paths, model=model, demo=demo)
+        win = make_main_window(paths, model=model, demo=demo, label_column=label_column)
     win.show()
     return int(app.exec())
 

@@ -118,7 +118,38 @@ def cmd_gui(args: argparse.Namespace) -> int:
         if not Path(m).is_file():
             raise SpecviewError(f"--compare {m}: no such model file")
     return run_gui(paths, model=getattr(args, "model", None), demo=getattr(args, "demo", False),
-                   compare=compare)
+                   compare=compare, label_column=getattr(args, "label_column", None))
+
+
+def cmd_boxes(args: argparse.Namespace) -> int:
+    """List the boxes of an annotation file (one recording's, with --audio), or convert it."""
+    from specview import annotations as A
+    from specview.fileio import check_output_file
+
+    if (args.to is None) != (args.out is None):
+        raise SpecviewError("--to and --out go together: --to raven|audacity|json --out FILE")
+    if args.out is not None:
+        check_output_file(args.out, inputs=[args.table, *([args.audio] if args.audio else [])])
+    nyquist = args.nyquist
+    if nyquist is None and args.audio:
+        from specview.audio import audio_info
+
+        nyquist = audio_info(args.audio)[0] / 2
+    imp = A.import_table(args.table, audio=args.audio, nyquist=nyquist,
+                         label_column=args.label_column)
+    col = f", labels from column {imp.label_column!r}" if imp.format == "raven" else ""
+    print(f"{args.table}: {imp.format}, {len(imp.boxes)} box(es){col}")
+    for b in imp.boxes:
+        sel = f"#{b.selection} " if b.selection is not None else ""
+        print(f"  {sel}{b.t0:.6g}-{b.t1:.6g} s  {b.f0:.6g}-{b.f1:.6g} Hz  {b.label}")
+    if imp.other_files:
+        n = sum(imp.other_files.values())
+        print(f"{n} more box(es) belong to other recordings: "
+              + ", ".join(f"{k} ({v})" for k, v in sorted(imp.other_files.items())))
+    if args.out is not None:
+        A.export_boxes(args.out, imp.boxes, fmt=args.to)
+        print(f"{args.out}: {len(imp.boxes)} box(es) written as {args.to}")
+    return 0
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -404,7 +435,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open the built-in demo (generated and fitted on first use)")
     g.add_argument("--compare", nargs="+", metavar="MODEL",
                    help="open straight into the side-by-side comparison of 2-4 model files")
+    g.add_argument("--label-column", default=None, metavar="COLUMN",
+                   help="Raven column that holds the labels (default: Annotation, then "
+                        "Species, Class, Label, Type, ... as the README says)")
     g.set_defaults(func=cmd_gui)
+
+    bx = sub.add_parser("boxes", help="list the boxes of a Raven, Audacity or JSON file, or "
+                                      "convert it (every column of a Raven table kept)")
+    bx.add_argument("table", help="annotation file")
+    bx.add_argument("--audio", default=None,
+                    help="the recording: only its rows of a multi-recording table are taken")
+    bx.add_argument("--label-column", default=None, metavar="COLUMN",
+                    help="Raven column that holds the labels (default: the documented rule)")
+    bx.add_argument("--nyquist", type=number(float, low=0, low_open=True), default=None,
+                    help="upper edge (Hz) of Audacity labels without a band (default: from "
+                         "--audio)")
+    bx.add_argument("--to", choices=("raven", "audacity", "json"), default=None,
+                    help="convert to this format (with --out)")
+    bx.add_argument("--out", default=None, help="file to write (refused if it is an input)")
+    bx.set_defaults(func=cmd_boxes)
 
     d = sub.add_parser("demo-data", help="write the synthetic demo datasets")
     d.add_argument("out", help="output folder (one dataset per machine type inside)")

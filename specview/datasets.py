@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from specview.annotations import read_raven, sidecar_path
+from specview.annotations import read_raven_table, sidecar_path
 from specview.audio import AUDIO_SUFFIXES, audio_info, is_audio_file
 from specview.errors import AudioError, DatasetError, ParameterError
 from specview.types import Box
@@ -103,9 +103,21 @@ class TestClip:
     background_source: Path | None = None
     meta: dict = field(default_factory=dict, hash=False)
 
-    def boxes(self) -> list[Box]:
-        """Ground-truth boxes from the sidecar (empty when there is none)."""
-        return read_raven(self.boxes_path) if self.boxes_path else []
+    def boxes(self, *, label_column: str | None = None) -> list[Box]:
+        """Ground-truth boxes from the sidecar (empty when there is none).
+
+        A sidecar that names several recordings (``Begin File`` / ``Begin Path``) gives the
+        rows of this clip only, at their times in this clip (see :mod:`specview.raven`).
+
+        Raises
+        ------
+        AnnotationError
+            The sidecar cannot be read.
+        """
+        if not self.boxes_path:
+            return []
+        table = read_raven_table(self.boxes_path, label_column=label_column)
+        return table.for_recording(self.path.name)[0] if table is not None else []
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,9 @@ class RavenSource:
         ``Begin Time (s)`` minus the box's time in its recording (non-zero in file sequences).
     file : str or None
         The recording the row names (``Begin Path`` / ``Begin File``), if any.
+    selection, views
+        The selection cell and the views of the rows: how the box finds its rows again in a
+        table it has already been saved to (whose rows then hold its earlier edits).
     """
 
     header: str
@@ -107,6 +110,12 @@ class RavenSource:
     original: tuple
     offset: float = 0.0
     file: str | None = None
+    selection: str = ""
+    views: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        return [h.strip() for h in self.header.split("\t")]
 
 
 @dataclass
@@ -411,6 +420,8 @@ def _group_box(table: RavenTable, g: _Group, idx: dict[str, int], where: str, n:
         original=(t0, t1, f0, f1, label, channel, tuple(extra.items())),
         offset=offset,
         file=g.file,
+        selection=g.selection,
+        views=tuple(g.views),
     )
     return Box(t0, t1, f0, f1, label, selection=sel, channel=channel, extra=extra, source=source)
 
@@ -514,19 +525,20 @@ class _Writer:
 
     def render(self, boxes: list[Box]) -> str:
         t = self.t
-        free: dict[tuple[str, ...], list[int]] = {}
+        by_lines: dict[tuple[str, ...], list[int]] = {}
+        by_key: dict[tuple, list[int]] = {}
         for gi, g in enumerate(t.groups):
-            free.setdefault(tuple(t.lines[r][0] for r in g.rows), []).append(gi)
+            by_lines.setdefault(tuple(t.lines[r][0] for r in g.rows), []).append(gi)
+            if g.selection:
+                by_key.setdefault((g.selection, g.file, tuple(g.views)), []).append(gi)
         claimed: dict[int, Box] = {}
         new: list[Box] = []
         for b in boxes:
-            s = b.source
-            slots = free.get(s.lines) if isinstance(s, RavenSource) and s.header == t.header \
-                else None
-            if slots:
-                claimed[slots.pop(0)] = b
-            else:
+            gi = self.find_rows(b, by_lines, by_key, claimed)
+            if gi is None:
                 new.append(b)
+            else:
+                claimed[gi] = b
         row_text: dict[int, str | None] = {}
         for gi, g in enumerate(t.groups):
             if gi in claimed:
@@ -553,11 +565,28 @@ class _Writer:
             out.extend(r + nl for r in new_rows)
         return "".join(out)
 
+    def find_rows(self, b: Box, by_lines: dict, by_key: dict, claimed: dict) -> int | None:
+        """The group of the table holding box ``b``'s rows: the rows as read, else (the box
+        was saved since, with edits) the rows of its selection number in the same views."""
+        s = b.source
+        if not isinstance(s, RavenSource) or self.t.columns[:len(s.columns)] != s.columns:
+            return None
+        free = [gi for gi in by_lines.get(s.lines, []) if gi not in claimed]
+        if not free and s.selection:
+            free = [gi for gi in by_key.get((s.selection, s.file, s.views), [])
+                    if gi not in claimed]
+        if not free:
+            return None
+        return min(free, key=lambda gi: abs(gi - s.index))
+
     def edited(self, g: _Group, b: Box) -> list[str]:
-        """The rows of box ``b`` (read from group ``g``), with its edits written in."""
+        """The rows of box ``b`` (found at group ``g``): as read, with its edits written in.
+
+        The rows are rebuilt from what was read, not from the file's current rows, so an edit
+        undone gives the bytes that were read back."""
         t, s = self.t, b.source
         assert isinstance(s, RavenSource)
-        rows = [t.lines[r][0] for r in g.rows]
+        rows = list(s.lines)
         if unedited(b):
             return rows
         o_t0, o_t1, o_f0, o_f1, o_label, o_chan, o_extra = s.original

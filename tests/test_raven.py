@@ -411,3 +411,18 @@ def test_warnings_are_not_raised_for_plain_saves(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         A.save_sidecar(tmp_path / "x.wav", [Box(0, 1, 2, 3, "é")])
+
+
+def test_edits_saved_one_after_another_and_undone_restore_the_bytes(tmp_path):
+    audio, side = sidecar(tmp_path, VIEWS)
+    before = side.read_bytes()
+    boxes = A.load_sidecar(audio).boxes
+    first = dataclasses.replace(boxes[1], t1=3.0)
+    A.save_sidecar(audio, [boxes[0], first, boxes[2]])
+    second = dataclasses.replace(first, label="thud", extra={**first.extra, "Notes": "n"})
+    A.save_sidecar(audio, [boxes[0], second, boxes[2]])  # the box as the window holds it
+    out = lines(side)
+    assert len(out) == 7 and out[3].startswith("2\tWaveform 1\t2\t2.250000000\t3.0\t")
+    assert out[3].endswith("\tthud\tn\r\n") and out[4].endswith("\tthud\tn\r\n")
+    A.save_sidecar(audio, boxes)  # undo to what was read: the bytes that were read
+    assert side.read_bytes() == before

@@ -8,6 +8,7 @@ chooses to keep that file aside and start a new one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
@@ -68,6 +69,7 @@ class Annotator(QObject):
         panel.dismiss_requested.connect(self.dismiss)
         panel.tool_toggled.connect(self._tool_toggled)
         panel.import_requested.connect(self.import_dialog)
+        panel.label_column_chosen.connect(self.choose_label_column)
         panel.export_requested.connect(self.export_dialog)
         panel.flagged_selected.connect(self._zoom_flagged)
         state.annotations_changed.connect(self.save)
@@ -79,11 +81,15 @@ class Annotator(QObject):
 
     # -- helpers ----------------------------------------------------------------------------
     def _limits(self) -> tuple[float, float] | None:
+        """Clip length and the recording's own Nyquist frequency (never the display grid's
+        top: a box above the analysed band is the user's and stays as drawn)."""
         d = self.state.display
         if d is None:
             return None
-        top = float(d.freqs[-1] + (d.freqs[-1] - d.freqs[-2])) if len(d.freqs) > 1 else 1e9
-        nyq = min(self.state.sample_rate / 2, top) if self.state.sample_rate else top
+        if self.state.sample_rate:
+            nyq = self.state.sample_rate / 2
+        else:
+            nyq = float(d.freqs[-1] + (d.freqs[-1] - d.freqs[-2])) if len(d.freqs) > 1 else 1e9
         return float(d.duration), float(nyq)
 
     def _clamp(self, box: Box) -> Box | None:
@@ -132,8 +138,11 @@ class Annotator(QObject):
     def edit(self, index: int, box: Box, text: str = "Move/resize box") -> None:
         if not self._can_edit() or not 0 <= index < len(self.state.boxes):
             return
+        old = self.state.boxes[index]  # the edited box keeps its row(s) of the user's table
+        box = replace(old, t0=box.t0, t1=box.t1, f0=box.f0, f1=box.f1, label=box.label,
+                      extra=box.extra if box.extra or box.source is not None else old.extra)
         clamped = self._clamp(box)
-        if clamped is None or clamped == self.state.boxes[index]:
+        if clamped is None or (clamped == old and clamped.extra == old.extra):
             self.view.refresh_boxes()  # snap the item back to the stored box
             return
         self._push(C.replace_box(self.state, index, clamped, text))
@@ -145,8 +154,7 @@ class Annotator(QObject):
         old = self.state.boxes[i]
         if label != old.label:
             self._remember_label(label)
-            self._push(C.replace_box(self.state, i, Box(old.t0, old.t1, old.f0, old.f1, label),
-                                     "Relabel box"))
+            self._push(C.replace_box(self.state, i, replace(old, label=label), "Relabel box"))
 
     def delete_selected(self) -> None:
         i = self.state.selected
@@ -205,11 +213,15 @@ class Annotator(QObject):
         if path is None or not self.state.boxes_editable:
             return
         try:
-            out = A.save_sidecar(path, self.state.boxes)
+            out = A.save_sidecar(path, self.state.boxes, label_column=self._label_column())
         except (SpecviewError, OSError) as exc:
             self.save_failed.emit(str(exc))
             return
         self.saved.emit(out)
+
+    def _label_column(self) -> str | None:
+        side = self.state.sidecar
+        return side.label_column if side is not None and side.label_column else None
 
     def sidecar_unreadable(self, path: Path, message: str) -> None:
         """The clip's sidecar could not be read: it stays untouched and the boxes read-only
@@ -250,13 +262,70 @@ class Annotator(QObject):
             return False
         lim = self._limits()
         try:
-            boxes = A.import_boxes(file, nyquist=lim[1] if lim else None)
+            imp = A.import_table(file, audio=self.state.clip_path,
+                                 nyquist=lim[1] if lim else None,
+                                 label_column=self.state.label_column)
         except (SpecviewError, OSError) as exc:
             self.save_failed.emit(f"cannot import {Path(file).name}: {exc}")
             return False
-        clamped = [b for b in (self._clamp(b) for b in boxes) if b is not None]
+        clamped = [b for b in (self._clamp(b) for b in imp.boxes) if b is not None]
         self._push(C.replace_all(self.state, clamped, f"Import {Path(file).name}"))
+        msg = f"Imported {len(clamped)} box(es) from {Path(file).name}"
+        if imp.other_files:
+            n = sum(imp.other_files.values())
+            msg += (f"; {n} more belong to {len(imp.other_files)} other recording(s) "
+                    f"({', '.join(sorted(imp.other_files)[:3])}) and were not imported — "
+                    "File ▸ Import boxes into dataset… distributes them")
+        self.message.emit(msg)
         return True
+
+    def import_into_dataset(self, file: str | Path) -> dict[Path, int] | None:
+        """Distribute a table of several recordings over the open dataset's clips.
+
+        Each clip with rows in the table gets them added to its sidecar (boxes it already has
+        are kept; a box already there is not added twice); the clip on screen is updated
+        through the undo stack. Returns the count of boxes added per clip.
+        """
+        ds = self.state.dataset
+        if ds is None:
+            self.message.emit("Open a dataset or folder first")
+            return None
+        clips = [c.path for c in ds.test]
+        try:
+            found, unmatched = A.distribute(file, clips, label_column=self.state.label_column)
+        except (SpecviewError, OSError) as exc:
+            self.save_failed.emit(f"cannot import {Path(file).name}: {exc}")
+            return None
+        added: dict[Path, int] = {}
+        failed: list[str] = []
+        for clip, boxes in found.items():
+            if clip == self.state.clip_path:
+                new = [b for b in boxes if b not in self.state.boxes]
+                if new and self.state.boxes_editable:
+                    self._push(C.replace_all(self.state, self.state.boxes + new,
+                                             f"Import {Path(file).name}"))
+                added[clip] = len(new)
+                continue
+            try:
+                side = A.load_sidecar(clip)
+                if side.error is not None:
+                    raise SpecviewError(side.error)
+                new = [b for b in boxes if b not in side.boxes]
+                if new:
+                    A.save_sidecar(clip, side.boxes + new)
+                added[clip] = len(new)
+            except (SpecviewError, OSError) as exc:
+                failed.append(f"{clip.name} ({exc})")
+        msg = (f"Imported {sum(added.values())} box(es) from {Path(file).name} into "
+               f"{len(added)} clip(s)")
+        if unmatched:
+            msg += (f"; {sum(unmatched.values())} belong to recordings not in the dataset "
+                    f"({', '.join(sorted(unmatched)[:3])})")
+        if failed:
+            msg += f"; not written: {', '.join(failed)}"
+        self.message.emit(msg)
+        self.state.scores_changed.emit()
+        return added
 
     def export_file(self, file: str | Path, fmt: str) -> bool:
         try:
@@ -266,6 +335,30 @@ class Annotator(QObject):
             return False
         self.message.emit(f"Exported {len(self.state.boxes)} boxes to {file}")
         return True
+
+    def choose_label_column(self, column: str) -> None:
+        """Read the clip's labels from another column of its Raven table (and keep that choice
+        for the next clips); the table is re-read, so the undo history starts afresh."""
+        path = self.state.clip_path
+        self.state.label_column = column or None
+        if path is None:
+            return
+        side = A.load_sidecar(path, label_column=self.state.label_column)
+        if side.error is not None:
+            self.save_failed.emit(side.error)
+            return
+        self.state.sidecar = side
+        self.state.undo_stack.clear()
+        self.state.set_annotations(side.boxes, self.state.flagged)
+        self.message.emit(f"Labels now come from the column “{side.label_column or '(none)'}”")
+
+    def import_dataset_dialog(self) -> None:
+        start = str(self.state.dataset.root) if self.state.dataset else ""
+        file, _ = QFileDialog.getOpenFileName(
+            self.window, "Import a table of several recordings into the dataset", start,
+            "Raven tables (*.txt);;All files (*)")
+        if file:
+            self.import_into_dataset(file)
 
     def import_dialog(self) -> None:
         start = str(self.state.clip_path.parent) if self.state.clip_path else ""

@@ -6,6 +6,8 @@ asks for; the :class:`~specview.gui.annotator.Annotator` turns that into undoabl
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from specview.gui.freq_scale import format_hz
 from specview.gui.state import AppState
-from specview.types import Box
 
 COLUMNS = ("Label", "Begin (s)", "End (s)", "Low (Hz)", "High (Hz)")
 
@@ -44,6 +45,8 @@ class BoxPanel(QWidget):
         A table edit: the row's new :class:`Box` (not yet clamped).
     label_chosen(str)
         The label box changed (applies to the selected box and to new boxes).
+    label_column_chosen(str)
+        The user picked the Raven column labels come from (``""``: none).
     delete_requested()
     flagged_selected(int)
     accept_requested(int), dismiss_requested(int)
@@ -54,6 +57,7 @@ class BoxPanel(QWidget):
     box_selected = Signal(int)
     box_edited = Signal(int, object)
     label_chosen = Signal(str)
+    label_column_chosen = Signal(str)
     delete_requested = Signal()
     flagged_selected = Signal(int)
     accept_requested = Signal(int)
@@ -78,6 +82,11 @@ class BoxPanel(QWidget):
         self.label_combo.setToolTip("Label of the selected box and of new boxes "
                                     "(recent labels offered; type any text)")
         self.label_combo.lineEdit().setPlaceholderText("label")
+        self.column_combo = QComboBox()
+        self.column_combo.setToolTip(
+            "The column of the clip's Raven table that holds the labels (Annotation, Species, "
+            "Class, … by default); the table's other annotation columns are shown as columns")
+        self._extra_columns: list[str] = []
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -118,6 +127,10 @@ class BoxPanel(QWidget):
         row.addWidget(self.delete_button)
         lay.addLayout(row)
         lay.addWidget(self.label_combo)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Label column:"))
+        row.addWidget(self.column_combo, 1)
+        lay.addLayout(row)
         lay.addWidget(self.table, 3)
         row = QHBoxLayout()
         row.addWidget(self.import_button)
@@ -144,6 +157,8 @@ class BoxPanel(QWidget):
             lambda: self.label_chosen.emit(self.label_combo.currentText().strip()))
         self.label_combo.activated.connect(
             lambda _i: self.label_chosen.emit(self.label_combo.currentText().strip()))
+        self.column_combo.activated.connect(
+            lambda _i: self.label_column_chosen.emit(self.column_combo.currentData() or ""))
         self.table.itemSelectionChanged.connect(self._on_table_selection)
         self.table.itemChanged.connect(self._on_item_changed)
         self.flag_table.itemSelectionChanged.connect(self._on_flag_selection)
@@ -164,12 +179,22 @@ class BoxPanel(QWidget):
         st = self.state
         self._filling = True
         try:
+            self._fill_columns()
+            top = float(st.display.freqs[-1]) if st.display is not None else None
             with QSignalBlocker(self.table):
                 self.table.setRowCount(len(st.boxes))
                 for i, b in enumerate(st.boxes):
                     self.table.setItem(i, 0, QTableWidgetItem(b.label))
                     for c, (v, d) in enumerate(((b.t0, 3), (b.t1, 3), (b.f0, 1), (b.f1, 1)), 1):
-                        self.table.setItem(i, c, _num(v, d))
+                        item = _num(v, d)
+                        item.setToolTip(repr(float(v)))  # the exact value held
+                        self.table.setItem(i, c, item)
+                    if top is not None and b.f1 > top:
+                        self.table.item(i, 4).setToolTip(
+                            f"{b.f1!r} Hz: above the analysed band (up to {top:.0f} Hz); kept "
+                            "as drawn")
+                    for c, name in enumerate(self._extra_columns, len(COLUMNS)):
+                        self.table.setItem(i, c, QTableWidgetItem(b.extra.get(name, "")))
             with QSignalBlocker(self.flag_table):
                 self.flag_table.setRowCount(len(st.flagged))
                 cal = st.model.calibration if st.model is not None else None
@@ -238,14 +263,38 @@ class BoxPanel(QWidget):
         if not 0 <= i < len(self.state.boxes):
             return
         old = self.state.boxes[i]
-        texts = [self.table.item(i, c).text() if self.table.item(i, c) else "" for c in range(5)]
-        try:
-            t0, t1, f0, f1 = (float(x) for x in texts[1:])
-        except ValueError:
-            bad = item.text()
-            self.refresh()  # not a number: show the box as it was (rebuilds the items)
-            self.save_label.setText(f"“{bad}” is not a number; the box is unchanged.")
-            return
-        new = Box(t0, t1, f0, f1, texts[0].strip())
-        if new != old:
+        col, text = item.column(), item.text()
+        # only the edited cell changes: the others show rounded values, the box keeps exact ones
+        if col == 0:
+            new = replace(old, label=text.strip())
+        elif 1 <= col <= 4:
+            try:
+                v = float(text)
+            except ValueError:
+                self.refresh()  # not a number: show the box as it was (rebuilds the items)
+                self.save_label.setText(f"“{text}” is not a number; the box is unchanged.")
+                return
+            new = replace(old, **{("t0", "t1", "f0", "f1")[col - 1]: v})
+        else:
+            name = self._extra_columns[col - len(COLUMNS)]
+            new = replace(old, extra={**old.extra, name: text})
+        if new != old or new.extra != old.extra:
             self.box_edited.emit(i, new)
+
+    def _fill_columns(self) -> None:
+        """The label-column chooser and the table's extra annotation columns."""
+        side = self.state.sidecar
+        cands = list(side.label_columns) if side is not None else []
+        current = side.label_column if side is not None else None
+        with QSignalBlocker(self.column_combo):
+            self.column_combo.clear()
+            self.column_combo.addItem("(none)", "")
+            for c in cands:
+                self.column_combo.addItem(c, c)
+            self.column_combo.setCurrentIndex(max(0, self.column_combo.findData(current or "")))
+        self.column_combo.setEnabled(bool(cands))
+        extra = [c for c in cands if c != current]
+        if extra != self._extra_columns:
+            self._extra_columns = extra
+            self.table.setColumnCount(len(COLUMNS) + len(extra))
+            self.table.setHorizontalHeaderLabels([*COLUMNS, *extra])

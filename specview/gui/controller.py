@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from specview import datasets, pipeline
-from specview.annotations import load_sidecar, sidecar_path
+from specview.annotations import SidecarState, load_sidecar, sidecar_path
 from specview.audio import AUDIO_SUFFIXES, audio_info, load_audio
 from specview.encoders.aisfx import AisfxParams, aisfx_front_end
 from specview.errors import DatasetError, SpecviewError
@@ -46,9 +46,11 @@ class ClipData:
     boxes: list[Box]
     boxes_error: str = ""
     sample_rate: int = 0
+    sidecar: SidecarState | None = None
 
 
-def read_clip(path: Path, model: pipeline.Model | None) -> ClipData:
+def read_clip(path: Path, model: pipeline.Model | None, *,
+              label_column: str | None = None) -> ClipData:
     """Load (and score, with a model) one recording and its sidecar; runs in a worker thread.
 
     A sidecar that cannot be parsed does not hide the clip: it comes back as ``boxes_error``
@@ -60,9 +62,9 @@ def read_clip(path: Path, model: pipeline.Model | None) -> ClipData:
     else:
         fe = default_front_end()
         display, result = display_spectrogram(load_audio(path, sr=fe.sr), fe), None
-    side = load_sidecar(path)
+    side = load_sidecar(path, label_column=label_column)
     sr = audio_info(path)[0]
-    return ClipData(path, display, result, side.boxes, side.error or "", sr)
+    return ClipData(path, display, result, side.boxes, side.error or "", sr, side)
 
 
 def folder_as_dataset(folder: Path) -> datasets.Dataset:
@@ -147,8 +149,8 @@ class Controller(QObject):
             return
         seq, path = self._clip_pending
         self._clip_pending = None
-        model = self.state.model
-        job = Job(lambda _p: read_clip(path, model), name=f"reading {path.name}",
+        model, col = self.state.model, self.state.label_column
+        job = Job(lambda _p: read_clip(path, model, label_column=col), name=f"reading {path.name}",
                   cancellable=False, parent=self)
         job.succeeded.connect(lambda data: self._clip_done(seq, model, data))
         job.failed.connect(lambda exc: self._clip_failed(seq, path, exc))
@@ -169,11 +171,21 @@ class Controller(QObject):
             self.remember(data.path, data.result)
             self.state.add_scores({data.path: summary(data.result)})
         self.state.sample_rate = data.sample_rate
+        self.state.sidecar = data.sidecar
         self.state.set_clip(data.path, data.display, data.result, data.boxes,
                             editable=not data.boxes_error)
         msg = f"{data.path.name}: {data.display.duration:.2f} s"
         if data.result is not None:
             msg += f", clip score {data.result.clip_score:#.3g}"
+        others = data.sidecar.other_files if data.sidecar is not None else {}
+        if others:
+            n = sum(others.values())
+            msg += (f"; its table also holds {n} box(es) of {len(others)} other recording(s) "
+                    f"({', '.join(sorted(others)[:3])}{'…' if len(others) > 3 else ''}), kept")
+        above = [b for b in data.boxes if b.f1 > data.display.freqs[-1]]
+        if above:
+            msg += (f"; {len(above)} box(es) reach above the analysed band "
+                    f"({data.display.freqs[-1]:.0f} Hz) and are kept as drawn")
         self.status.emit(msg)
         if data.boxes_error:
             self.sidecar_unreadable.emit(data.path, data.boxes_error)

@@ -165,6 +165,10 @@ class MainWindow(QMainWindow):
         m.addAction(self._action("score_all", "Score &all test clips", self.controller.score_all,
                                  "Ctrl+Shift+A", tip="Score every clip in the list (background)"))
         m.addAction(self._action("save_model", "&Save model as…", self.save_model_dialog, S.SaveAs))
+        m.addAction(self._action("import_dataset", "&Import boxes into dataset…",
+                                 self.annotator.import_dataset_dialog,
+                                 tip="Distribute a Raven table of several recordings over the "
+                                     "open dataset's clips (Begin File / Begin Path)"))
         m.addSeparator()
         m.addAction(self._action("demo", "Open the &demo", self.controller.start_demo))
         m.addSeparator()

@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
+from specview.annotations import SidecarState
 from specview.datasets import Dataset
 from specview.pipeline import Model
 from specview.types import AnomalyResult, Box, FlaggedRegion, Spectrogram
@@ -77,6 +78,11 @@ class AppState(QObject):
         #: Native sample rate of the clip on screen (Hz; 0 when unknown): boxes stop at its
         #: Nyquist frequency.
         self.sample_rate = 0
+        #: What the clip's sidecar holds besides its boxes (label column, the table's other
+        #: annotation columns, boxes of other recordings), or None.
+        self.sidecar: SidecarState | None = None
+        #: The label column the user chose for Raven tables (None: the documented rule).
+        self.label_column: str | None = None
         #: Edits of the clip on screen; cleared when another clip opens.
         self.undo_stack = QUndoStack(self)
 

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from specview.annotations import read_raven, sidecar_path, sort_boxes
+from specview.annotations import read_raven, sidecar_path
 from specview.types import Box
 
 TIMEOUT = 60000
@@ -65,9 +65,8 @@ def test_mouse_drag_draws_a_box_in_seconds_and_hz_and_undo_removes_it(qtbot, win
     assert new.label == "squeal" and state.selected == 1
     # the sidecar on disk follows every edit
     on_disk = read_raven(sidecar_path(clip))
-    assert [(x.t0, x.t1, x.label) for x in on_disk] == [  # written in time order
-        (pytest.approx(x.t0, abs=1e-6), pytest.approx(x.t1, abs=1e-6), x.label)
-        for x in sort_boxes(state.boxes)]
+    assert on_disk == state.boxes  # exact values; the new box appended with the next number
+    assert [x.selection for x in on_disk] == [1, 2]
     # the table shows exact values
     table = window.box_panel.table
     assert table.rowCount() == 2 and table.item(1, 0).text() == "squeal"
@@ -170,3 +169,72 @@ def test_a_drag_over_an_existing_box_draws_a_new_one(qtbot, window, clip):
     window.menu_actions["box_tool"].trigger()  # off: boxes take the mouse again
     assert all(r.acceptedMouseButtons() != Qt.MouseButton.NoButton
                for r in window.view.box_layer.rois)
+
+
+USER_TABLE = (
+    "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\t"
+    "Delta Time (s)\tPeak Freq (Hz)\tSpecies\tNotes\r\n"
+    "1\tWaveform 1\t1\t0.812345678\t1.398765432\t3500.25\t4500.75\t0.5864\t\ttone\tclear\r\n"
+    "1\tSpectrogram 1\t1\t0.812345678\t1.398765432\t3500.25\t4500.75\t0.5864\t4005.9\ttone"
+    "\tclear\r\n"
+)
+
+
+def test_a_users_raven_table_survives_editing_in_the_window(qtbot, window, clip):
+    side = sidecar_path(clip)
+    side.write_bytes(USER_TABLE.encode("cp1252"))
+    show(qtbot, window, clip)
+    state, panel = window.state, window.box_panel
+    assert state.boxes_editable and state.sidecar.label_column == "Species"
+    assert state.boxes[0].label == "tone" and state.boxes[0].extra["Notes"] == "clear"
+    # the label-column chooser offers the annotation columns; Notes is shown as a column
+    assert [panel.column_combo.itemText(i) for i in range(panel.column_combo.count())] == [
+        "(none)", "Species", "Notes"]
+    headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    assert headers[-1] == "Notes" and panel.table.item(0, 5).text() == "clear"
+    # editing the label cell changes that cell only: rounded numbers in the table stay unused
+    panel.table.item(0, 0).setText("whistle")
+    qtbot.waitUntil(lambda: state.boxes[0].label == "whistle", timeout=5000)
+    text = side.read_bytes().decode("cp1252")
+    assert text == USER_TABLE.replace("\ttone\t", "\twhistle\t")
+    assert side.with_name(side.name + ".orig").read_bytes() == USER_TABLE.encode("cp1252")
+    # the Notes column is editable too
+    panel.table.item(0, 5).setText("faint")
+    qtbot.waitUntil(lambda: state.boxes[0].extra.get("Notes") == "faint", timeout=5000)
+    assert side.read_bytes().decode("cp1252") == USER_TABLE.replace(
+        "\ttone\tclear", "\twhistle\tfaint")
+    # labels from another column, then a box drawn: it gets selection 2 in both views
+    panel.column_combo.setCurrentIndex(2)
+    panel.column_combo.activated.emit(2)
+    qtbot.waitUntil(lambda: state.boxes[0].label == "faint", timeout=5000)
+    panel.label_combo.setEditText("new")  # new boxes take the label field's text
+    window.annotator.draw(Box(0.2, 0.4, 1000.0, 2000.0))
+    rows = side.read_bytes().decode("cp1252").splitlines()
+    assert rows[:3] == USER_TABLE.replace("\ttone\tclear", "\twhistle\tfaint").splitlines()
+    assert rows[3].startswith("2\tWaveform 1\t1\t0.2\t0.4\t") and rows[3].endswith("\tnew")
+    assert rows[4].startswith("2\tSpectrogram 1\t1\t0.2\t0.4\t")
+
+
+def test_boxes_stop_at_the_recordings_nyquist_not_the_display_grid(qtbot, window, tmp_path):
+    import numpy as np
+
+    from specview.audio import write_audio
+
+    sr = 192000
+    rng = np.random.default_rng(5)
+    path = tmp_path / "bat.wav"
+    write_audio(path, (0.05 * rng.standard_normal(sr)).astype(np.float32), sr)
+    sidecar_path(path).write_text(
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+        "High Freq (Hz)\tSpecies\n1\tSpectrogram 1\t1\t0.1\t0.12\t38000\t80000\tPipistrellus\n")
+    show(qtbot, window, path)
+    state = window.state
+    assert state.sample_rate == sr
+    assert state.boxes == [Box(0.1, 0.12, 38000.0, 80000.0, "Pipistrellus")]  # kept as drawn
+    top = float(state.display.freqs[-1])
+    assert top < 38000.0  # the display grid stops far below the box
+    assert "above the analysed band" in window.box_panel.table.item(0, 4).toolTip()
+    # a resize beyond the Nyquist stops at 96 kHz, not at the grid's top
+    window.annotator.edit(0, Box(0.1, 0.12, 38000.0, 150000.0, "Pipistrellus"))
+    assert state.boxes[0].f1 == 96000.0
+    assert read_raven(sidecar_path(path))[0].f1 == 96000.0
