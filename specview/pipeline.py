@@ -680,10 +680,13 @@ def ensure_demo(
         atomic_write_text(done_flag, "ok\n")
     if model_path.is_file():
         try:
-            if load_model(model_path, device=device).calibration is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SpecviewWarning)  # an old cache is refitted
+                cached = load_model(model_path, device=device)
+            if cached.calibration is not None and "train_nyquist_hz" in cached.info:
                 return data, model_path
         except ModelFileError:
-            pass  # stale (e.g. other weights, or no calibration yet): refit below
+            pass  # stale (e.g. other weights, no calibration or band yet): refit below
     model = fit(data, device=device,
                 progress=(lambda i, n: progress(n + i, 2 * n)) if progress else None)
     model.save(model_path)
