@@ -196,7 +196,8 @@ def _utf16_without_bom(data: bytes) -> str | None:
             text = data.decode(enc)
         except UnicodeDecodeError:
             continue
-        if "\0" not in text:
+        # a table is mostly ASCII (headers, numbers, tabs) whatever its labels' script
+        if "\0" not in text and sum(c < "\x80" for c in text[:2000]) > len(text[:2000]) / 2:
             return enc
     return None
 

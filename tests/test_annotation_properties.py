@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from specview import annotations as A
+from specview.tabletext import decode
 from specview.types import Box
 
 H = ("Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)",
@@ -72,8 +73,11 @@ def _write(tmp_path, text, encoding):
 
 
 def _rows(side, encoding):
-    """Lines with their terminators; only CR and LF end a line (as in the readers)."""
-    text = side.read_bytes().decode(encoding)
+    """Lines with their terminators; only CR and LF end a line (as in the readers).
+
+    Decoded as the readers decode (a Windows-1252 table whose bytes happen to be valid UTF-8
+    is UTF-8 to them)."""
+    text = decode(side.read_bytes())[0]
     return [m.group(0) for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)]
 
 
@@ -117,11 +121,10 @@ def test_raven_edit_delete_add_touch_only_what_changed(tmp_path, table, data):
     boxes = A.load_sidecar(audio, label_column=col).boxes
     keep = data.draw(st.lists(st.booleans(), min_size=len(boxes), max_size=len(boxes)))
     kept = [b for b, f in zip(boxes, keep, strict=True) if f]
+    groups = A.read_raven_table(side, label_column=col).groups  # box k <-> group k
     A.save_sidecar(audio, kept)
-    gone = [ln for b, f in zip(boxes, keep, strict=True) if not f for ln in b.source.lines]
-    expected = list(old_lines)
-    for ln in gone:
-        expected.remove(next(x for x in expected[1:] if x.rstrip("\r\n") == ln))
+    gone = {r for g, f in zip(groups, keep, strict=True) if not f for r in g.rows}
+    expected = [ln for i, ln in enumerate(old_lines) if i not in gone]
     assert _rows(side, encoding) == expected
     assert A.load_sidecar(audio, label_column=col).boxes == kept
     # add one: every old row stays, the new box reads back with a fresh selection number
