@@ -932,10 +932,12 @@ def distribute(path: str | Path, audio_paths: Iterable[str | Path], *,
 
 
 def export_boxes(path: str | Path, boxes: Iterable[Box], *, fmt: str) -> None:
-    """Write boxes, sorted with :func:`sort_boxes`, atomically in one of :data:`FORMATS`.
+    """Write boxes atomically in one of :data:`FORMATS`, in the order given.
 
-    A Raven export of boxes read from one Raven table keeps that table's header, encoding and
-    rows (in their file order; new boxes follow).
+    Boxes read from a file keep what they carry from it: a Raven export of boxes read from one
+    Raven table keeps that table's header, encoding and rows (in their file order; new boxes
+    follow), so an unedited table exports back byte for byte; Audacity labels keep their
+    number cells and bandless labels.
 
     Raises
     ------
@@ -947,7 +949,7 @@ def export_boxes(path: str | Path, boxes: Iterable[Box], *, fmt: str) -> None:
     writers = {"raven": write_raven, "audacity": write_audacity_labels, "json": write_boxes_json}
     if fmt not in writers:
         raise ParameterError(f"unknown annotation format fmt={fmt!r}; choose one of {FORMATS}")
-    writers[fmt](path, sort_boxes(boxes))
+    writers[fmt](path, list(boxes))
 
 
 # -- sidecars ----------------------------------------------------------------------------------
