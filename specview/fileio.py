@@ -390,6 +390,9 @@ class OutputSet:
             except OSError as exc:
                 self.abort()
                 raise _write_error(e.path, exc, staged=self._staged) from exc
+            except BaseException:  # Ctrl+C: no file replaced, no temporary file left
+                self.abort()
+                raise
         folders: dict[Path, None] = {}
         for k, e in enumerate(entries):
             try:
@@ -403,6 +406,10 @@ class OutputSet:
                         f"{err}; {k} other file(s) of this run were already replaced",
                         path=e.path, errno=exc.errno, cause=err.strerror)
                 raise err from exc
+            except BaseException:  # Ctrl+C between renames: the rest stay as they were
+                self._entries = {x.target: x for x in entries[k:]}
+                self.abort()
+                raise
             folders[e.target.parent] = None
         self._done = True
         self._entries.clear()
