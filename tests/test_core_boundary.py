@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-CORE = ["types", "errors", "audio", "spectrogram", "annotations", "datasets", "params", "demo",
+CORE = ["types", "errors", "fileio", "audio", "spectrogram", "annotations", "datasets", "params", "demo",
         "metrics", "envmix", "playback"]
 
 
