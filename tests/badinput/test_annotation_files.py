@@ -7,7 +7,7 @@ read) is checked at the end."""
 from __future__ import annotations
 
 import pytest
-from conftest import assert_refused, assert_unchanged, snapshot
+from badinput_harness import assert_refused, assert_unchanged, snapshot
 
 from specview import annotations as A
 from specview.errors import AnnotationError

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import assert_refused, assert_unchanged, assert_warned, snapshot
+from badinput_harness import assert_refused, assert_unchanged, assert_warned, snapshot
 
 SR = 16000
 #: one feature cell of the tiny encoder: 8 frames of 256 samples at 16 kHz

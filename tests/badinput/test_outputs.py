@@ -11,7 +11,6 @@ half-second clips; demo datasets are shrunk to three one-second clips.
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import shutil
 import stat
@@ -22,26 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from badinput_harness import assert_refused, assert_unchanged, snapshot
 from fsutil import fill, read_only, small_disk  # noqa: F401 - fixtures
 
 from specview import fileio
-
-
-def _harness():
-    """This folder's conftest.py by path: ``import conftest`` finds whichever conftest module
-    pytest imported first (tests/gui has one too)."""
-    name = "specview_tests_badinput_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("conftest.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-assert_refused = _harness().assert_refused
-assert_unchanged = _harness().assert_unchanged
-snapshot = _harness().snapshot
 
 SR = 16000
 pytestmark = pytest.mark.usefixtures("one_thread", "tiny")
