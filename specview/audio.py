@@ -289,8 +289,21 @@ def resample(samples: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 
 def write_audio(path: str | Path, samples: np.ndarray, sr: int) -> None:
-    """Write float samples (mono or ``(n, channels)``) as 16-bit PCM (WAV/FLAC) or float WAV."""
+    """Write float samples (mono or ``(n, channels)``) as 16-bit PCM (WAV/FLAC) or float WAV,
+    atomically (:func:`specview.fileio.atomic_output`: the old file or the new one, never a
+    part; a write into a name that is itself a temporary file of a staged run goes directly)."""
+    from specview import fileio
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     subtype = "PCM_16" if path.suffix.lower() in (".wav", ".flac") else None
-    sf.write(str(path), np.asarray(samples, dtype=np.float32), int(sr), subtype=subtype)
+    data = np.asarray(samples, dtype=np.float32)
+    if fileio.is_temp_name(path.name):  # already the temporary file of an atomic write
+        sf.write(str(path), data, int(sr), subtype=subtype)
+        return
+    with fileio.atomic_output(path) as tmp:
+        sf.write(str(tmp), data, int(sr), subtype=subtype, format=_sf_format(path))
+
+
+def _sf_format(path: Path) -> str | None:
+    """libsndfile's format for a file name (the temporary name keeps the suffix anyway)."""
+    return {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())

@@ -235,3 +235,18 @@ def test_json_round_trip_holds_any_text(tmp_path, boxes):
     back = A.read_boxes_json(p)
     assert back == boxes
     assert [(b.selection, b.extra) for b in back] == [(b.selection, b.extra) for b in boxes]
+
+
+@SETTINGS
+@given(labels=st.lists(st.text(st.characters(exclude_categories=("Cs",)), max_size=10),
+                       min_size=1, max_size=6))
+def test_raven_labels_with_tabs_and_line_breaks_are_written_as_spaces(tmp_path, labels):
+    """Raven has no escaping: tab, CR, LF (and NUL) become spaces, nothing else changes."""
+    boxes = [Box(i, i + 1.0, 10.0, 20.0, lab) for i, lab in enumerate(labels)]
+    audio = tmp_path / "rec.wav"
+    A.save_sidecar(audio, boxes)
+    back = A.load_sidecar(audio).boxes
+    expected = [re.sub(r"[\t\r\n\0]", " ", lab).strip() for lab in labels]
+    assert [b.label for b in back] == expected
+    assert [(b.t0, b.t1, b.f0, b.f1) for b in back] == [(b.t0, b.t1, b.f0, b.f1) for b in boxes]
+    A.sidecar_path(audio).unlink()

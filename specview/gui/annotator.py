@@ -8,6 +8,7 @@ chooses to keep that file aside and start a new one.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from specview import annotations as A
-from specview.errors import SpecviewError
+from specview.errors import SpecviewError, SpecviewWarning
 from specview.gui import commands as C
 from specview.gui.box_panel import BoxPanel
 from specview.gui.spectrogram_view import SpectrogramView
@@ -213,11 +214,15 @@ class Annotator(QObject):
         if path is None or not self.state.boxes_editable:
             return
         try:
-            out = A.save_sidecar(path, self.state.boxes, label_column=self._label_column())
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", SpecviewWarning)
+                out = A.save_sidecar(path, self.state.boxes, label_column=self._label_column())
         except (SpecviewError, OSError) as exc:
             self.save_failed.emit(str(exc))
             return
         self.saved.emit(out)
+        for w in caught:  # e.g. a Windows-1252 table switched to UTF-8 for a new label
+            self.message.emit(str(w.message))
 
     def _label_column(self) -> str | None:
         side = self.state.sidecar
