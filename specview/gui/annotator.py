@@ -25,7 +25,6 @@ from specview.gui.state import AppState
 from specview.types import Box
 
 MAX_RECENT = 12
-DEFAULT_LABEL = "anomaly"
 EXPORT_FILTERS = {
     "Raven selection table (*.txt)": "raven",
     "Audacity labels (*.txt)": "audacity",
@@ -64,7 +63,7 @@ class Annotator(QObject):
         view.flagged_clicked.connect(panel.select_flagged)
         panel.box_selected.connect(state.select)
         panel.box_edited.connect(lambda i, b: self.edit(i, b, "Edit box in table"))
-        panel.label_chosen.connect(self.relabel_selected)
+        panel.label_chosen.connect(self._remember_label)
         panel.delete_requested.connect(self.delete_selected)
         panel.accept_requested.connect(self.accept)
         panel.dismiss_requested.connect(self.dismiss)
@@ -114,7 +113,7 @@ class Annotator(QObject):
     def recent_labels(self) -> list[str]:
         v = self.settings.value("annotate/recent_labels", [])
         labels = [v] if isinstance(v, str) else list(v or [])
-        return [str(x) for x in labels if str(x)] or [DEFAULT_LABEL]
+        return [str(x) for x in labels if str(x)]
 
     def _remember_label(self, label: str) -> None:
         if not label:
@@ -130,11 +129,14 @@ class Annotator(QObject):
     def draw(self, box: Box) -> None:
         if not self._can_edit():
             return
-        label = self.panel.current_label() or self.recent_labels()[0]
+        label = self.panel.current_label()  # what the field shows; empty: an unlabelled box
         clamped = self._clamp(Box(box.t0, box.t1, box.f0, box.f1, label))
         if clamped is not None:
             self._remember_label(label)
             self._push(C.add_box(self.state, clamped))
+            if not label:
+                self.message.emit("New box has no label: type one in “Label for new boxes”, "
+                                  "or edit the box's Label cell")
 
     def edit(self, index: int, box: Box, text: str = "Move/resize box") -> None:
         if not self._can_edit() or not 0 <= index < len(self.state.boxes):
@@ -168,7 +170,7 @@ class Annotator(QObject):
         if k is None or not 0 <= k < len(self.state.flagged) or not self._can_edit():
             return
         r = self.state.flagged[k].box
-        label = self.panel.current_label() or self.recent_labels()[0]
+        label = self.panel.current_label()
         clamped = self._clamp(Box(r.t0, r.t1, r.f0, r.f1, label))
         if clamped is not None:
             self._push(C.accept_flagged(self.state, k, clamped))
@@ -385,11 +387,15 @@ class Annotator(QObject):
     # -- menus ------------------------------------------------------------------------------
     def build_menu(self, menu) -> dict[str, QAction]:
         """Fill the Edit menu: undo/redo and the annotation keys."""
-        stack = self.state.undo_stack
-        undo = stack.createUndoAction(self, "&Undo")
+        group = self.state.undo_group  # follows the clip on screen: one history per clip
+        undo = group.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
-        redo = stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        redo = group.createRedoAction(self, "&Redo")
+        # one entry per key: Redo's standard keys on X11 already hold Ctrl+Shift+Z, and a key
+        # listed twice is an "ambiguous shortcut" that Qt then ignores
+        keys = [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y"),
+                *QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)]
+        redo.setShortcuts(list({k.toString(): k for k in keys if not k.isEmpty()}.values()))
         menu.addAction(undo)
         menu.addAction(redo)
         menu.addSeparator()

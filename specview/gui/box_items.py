@@ -76,19 +76,6 @@ class DrawViewBox(pg.ViewBox):
         super().mouseClickEvent(ev)
 
 
-class _ClickableRect(QGraphicsRectItem):
-    def __init__(self, rect: QRectF, on_click: Callable[[], None]) -> None:
-        super().__init__(rect)
-        self._on_click = on_click
-
-    def mousePressEvent(self, ev):  # noqa: N802 - Qt API
-        if ev.button() == Qt.MouseButton.LeftButton:
-            self._on_click()
-            ev.accept()
-        else:
-            super().mousePressEvent(ev)
-
-
 class BoxLayer(QObject):
     """The boxes and flagged regions of the clip on one plot.
 
@@ -147,24 +134,34 @@ class BoxLayer(QObject):
             if passive:
                 self.rois[-1].setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         pen = pg.mkPen(FLAG_COLOUR, width=1.5)
-        for k, reg in enumerate(flagged):
+        for reg in flagged:
             b = reg.box
-            rect = _ClickableRect(self.rect_of(b), lambda k=k: self.flagged_clicked.emit(k))
+            # a flagged region takes no mouse press of its own: a press it grabbed would stop
+            # pyqtgraph's drags, so boxes over it could not be moved and the view not panned.
+            # A click on it reaches the view, which selects it (flagged_at).
+            rect = QGraphicsRectItem(self.rect_of(b))
             rect.setPen(pen)
             rect.setZValue(19)
-            if passive:
-                rect.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-            z = calibrate(reg.score) if calibrate is not None else reg.score
+            rect.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+            z = calibrate(reg.score) if calibrate is not None else None
+            peak = f"peak {z:.2f}× flag threshold" if z is not None else f"peak {reg.score:#.3g}"
             rect.setToolTip(f"flagged region (click to select; A accepts, X dismisses): "
-                            f"{describe_box(b)}, peak {z:.2f} × threshold")
+                            f"{describe_box(b)}, {peak} (raw {reg.score:#.3g})")
             self.plot.addItem(rect)
-            text = pg.TextItem(f"{z:.1f}", color=FLAG_COLOUR, anchor=(1, 0))
+            text = pg.TextItem(f"{z:.1f}×" if z is not None else f"{reg.score:#.3g}",
+                               color=FLAG_COLOUR, anchor=(1, 0))
             text.setPos(b.t1, self.rect_of(b).top())  # under the box; labels sit above boxes
             text.setZValue(19)
             self.plot.addItem(text)
             self.flag_items.append(rect)
             self._extra.append(text)
         self.set_visible(self.visible)
+
+    def flagged_at(self, p: QPointF) -> int | None:
+        """The flagged region under view position ``p`` (the smallest, when they nest)."""
+        hits = [(r.rect().width() * r.rect().height(), k)
+                for k, r in enumerate(self.flag_items) if r.isVisible() and r.rect().contains(p)]
+        return min(hits)[1] if hits else None
 
     def _add_roi(self, i: int, b: Box, selected: bool, editable: bool) -> None:
         r = self.rect_of(b)

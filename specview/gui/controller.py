@@ -20,7 +20,7 @@ from specview.annotations import SidecarState, load_sidecar, sidecar_path
 from specview.audio import AUDIO_SUFFIXES, audio_info, load_audio
 from specview.encoders.aisfx import AisfxParams, aisfx_front_end
 from specview.errors import DatasetError, SpecviewError
-from specview.gui.state import AppState, ClipScore
+from specview.gui.state import AppState, summary
 from specview.gui.workers import Job, Runner
 from specview.spectrogram import MelFrontEnd, display_spectrogram
 from specview.types import AnomalyResult, Box, Progress, Spectrogram
@@ -169,14 +169,16 @@ class Controller(QObject):
             return  # stale: a newer request or another model superseded it
         if data.result is not None:
             self.remember(data.path, data.result)
-            self.state.add_scores({data.path: summary(data.result)})
+            self.state.add_scores({data.path: summary(data.result, model)})
         self.state.sample_rate = data.sample_rate
         self.state.sidecar = data.sidecar
         self.state.set_clip(data.path, data.display, data.result, data.boxes,
                             editable=not data.boxes_error)
         msg = f"{data.path.name}: {data.display.duration:.2f} s"
         if data.result is not None:
-            msg += f", clip score {data.result.clip_score:#.3g}"
+            sc = summary(data.result, model)
+            msg += (f", peak {sc.text()} flag threshold: {sc.verdict}" if sc.peak is not None
+                    else f", clip score {sc.text()}")
         others = data.sidecar.other_files if data.sidecar is not None else {}
         if others:
             n = sum(others.values())
@@ -366,7 +368,7 @@ class Controller(QObject):
                 return  # the model changed meanwhile: these scores no longer apply
             for p, r in results.items():
                 self.remember(p, r)
-            scores = {p: summary(r) for p, r in results.items()}
+            scores = {p: summary(r, model) for p, r in results.items()}
             self.state.add_scores(scores)
             self.task_ended.emit("done", f"Scored {len(scores)} clips")
             if failed:
@@ -394,10 +396,6 @@ class Controller(QObject):
     def shutdown(self) -> None:
         self._clip_pending = None
         self.runner.shutdown()
-
-
-def summary(result: AnomalyResult) -> ClipScore:
-    return ClipScore(float(result.clip_score), float(result.map.max()) if result.map.size else 0.0)
 
 
 def _describe(exc: BaseException) -> str:

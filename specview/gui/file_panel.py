@@ -159,8 +159,15 @@ class FilePanel(QWidget):
     def _show_scores(self) -> None:
         for path, item in self._items.items():
             sc = self.state.scores.get(path)
-            item.setText(COL_SCORE, f"{sc.clip_score:#.3g}" if sc else "")
-            item.setData(COL_SCORE, SCORE_ROLE, sc.clip_score if sc else None)
+            text = ""
+            if sc is not None:
+                text = sc.text() + (" ⚑" if sc.n_flagged else "")
+            item.setText(COL_SCORE, text)
+            item.setData(COL_SCORE, SCORE_ROLE, sc.sort_key if sc else None)
+            item.setToolTip(COL_SCORE, "" if sc is None else (
+                f"peak {sc.peak:.2f}× flag threshold, {sc.verdict}; raw clip score "
+                f"{sc.clip_score:#.3g}" if sc.peak is not None else
+                f"raw clip score {sc.clip_score:#.3g} (the model has no calibration)"))
 
     def _update_button(self) -> None:
         ds = self.state.dataset

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from specview.gui.freq_scale import format_hz
 from specview.gui.spectrogram_view import HEAT_COLORMAPS, SCALE_MODES, SPEC_COLORMAPS
-from specview.gui.state import AppState
+from specview.gui.state import AppState, summary
 
 
 class OverlayPanel(QWidget):
@@ -149,7 +149,16 @@ class OverlayPanel(QWidget):
             self.score_label.setText("—")
             self.peak_label.setText("" if self.state.model else "load or fit a model to score")
             return
-        self.score_label.setText(f"{r.clip_score:#.3g}")
+        sc = summary(r, self.state.model)
+        self.score_label.setText(sc.text())
+        if sc.peak is not None:
+            self.score_caption.setText(f"peak, × flag threshold — {sc.verdict}")
+            self.score_label.setStyleSheet("color: #d04000;" if sc.n_flagged else "")
+        else:
+            self.score_caption.setText("clip score (higher = more anomalous; no calibration)")
+            self.score_label.setStyleSheet("")
+        self.score_label.setToolTip(f"raw clip score {r.clip_score:#.3g} (scale of the method: "
+                                    "not comparable across methods)")
         if r.map.size:
             i, j = np.unravel_index(int(np.argmax(r.map)), r.map.shape)
             self.peak_label.setText(

@@ -14,7 +14,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
-from specview.gui.box_items import BoxLayer, DrawViewBox, describe_box
+from specview.gui.box_items import (
+    BOX_COLOUR,
+    FLAG_COLOUR,
+    SELECTED_COLOUR,
+    BoxLayer,
+    DrawViewBox,
+    describe_box,
+)
 from specview.gui.freq_scale import BandScale, format_hz
 from specview.gui.state import AppState
 from specview.types import Box, Spectrogram
@@ -82,10 +89,14 @@ class Readout:
     level_db: float
     score: float | None
     unit: str = "dB"
+    #: ``score`` in multiples of the flag threshold (the colour bar's unit), when calibrated.
+    calibrated: float | None = None
 
     def text(self) -> str:
         s = f"t {self.time_s:.3f} s   f {format_hz(self.freq_hz)}   {self.level_db:.1f} {self.unit}"
-        if self.score is not None:
+        if self.calibrated is not None:
+            s += f"   anomaly {self.calibrated:.2f}× threshold (raw {self.score:#.3g})"
+        elif self.score is not None:
             s += f"   score {self.score:#.3g}"
         return s
 
@@ -200,7 +211,23 @@ class SpectrogramView(QWidget):
         state.scores_changed.connect(self._apply_heat_levels)
         state.annotations_changed.connect(self.refresh_boxes)
         state.selection_changed.connect(self.refresh_boxes)
+        self.legend = self._make_legend()
+        self.threshold_line: pg.InfiniteLine | None = None
 
+    def _make_legend(self) -> pg.LegendItem:
+        """What the outlines mean, in the spectrogram's top-right corner."""
+        legend = pg.LegendItem(offset=(-8, 8), brush=pg.mkBrush(20, 20, 20, 190),
+                               pen=pg.mkPen("#606060"), labelTextColor="#e0e0e0",
+                               labelTextSize="8pt", verSpacing=-4)
+        legend.setParentItem(self.plot.getViewBox())
+        dash = Qt.PenStyle.DashLine
+        for colour, width, style, name in (
+                (BOX_COLOUR, 1.5, dash, "ground-truth box"),
+                (SELECTED_COLOUR, 2.5, dash, "selected box"),
+                (FLAG_COLOUR, 1.5, Qt.PenStyle.SolidLine, "flagged region (× threshold)")):
+            legend.addItem(pg.PlotDataItem(pen=pg.mkPen(colour, width=width, style=style)), name)
+        legend.setZValue(50)
+        return legend
     # -- state -> view -----------------------------------------------------------------------
     def _on_clip_loaded(self, path) -> None:
         disp = self.state.display
@@ -232,7 +259,21 @@ class SpectrogramView(QWidget):
             return
         self._set_heat_image()
         self.refresh_boxes()
-        self.score_curve.setData(np.asarray(r.times, dtype=float), r.frame_scores.astype(float))
+        # the strip in the colour bar's unit (× flag threshold) when the model is calibrated
+        cal = self._calibration() if self.calibrated_shown() else None
+        frames = r.frame_scores.astype(float)
+        if cal is not None:
+            frames = cal.calibrated(frames[None, :])[0].astype(float)
+        self.score_curve.setData(np.asarray(r.times, dtype=float), frames)
+        self.score_plot.setLabel("left", "frame, × thr" if cal is not None else "frame score")
+        if cal is not None and self.threshold_line is None:
+            self.threshold_line = pg.InfiniteLine(
+                pos=1.0, angle=0, movable=False,
+                pen=pg.mkPen(FLAG_COLOUR, width=1, style=Qt.PenStyle.DashLine))
+            self.threshold_line.setToolTip("flag threshold")
+            self.score_plot.addItem(self.threshold_line, ignoreBounds=False)
+        if self.threshold_line is not None:
+            self.threshold_line.setVisible(cal is not None)
         self.score_plot.enableAutoRange(axis="y")
         self._set_result_widgets_visible(True)
 
@@ -253,7 +294,7 @@ class SpectrogramView(QWidget):
             return
         if self.calibrated_shown():
             self.colorbar.setLevels((0.0, CAL_MAX))
-            self.colorbar.getAxis("left").setLabel("calibrated score (1 = flag threshold)")
+            self.colorbar.getAxis("left").setLabel("anomaly, × flag threshold")
             return
         self.colorbar.getAxis("left").setLabel("anomaly score")
         if self.scale_mode == "fixed":
@@ -319,8 +360,14 @@ class SpectrogramView(QWidget):
         self.box_drawn.emit(self.box_layer.box_of(p0, p1))
 
     def _on_clicked(self, p) -> None:
-        if self.state.display is not None and self._rect.contains(p):
-            self.clicked_at.emit(float(p.x()))
+        """A click (not on a box: boxes take their own) sets the play cursor and, on a flagged
+        region, selects it."""
+        if self.state.display is None or not self._rect.contains(p):
+            return
+        k = self.box_layer.flagged_at(p)
+        if k is not None:
+            self.flagged_clicked.emit(k)
+        self.clicked_at.emit(float(p.x()))
 
     def set_playhead(self, t: float | None) -> None:
         for line in self.playheads:
@@ -362,7 +409,7 @@ class SpectrogramView(QWidget):
         if mode not in SCALE_MODES:
             raise ValueError(f"scale mode {mode!r}: use one of {', '.join(SCALE_MODES)}")
         self.scale_mode = mode
-        self._set_heat_image()
+        self._on_results_changed()  # heatmap, strip and readouts change unit together
 
     def set_spec_colormap(self, name: str) -> None:
         self.spec_item.setColorMap(pg.colormap.get(SPEC_COLORMAPS.get(name, name)))
@@ -391,8 +438,11 @@ class SpectrogramView(QWidget):
         row = int(np.clip(np.floor(y), 0, n_freq - 1))
         r = self.state.result
         score = float(r.map[row, col]) if r is not None and r.map.shape == disp.values.shape else None
+        cal = self._calibration() if self.calibrated_shown() else None  # the colour bar's unit
+        z = float(cal.calibrated(np.array([[score]]))[0, 0]) if (
+            cal is not None and score is not None) else None
         return Readout(float(x), float(self.band_scale.hz_of_y(y)), float(disp.values[row, col]),
-                       score, disp.unit)
+                       score, disp.unit, z)
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if self.vb.sceneBoundingRect().contains(scene_pos):
@@ -411,7 +461,12 @@ class SpectrogramView(QWidget):
         col = int(np.clip(np.searchsorted(r.times, x), 0, len(r.times) - 1))
         if col > 0 and abs(r.times[col - 1] - x) < abs(r.times[col] - x):
             col -= 1
-        return f"t {x:.3f} s   frame score {float(r.frame_scores[col]):#.3g}"
+        v = float(r.frame_scores[col])
+        cal = self._calibration() if self.calibrated_shown() else None
+        if cal is not None:
+            z = float(cal.calibrated(np.array([[v]]))[0, 0])
+            return f"t {x:.3f} s   frame {z:.2f}× threshold (raw {v:#.3g})"
+        return f"t {x:.3f} s   frame score {v:#.3g}"
 
     def scene_pos_of(self, time_s: float, freq_hz: float) -> QPointF:
         """Scene position of a time and frequency (for tests and later tools)."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from specview.annotations import SidecarState
 from specview.datasets import Dataset
@@ -20,10 +21,42 @@ from specview.types import AnomalyResult, Box, FlaggedRegion, Spectrogram
 
 @dataclass(frozen=True)
 class ClipScore:
-    """A scored clip's summary: its clip score and the highest cell of its map."""
+    """A scored clip's summary.
+
+    Attributes
+    ----------
+    clip_score : float
+        The method's raw clip score (not comparable across methods).
+    map_max : float
+        The highest cell of its map (raw).
+    peak : float or None
+        That cell in multiples of the model's flag threshold (the calibrated unit: 0 a typical
+        normal cell, 1 the threshold); None for a model without a calibration.
+    n_flagged : int
+        Flagged regions on the clip.
+    """
 
     clip_score: float
     map_max: float
+    peak: float | None = None
+    n_flagged: int = 0
+
+    @property
+    def verdict(self) -> str:
+        """``"flagged (2 regions)"``, ``"normal"``, or ``""`` without a calibration."""
+        if self.peak is None:
+            return ""
+        if self.n_flagged:
+            return f"flagged ({self.n_flagged} region{'s' if self.n_flagged > 1 else ''})"
+        return "normal"
+
+    def text(self) -> str:
+        """The clip's number in the window: the peak in × threshold, else the raw score."""
+        return f"{self.peak:.2f}×" if self.peak is not None else f"{self.clip_score:#.3g}"
+
+    @property
+    def sort_key(self) -> float:
+        return self.peak if self.peak is not None else self.clip_score
 
 
 class AppState(QObject):
@@ -83,8 +116,11 @@ class AppState(QObject):
         self.sidecar: SidecarState | None = None
         #: The label column the user chose for Raven tables (None: the documented rule).
         self.label_column: str | None = None
-        #: Edits of the clip on screen; cleared when another clip opens.
-        self.undo_stack = QUndoStack(self)
+        #: One undo history per clip, kept while the app runs; the group's active stack is the
+        #: clip on screen (the Edit menu's Undo/Redo follow it).
+        self.undo_group = QUndoGroup(self)
+        self._stacks: dict[Path, QUndoStack] = {}
+        self.undo_stack = self._stack_for(None)
 
     def _flag(self) -> None:
         r, m = self.result, self.model
@@ -100,11 +136,22 @@ class AppState(QObject):
         self.result = result
         self.selected = None
         if new:
-            self.undo_stack.clear()
+            self.undo_stack = self._stack_for(self.clip_path)
         self._flag()
         self.clip_loaded.emit(self.clip_path)
         self.results_changed.emit()
         self.selection_changed.emit()
+
+    def _stack_for(self, path: Path | None) -> QUndoStack:
+        """The undo history of ``path`` (made on first use), now the active one."""
+        key = Path(path) if path is not None else Path()
+        stack = self._stacks.get(key)
+        if stack is None:
+            stack = QUndoStack(self)
+            self._stacks[key] = stack
+            self.undo_group.addStack(stack)
+        self.undo_group.setActiveStack(stack)
+        return stack
 
     def set_result(self, result: AnomalyResult | None) -> None:
         self.result = result
@@ -150,3 +197,14 @@ class AppState(QObject):
     def set_dataset(self, dataset: Dataset | None) -> None:
         self.dataset = dataset
         self.dataset_opened.emit()
+
+
+def summary(result: AnomalyResult, model: Model | None = None) -> ClipScore:
+    """Clip score, map peak, and (with a calibrated model) the peak in × flag threshold and
+    the number of flagged regions."""
+    top = float(result.map.max()) if result.map.size else 0.0
+    cal = model.calibration if model is not None else None
+    if cal is None:
+        return ClipScore(float(result.clip_score), top)
+    peak = float(cal.calibrated(np.array([[top]]))[0, 0])
+    return ClipScore(float(result.clip_score), top, peak, len(model.flagged(result)))

@@ -78,7 +78,13 @@ def test_model_and_clip_show_heatmap_and_score(qtbot, window, tiny_dataset, mode
     cal = window.state.model.calibration
     assert np.array_equal(heat.image, cal.calibrated(r.map))
     assert window.view.colorbar.levels() == (0.0, 2.0)
-    assert window.overlay_panel.score_label.text() == f"{r.clip_score:#.3g}"
+    # the clip's number is its peak in the colour bar's unit (× flag threshold), with a verdict
+    peak = float(cal.calibrated(np.array([[r.map.max()]]))[0, 0])
+    assert window.overlay_panel.score_label.text() == f"{peak:.2f}×"
+    n = len(window.state.model.flagged(r))
+    assert n and window.overlay_panel.score_caption.text().endswith(
+        f"flagged ({n} region{'s' if n > 1 else ''})")
+    assert f"raw clip score {r.clip_score:#.3g}" in window.overlay_panel.score_label.toolTip()
     # the flagged region (map above the threshold) is drawn and lies on the burst
     flagged = window.view.flagged
     assert flagged and flagged == window.state.model.flagged(r)
@@ -96,7 +102,10 @@ def test_model_and_clip_show_heatmap_and_score(qtbot, window, tiny_dataset, mode
     open_clip(qtbot, window, normal, scored=True)
     assert window.state.result.clip_score < r.clip_score
     items = window.file_panel._items
-    assert items[normal].text(2) == f"{window.state.result.clip_score:#.3g}"
+    sc = window.state.scores[normal]
+    assert items[normal].text(2) == f"{sc.peak:.2f}×" + (" ⚑" if sc.n_flagged else "")
+    assert items[clip].text(2).startswith(f"{peak:.2f}×")
+    assert f"raw clip score {window.state.result.clip_score:#.3g}" in items[normal].toolTip(2)
 
 
 def test_toggle_and_opacity(qtbot, window, tiny_dataset, model_path) -> None:
@@ -128,7 +137,8 @@ def test_hover_readout(qtbot, window, tiny_dataset, model_path, burst) -> None:
     qtbot.mouseMove(view.glw.viewport(), QPoint(widget_pos.x(), widget_pos.y()))
     qtbot.waitUntil(lambda: window.readout.text() != "")
     text = window.readout.text()
-    assert text.startswith("t ") and "kHz" in text and "dB" in text and "score" in text
+    assert text.startswith("t ") and "kHz" in text and "dB" in text
+    assert "× threshold (raw " in text  # the colour bar's unit, the raw score beside it
     assert float(text.split()[1]) == pytest.approx(1.1, abs=0.01)  # within a pixel or two
     # exact values at a known view position
     y = view.band_scale.y_of_hz(tone_hz)
@@ -140,10 +150,13 @@ def test_hover_readout(qtbot, window, tiny_dataset, model_path, burst) -> None:
     assert ro.freq_hz == pytest.approx(tone_hz, rel=1e-6)
     assert ro.level_db == pytest.approx(float(disp.values[row, col]))
     assert ro.score == pytest.approx(float(r.map[row, col]))
+    cal = window.state.model.calibration
+    assert ro.calibrated == pytest.approx(float(cal.calibrated(r.map[row:row + 1, col:col + 1])[0, 0]))
     # over the frame-score track: time and that frame's score
     track = view.score_plot.vb.mapViewToScene(QPointF(1.1, 0.0))
     view.glw.scene().sigMouseMoved.emit(track)
-    assert window.readout.text().startswith("t 1.100 s   frame score ")
+    assert window.readout.text().startswith("t 1.100 s   frame ")
+    assert "× threshold (raw " in window.readout.text()
     view.glw.scene().sigMouseMoved.emit(QPointF(-100.0, -100.0))  # outside: readout clears
     assert window.readout.text() == ""
 
@@ -320,7 +333,7 @@ def test_score_all_ranks_clips_and_shares_the_colour_scale(
     assert set(state.scores) == {anomaly, normal}
     assert state.scores[anomaly].clip_score > state.scores[normal].clip_score
     items = window.file_panel._items
-    assert items[anomaly].text(2) == f"{state.scores[anomaly].clip_score:#.3g}"
+    assert items[anomaly].text(2) == state.scores[anomaly].text() + " ⚑"  # flagged
     # shared scale: the normal clip is now drawn on the anomaly's range, so it looks calm
     assert view.colorbar.levels()[1] == pytest.approx(state.scores[anomaly].map_max)
     assert view.heat_item.getLevels()[1] == pytest.approx(state.scores[anomaly].map_max)
