@@ -60,6 +60,9 @@ class ListenPanel(QWidget):
                               "frequencies lower)")
         self.reason = QLabel("")
         self.reason.setWordWrap(True)
+        #: what the player is doing: shown at once on a click, before the sound starts
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
         grid = QGridLayout()
         grid.addWidget(self.play_clip, 0, 0)
         grid.addWidget(self.play_selection, 0, 1)
@@ -73,6 +76,7 @@ class ListenPanel(QWidget):
         lay = QVBoxLayout(box)
         lay.addLayout(grid)
         lay.addLayout(form)
+        lay.addWidget(self.status)
         lay.addWidget(self.reason)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
@@ -214,12 +218,27 @@ class Listener(QObject):
             return None
         self._seq += 1
         seq = self._seq
+        # feedback now, before the sound is rendered and the output opened (can take a while
+        # the first time: the recording is read at its own rate)
+        try:
+            start = float(self.request(kind).get("start") or 0.0)
+        except SpecviewError as exc:
+            self.message.emit(f"Cannot play: {exc}")
+            return None
+        self.view.set_playhead(start)
+        self.panel.status.setText(f"Preparing the sound from {start:.2f} s…")
+        self.message.emit(f"Preparing the sound from {start:.2f} s…")
         job = Job(lambda _p: self.render(kind), name="rendering sound", cancellable=False,
                   parent=self)
         job.succeeded.connect(lambda out: self._start(seq, out))
-        job.failed.connect(lambda exc: self.message.emit(f"Cannot play: {exc}"))
+        job.failed.connect(lambda exc: self._failed(seq, exc))
         self.runner.start(job)
         return job
+
+    def _failed(self, seq: int, exc: BaseException) -> None:
+        if seq == self._seq:
+            self.panel.status.setText("")
+        self.message.emit(f"Cannot play: {exc}")
 
     def _start(self, seq: int, out) -> None:
         if seq != self._seq:
@@ -230,9 +249,11 @@ class Listener(QObject):
             self.player.play(x, sr, loop=self.panel.loop.isChecked(),
                              on_finished=lambda s=seq: self._ended.emit(s))
         except SpecviewError as exc:
+            self.panel.status.setText("")
             self.message.emit(f"Cannot play: {exc}")
             return
         self._timer.start()
+        self.panel.status.setText(f"Playing {len(x) / sr:.2f} s from {start:.2f} s at {speed:g}×")
         self.message.emit(f"Playing {len(x) / sr:.2f} s from {start:.2f} s at {speed:g}×")
 
     def stop(self) -> None:
@@ -240,6 +261,7 @@ class Listener(QObject):
         if self._player is not None:
             self._player.stop()
         self._timer.stop()
+        self.panel.status.setText("")
         self.view.set_playhead(self.cursor_t)
 
     def toggle(self) -> None:
@@ -263,6 +285,7 @@ class Listener(QObject):
     def _on_ended(self, seq: int) -> None:
         if seq == self._seq:
             self._timer.stop()
+            self.panel.status.setText("")
             self.view.set_playhead(self.cursor_t)
             self.finished.emit()
 
