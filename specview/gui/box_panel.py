@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -27,6 +28,82 @@ from specview.gui.freq_scale import format_hz
 from specview.gui.state import AppState
 
 COLUMNS = ("Label", "Begin (s)", "End (s)", "Low (Hz)", "High (Hz)")
+#: Rows each table shows at the least (more when there is room); the label column's least width.
+BOX_ROWS_MIN, FLAG_ROWS_MIN, LABEL_WIDTH = 3, 2, 90
+
+
+class _StretchWithFloor(QObject):
+    """Columns as wide as their header and values; one column takes the rest of the width but
+    never gets narrower than a floor: when the others leave less, it keeps the floor and the
+    table scrolls sideways instead.
+
+    Parameters
+    ----------
+    table : QTableWidget
+        Becomes the parent.
+    column : int
+        The stretching column.
+    floor : int or None
+        Its least width in pixels; None: its header's and values' width.
+    """
+
+    def __init__(self, table: QTableWidget, column: int, floor: int | None) -> None:
+        super().__init__(table)
+        self.table, self.column, self.floor = table, column, floor
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        table.viewport().installEventFilter(self)  # its width changes with the scroll bar
+        header.sectionResized.connect(lambda c, _old, _new: c != self.column and self.update())
+        table.model().columnsInserted.connect(self.update)
+        table.model().columnsRemoved.connect(self.update)
+        self.update()
+
+    def least(self) -> int:
+        """The stretching column's floor now (at least its header's width)."""
+        hint = self.table.horizontalHeader().sectionSizeHint(self.column)
+        if self.floor is None:
+            return max(hint, self.table.sizeHintForColumn(self.column))
+        return max(hint, self.floor)
+
+    def update(self) -> None:
+        """Stretch the column, or pin it at its floor where the room is too small."""
+        header = self.table.horizontalHeader()
+        if self.column >= header.count():
+            return
+        others = sum(header.sectionSize(c) for c in range(header.count()) if c != self.column)
+        floor = self.least()
+        stretch = self.table.viewport().width() - others >= floor
+        mode = QHeaderView.ResizeMode.Stretch if stretch else QHeaderView.ResizeMode.Interactive
+        if header.sectionResizeMode(self.column) != mode:
+            header.setSectionResizeMode(self.column, mode)
+        if not stretch and header.sectionSize(self.column) != floor:
+            header.resizeSection(self.column, floor)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Resize:
+            self.update()
+        return False
+
+
+def _min_rows(table: QTableWidget, rows: int) -> None:
+    """Never shorter than its header and ``rows`` rows."""
+    height = (table.horizontalHeader().sizeHint().height()
+              + rows * table.verticalHeader().defaultSectionSize() + 2 * table.frameWidth())
+    table.setMinimumHeight(height)
+
+
+def _table_width(table: QTableWidget, stretch_width: int, stretch: int) -> int:
+    """Width showing every column of ``table`` whole, with ``stretch_width`` for the stretching
+    column and room for a vertical scroll bar."""
+    header = table.horizontalHeader()
+    total = 0
+    for c in range(table.columnCount()):
+        need = max(header.sectionSizeHint(c), table.sizeHintForColumn(c))
+        total += max(need, stretch_width) if c == stretch else need
+    return total + table.verticalScrollBar().sizeHint().width() + 2 * table.frameWidth()
 
 
 def _num(v: float, digits: int) -> QTableWidgetItem:
@@ -44,7 +121,7 @@ class BoxPanel(QWidget):
     box_edited(int, object)
         A table edit: the row's new :class:`Box` (not yet clamped).
     label_chosen(str)
-        The label box changed (applies to the selected box and to new boxes).
+        The label for new boxes changed.
     label_column_chosen(str)
         The user picked the Raven column labels come from (``""``: none).
     delete_requested()
@@ -79,9 +156,10 @@ class BoxPanel(QWidget):
         self.label_combo = QComboBox()
         self.label_combo.setEditable(True)
         self.label_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.label_combo.setToolTip("Label of the selected box and of new boxes "
-                                    "(recent labels offered; type any text)")
-        self.label_combo.lineEdit().setPlaceholderText("label")
+        self.label_combo.setToolTip("The label new boxes get (drawn, or accepted from a flagged "
+                                    "region); recent labels offered, type any text. Empty: new "
+                                    "boxes are unlabelled. Relabel a box in its Label cell.")
+        self.label_combo.lineEdit().setPlaceholderText("(none: new boxes unlabelled)")
         self.column_combo = QComboBox()
         self.column_combo.setToolTip(
             "The column of the clip's Raven table that holds the labels (Annotation, Species, "
@@ -90,8 +168,8 @@ class BoxPanel(QWidget):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # the label takes what the numbers leave, never less than LABEL_WIDTH
+        self._label_column = _StretchWithFloor(self.table, 0, LABEL_WIDTH)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -100,9 +178,7 @@ class BoxPanel(QWidget):
 
         self.flag_table = QTableWidget(0, 4)
         self.flag_table.setHorizontalHeaderLabels(("× threshold", "Begin (s)", "End (s)", "Band"))
-        self.flag_table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.flag_table.horizontalHeader().setStretchLastSection(True)
+        self._band_column = _StretchWithFloor(self.flag_table, 3, None)
         self.flag_table.verticalHeader().setVisible(False)
         self.flag_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.flag_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -126,7 +202,10 @@ class BoxPanel(QWidget):
         row.addWidget(self.tool_button)
         row.addWidget(self.delete_button)
         lay.addLayout(row)
-        lay.addWidget(self.label_combo)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Label for new boxes:"))
+        row.addWidget(self.label_combo, 1)
+        lay.addLayout(row)
         row = QHBoxLayout()
         row.addWidget(QLabel("Label column:"))
         row.addWidget(self.column_combo, 1)
@@ -144,10 +223,19 @@ class BoxPanel(QWidget):
         row.addWidget(self.accept_button)
         row.addWidget(self.dismiss_button)
         lay2.addLayout(row)
+        # the two tables share the height (3:2, the user may move the divide); neither gets
+        # shorter than a few rows, below which the dock scrolls the panel instead
+        _min_rows(self.table, BOX_ROWS_MIN)
+        _min_rows(self.flag_table, FLAG_ROWS_MIN)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(boxes)
+        self.splitter.addWidget(flags)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
-        outer.addWidget(boxes, 3)
-        outer.addWidget(flags, 2)
+        outer.addWidget(self.splitter)
 
         self.tool_button.toggled.connect(self.tool_toggled)
         self.delete_button.clicked.connect(self.delete_requested)
@@ -173,6 +261,23 @@ class BoxPanel(QWidget):
         state.annotations_changed.connect(self.refresh)
         state.selection_changed.connect(self._show_selection)
         self.refresh()
+
+    def preferred_width(self) -> int:
+        """The panel's width that shows both tables' columns whole (the label column at least
+        :data:`LABEL_WIDTH` wide), for the dock it sits in.
+
+        Returns
+        -------
+        int
+            Pixels, margins included.
+        """
+        tables = max(_table_width(self.table, LABEL_WIDTH, 0),
+                     _table_width(self.flag_table, 0, 3))
+        m = self.layout().contentsMargins()
+        group = self.splitter.widget(0)
+        gm = group.layout().contentsMargins()
+        return tables + m.left() + m.right() + gm.left() + gm.right() + 2 * group.style().pixelMetric(
+            group.style().PixelMetric.PM_DefaultFrameWidth)
 
     # -- state -> panel ---------------------------------------------------------------------
     def refresh(self, *_args) -> None:
@@ -222,8 +327,6 @@ class BoxPanel(QWidget):
             if sel is not None and sel < self.table.rowCount():
                 self.table.selectRow(sel)
                 self.table.scrollToItem(self.table.item(sel, 0))
-                with QSignalBlocker(self.label_combo):
-                    self.label_combo.setEditText(self.state.boxes[sel].label)
 
     def set_recent_labels(self, labels: list[str]) -> None:
         text = self.label_combo.currentText()

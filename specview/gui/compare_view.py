@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, QSizeF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from specview.gui.box_items import BoxLayer, DrawViewBox
 from specview.gui.freq_scale import BandScale
@@ -25,6 +25,41 @@ from specview.gui.spectrogram_view import (
 )
 from specview.types import Box, FlaggedRegion, Spectrogram
 
+PANE_PREFERRED_HEIGHT = 4000.0  # pixels
+
+
+class PaneTitle(pg.LabelItem):
+    """A pane's title that never makes the pane wider than the window has room for: what does
+    not fit is clipped (the whole title is the tooltip), so the colour bar beside the panes
+    stays on screen however long a model's name is."""
+
+    def __init__(self, parent: pg.PlotItem) -> None:
+        super().__init__("", size="9pt", justify="left", parent=parent)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+
+    def setText(self, text: str, **args) -> None:  # noqa: N802 - pyqtgraph API
+        super().setText(text, **args)
+        self.setToolTip(text)
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph API
+        super().updateMin()
+        self.setMinimumWidth(0)  # the height stays that of the text
+
+    def sizeHint(self, which, constraint=None):  # noqa: N802 - Qt API
+        hint = super().sizeHint(which, constraint)
+        return QSizeF(0.0, hint.height()) if which == Qt.SizeHint.MinimumSize else hint
+
+
+def _install_title(plot: pg.PlotItem) -> None:
+    """Replace ``plot``'s title label by a :class:`PaneTitle` in the same place."""
+    old = plot.titleLabel
+    plot.layout.removeItem(old)
+    if old.scene() is not None:
+        old.scene().removeItem(old)
+    plot.titleLabel = PaneTitle(plot)
+    plot.layout.addItem(plot.titleLabel, 0, 1)
+    plot.setTitle(None)  # no title row until one is set
+
 
 class Pane:
     """One model's view of the clip."""
@@ -35,11 +70,15 @@ class Pane:
         self.vb = DrawViewBox()
         self.plot: pg.PlotItem = glw.addPlot(row=row, col=0, axisItems={"left": self.axis},
                                              viewBox=self.vb)
+        _install_title(self.plot)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.plot.setLabel("left", "Hz")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.vb.setDefaultPadding(0.0)
+        # a preferred height above any screen's: the layout shrinks every pane alike, so the
+        # spectrograms stay the same height though the last pane also holds the time axis
+        self.vb.setPreferredHeight(PANE_PREFERRED_HEIGHT)
         self.spec = pg.ImageItem(axisOrder="row-major")
         self.heat = pg.ImageItem(axisOrder="row-major")
         self.heat.setZValue(10)

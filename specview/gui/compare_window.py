@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,6 +42,7 @@ from specview.fileio import atomic_write_text
 from specview.gui.compare_view import CompareView, same_rows
 from specview.gui.controller import folder_as_dataset
 from specview.gui.listen_panel import Listener, ListenPanel
+from specview.gui.screen_fit import fit_to_screen
 from specview.gui.state import AppState
 from specview.gui.workers import Job, Runner
 from specview.types import AnomalyResult, Spectrogram
@@ -49,6 +50,9 @@ from specview.types import AnomalyResult, Spectrogram
 MAX_PANES = 4
 MAX_CACHED_CLIPS = 300
 PEAK_CAP = 3.0  # calibrated peaks above this all mean "clearly flagged"
+#: The window's size where the screen has room for it (else the screen's usable area).
+DEFAULT_SIZE = (1500, 950)
+DOCK_WIDTH = 330  # the clip list's and the models' columns, where there is room
 
 
 @dataclass
@@ -117,6 +121,7 @@ class CompareWindow(QMainWindow):
         self._seq = 0
         self.view = CompareView()
         self.setCentralWidget(self.view)
+        self._side_docks: list[QDockWidget] = []  # resized to the window
         self._build_clip_list()
         self._build_side()
         self.listen_panel = ListenPanel()
@@ -126,18 +131,22 @@ class CompareWindow(QMainWindow):
         self._build_actions()
         self.error.connect(self._show_error)
         self.listener.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
-        self.resize(1500, 950)
+        size = fit_to_screen(self, QSize(*DEFAULT_SIZE))  # a laptop's: smaller, panes shrink
+        side = min(DOCK_WIDTH, int(size.width() * 0.22))  # leave the panes most of the width
+        self.resizeDocks(self._side_docks, [side] * len(self._side_docks),
+                         Qt.Orientation.Horizontal)
         self.setWindowTitle("specview — compare methods")
         QTimer.singleShot(0, self.listener.check)
 
     # -- construction -----------------------------------------------------------------------
-    def _dock(self, title: str, w: QWidget, area, width: int = 330) -> None:
+    def _dock(self, title: str, w: QWidget, area) -> None:
         d = QDockWidget(title, self)
         d.setObjectName(f"compare_{title}")
         d.setWidget(w)
         d.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(area, d)
-        self.resizeDocks([d], [width], Qt.Orientation.Horizontal)
+        if title != "Listen":  # the Listen dock shares the models' column
+            self._side_docks.append(d)
 
     def _build_clip_list(self) -> None:
         self.clips = QTableWidget(0, 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -28,6 +28,7 @@ from specview.gui.file_panel import FilePanel
 from specview.gui.fit_dialog import FitDialog
 from specview.gui.listen_panel import Listener, ListenPanel
 from specview.gui.overlay_panel import OverlayPanel
+from specview.gui.screen_fit import clamp_to_screen, fit_to_screen, scrolling
 from specview.gui.spectrogram_view import SpectrogramView
 from specview.gui.state import AppState
 
@@ -38,6 +39,15 @@ ABOUT = f"""<h3>specview {__version__}</h3>
 <i>when</i> and <i>at which frequencies</i> a recording departs from the normal ones it was
 fitted on.</p>
 <p>aisfx weights by A. B. Ma and A. Lerch (ISMIR 2022), CC BY 4.0.</p>"""
+#: The main window's size where the screen has room for it (else the screen's usable area).
+DEFAULT_SIZE = (1400, 850)
+#: Width of the left dock column (the clip list and the tab group below it), at most, and as a
+#: share of the window's width.
+LEFT_WIDTH, LEFT_SHARE = 380, 0.24
+DOCK_MIN_WIDTH = 220
+#: A dock's title bar and borders, and a tab group's tab bar, around its panel.
+DOCK_CHROME = QSize(8, 28)
+TAB_BAR_HEIGHT = 28
 SHORTCUTS = [
     ("B", "box tool: drag on the spectrogram to draw a box"),
     ("Del", "delete the selected box"),
@@ -92,36 +102,84 @@ class MainWindow(QMainWindow):
         self._error_box: QMessageBox | None = None
 
         self.setCentralWidget(self.view)
-        self._dock("Clips", self.file_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 380)
-        display = self._dock("Display", self.overlay_panel,
-                             Qt.DockWidgetArea.RightDockWidgetArea, 300)
-        listen = self._dock("Listen", self.listen_panel, Qt.DockWidgetArea.RightDockWidgetArea, 300)
-        self.tabifyDockWidget(display, listen)  # one of the two at a time keeps Boxes tall
+        # Left: the clip list over one tab group (display, scores, listening); right: the boxes
+        # and flagged regions, alone, so their tables get the column's whole height.
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self.docks: dict[str, QDockWidget] = {}
+        self._dock("Clips", self.file_panel, left)
+        display = self._dock("Display", self.overlay_panel, left)
+        self.tabifyDockWidget(display, self._dock("Scores", self.eval_panel, left))
+        self.tabifyDockWidget(display, self._dock("Listen", self.listen_panel, left))
         display.raise_()
-        self._dock("Boxes", self.box_panel, Qt.DockWidgetArea.RightDockWidgetArea, 300)
-        self._dock("Scores", self.eval_panel, Qt.DockWidgetArea.LeftDockWidgetArea, 380)
+        self._dock("Boxes", self.box_panel, right)
+        self._docks_fitted = self._refit_on_resize = False
         self._build_status_bar()
         self.menu_actions: dict[str, QAction] = {}
         self._build_menus()
         self._connect()
+        fit_to_screen(self, QSize(*DEFAULT_SIZE))
         self._restore_settings()
         QTimer.singleShot(0, self.listener.check)  # probe the audio output once shown
         self.setAcceptDrops(True)
-        self.resize(1400, 850)
         self._update_title()
 
     # -- construction -----------------------------------------------------------------------
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea,
-              width: int) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
-        dock.setMinimumWidth(220)
         dock.setObjectName(f"dock_{widget.__class__.__name__}")
-        dock.setWidget(widget)
+        area_widget = scrolling(widget)  # a short screen scrolls the panel, not the window
+        dock.setWidget(area_widget)
+        # never narrower than the panel: it scrolls up and down, not sideways
+        dock.setMinimumWidth(max(DOCK_MIN_WIDTH, widget.minimumSizeHint().width()
+                                 + area_widget.verticalScrollBar().sizeHint().width()
+                                 + DOCK_CHROME.width()))
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(area, dock)
-        self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
+        self.docks[title] = dock
         return dock
+
+    def fit_docks(self) -> None:
+        """Share the window between the docks for its present size.
+
+        The right column gets the width the boxes' columns need (at most 30 % of the window),
+        the left one :data:`LEFT_SHARE` of it, at most :data:`LEFT_WIDTH`; in the left column
+        the tab group gets the height of its tallest panel, at most 55 % of the column, the
+        clip list the rest. Done when the window is first shown and when it is maximised or
+        restored; the user's own adjustments stand otherwise.
+        """
+        w = self.width()
+        left = min(LEFT_WIDTH, int(w * LEFT_SHARE))
+        right = min(self.box_panel.preferred_width() + DOCK_CHROME.width(), int(w * 0.3))
+        self.resizeDocks([self.docks["Clips"], self.docks["Boxes"]], [left, right],
+                         Qt.Orientation.Horizontal)
+        column = self.height() - self.menuBar().sizeHint().height() \
+            - self.statusBar().sizeHint().height()
+        tallest = max(self.docks[t].widget().widget().sizeHint().height()
+                      for t in ("Display", "Scores", "Listen"))
+        tabs = min(tallest + DOCK_CHROME.height() + TAB_BAR_HEIGHT, int(column * 0.55))
+        self.resizeDocks([self.docks["Clips"], self.docks["Display"]],
+                         [max(column - tabs, 1), tabs], Qt.Orientation.Vertical)
+        self._docks_fitted = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self._docks_fitted:
+            self.fit_docks()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.WindowStateChange and self._docks_fitted:
+            # maximised or restored: the new size may come before or after this event
+            self.fit_docks()
+            self._refit_on_resize = True
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if self._refit_on_resize:
+            self._refit_on_resize = False
+            self.fit_docks()
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -183,6 +241,9 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         v.addAction(self._action("compare", "&Compare methods…", self.open_compare, "Ctrl+M",
                                  tip="The clip under 2-4 models side by side"))
+        panels = v.addMenu("&Panels")  # a closed dock comes back from here
+        for dock in self.docks.values():
+            panels.addAction(dock.toggleViewAction())
         p = self.menuBar().addMenu("&Play")
         p.addAction(self._action("play_toggle", "&Play / stop", self.listener.toggle, "Space"))
         p.addAction(self._action("play_clip", "Play &clip", lambda: self.listener.play("clip")))
@@ -230,6 +291,7 @@ class MainWindow(QMainWindow):
         geo = st.value("window/geometry")
         if geo is not None:
             self.restoreGeometry(geo)
+            clamp_to_screen(self)  # saved on a larger screen: keep it whole on this one
         o = self.overlay_panel
         o.heat_cmap.setCurrentText(str(st.value("view/heat_colormap", "inferno")))
         o.opacity_slider.setValue(int(st.value("view/opacity", 70)))
