@@ -441,6 +441,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self._save_settings()
+        compare = getattr(self, "compare_window", None)
+        if compare is not None:
+            compare.close()  # its jobs and sound stop with it, before this window's go
         self.listener.shutdown()
         self.controller.shutdown()
         super().closeEvent(event)

@@ -84,16 +84,28 @@ class Job(QObject):
             self.finished.emit()
 
 
+#: How long quitting waits for running jobs to stop (ms) before the app exits without them.
+QUIT_WAIT_MS = 30000
+
+
 class Runner(QObject):
-    """Starts jobs on a private thread pool and keeps them alive until they finish."""
+    """Starts jobs on a private thread pool and keeps them alive until they finish.
+
+    After :meth:`shutdown` (the window is closing) it starts nothing more: a job handed to
+    :meth:`start` then is dropped without running, so a slot reacting to the last job's end
+    cannot start work that would outlive the window.
+    """
 
     def __init__(self, parent: QObject | None = None, *, max_threads: int = 2) -> None:
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
         self._jobs: set[Job] = set()
+        self.closed = False
 
     def start(self, job: Job) -> Job:
+        if self.closed:
+            return job
         self._jobs.add(job)
         job.finished.connect(lambda: self._jobs.discard(job))
         self.pool.start(job.run)
@@ -103,8 +115,10 @@ class Runner(QObject):
     def active(self) -> list[Job]:
         return [j for j in self._jobs if not j.done.is_set()]
 
-    def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Cancel every job and wait for the threads; True when all stopped in time."""
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Start nothing more, cancel every job and wait for the threads (at most
+        ``timeout_ms``, :data:`QUIT_WAIT_MS` by default); True when all stopped in time."""
+        self.closed = True
         for job in list(self._jobs):
             job.cancel()
-        return self.pool.waitForDone(timeout_ms)
+        return self.pool.waitForDone(QUIT_WAIT_MS if timeout_ms is None else timeout_ms)
