@@ -132,6 +132,7 @@ class SpectrogramView(QWidget):
         # until a clip arrives, a hint instead of empty axes with meaningless numbers
         self.placeholder = QLabel(PLACEHOLDER)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)  # no minimum width of its own on a small screen
         self.placeholder.setStyleSheet(f"background: {BACKGROUND}; color: #b0b0b0; font-size: 15px;")
         self.stack = QStackedLayout(self)
         self.stack.setContentsMargins(0, 0, 0, 0)
