@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedLayout, QWidget
 
 from specview.gui.box_items import (
     BOX_COLOUR,
@@ -132,7 +132,8 @@ class SpectrogramView(QWidget):
         # until a clip arrives, a hint instead of empty axes with meaningless numbers
         self.placeholder = QLabel(PLACEHOLDER)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setWordWrap(True)  # no minimum width of its own on a small screen
+        # no minimum width of its own on a small screen (the text is short enough anyway)
+        self.placeholder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.placeholder.setStyleSheet(f"background: {BACKGROUND}; color: #b0b0b0; font-size: 15px;")
         self.stack = QStackedLayout(self)
         self.stack.setContentsMargins(0, 0, 0, 0)
