@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -28,6 +29,35 @@ CRASH_LOG_NAME = "crash.log"
 MAX_LOG_BYTES = 1_000_000
 #: How many times one and the same uncaught exception is written out in full per session.
 MAX_REPEATS_LOGGED = 3
+
+
+#: Run in a helper process that outlives an abort: passes specview's stderr through and
+#: appends a Python fatal error (``Py_FatalError`` writes only to stderr and switches
+#: faulthandler off first), from its first line on, to the crash log.
+_FATAL_TEE = r"""
+import os, sys
+marker, tail, sink = b"Fatal Python error", b"", None
+while True:
+    try:
+        chunk = os.read(0, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    try:
+        os.write(1, chunk)
+    except OSError:
+        pass
+    if sink is None:
+        tail = (tail + chunk)[-(len(chunk) + 64):]
+        if marker in tail:
+            sink = open(sys.argv[1], "ab")
+            sink.write(tail[tail.index(marker):])
+            sink.flush()
+    else:
+        sink.write(chunk)
+        sink.flush()
+"""
 
 
 def state_dir() -> Path:
@@ -56,6 +86,22 @@ def _versions() -> str:
     return (f"specview {__version__}, Python {sys.version.split()[0]}, "
             f"PySide6 {QtCore.__version__}, shiboken6 {shiboken6.__version__}, "
             f"pyqtgraph {pyqtgraph.__version__}, numpy {numpy.__version__}")
+
+
+def binding_releases_none(calls: int = 200) -> bool:
+    """Whether the installed PySide6 drops a reference to ``None`` on Qt calls returning void.
+
+    PySide6/shiboken6 6.12.0 do (one per call); on a Python whose ``None`` is reference-counted
+    (3.11) its count soon reaches 0 and the interpreter aborts (``none_dealloc``). The pinned
+    release does not; this catches an upgrade by hand. Costs well under a millisecond.
+    """
+    from PySide6.QtCore import QObject
+
+    probe = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(calls):
+        probe.setObjectName("probe")
+    return sys.getrefcount(None) < before - calls // 2
 
 
 def unsaved_note(win: QWidget | None) -> str:
@@ -124,11 +170,15 @@ class CrashHandler:
         self._faults = False
         self._seen: dict[str, int] = {}
         self._box = None
+        self._tee: tuple[subprocess.Popen, int] | None = None
 
     # -- set-up ------------------------------------------------------------------------------
-    def install(self, *, faults: bool = True) -> CrashHandler:
+    def install(self, *, faults: bool = True, fatal_errors: bool = False) -> CrashHandler:
         """Open the log, write the session's header, take over ``sys.excepthook`` and (with
-        ``faults``) :mod:`faulthandler`. A log that cannot be written leaves stderr only."""
+        ``faults``) :mod:`faulthandler`. With ``fatal_errors`` the process's stderr (file
+        descriptor 2) also passes through a small helper process that copies a Python fatal
+        error (``none_dealloc`` and the like) into the log. A log that cannot be written
+        leaves stderr only."""
         try:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._trim()
@@ -140,6 +190,8 @@ class CrashHandler:
         if faults and self._file is not None:
             faulthandler.enable(file=self._file, all_threads=True)
             self._faults = True
+            if fatal_errors:
+                self._start_tee()
         self._previous_hook = sys.excepthook
         sys.excepthook = self.excepthook
         return self
@@ -152,11 +204,39 @@ class CrashHandler:
         if self._faults:
             faulthandler.disable()
             self._faults = False
+        self._stop_tee()
         if note:
             self.write(f"=== {_now()} {note}")
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def _start_tee(self) -> None:
+        try:
+            saved = os.dup(2)
+            proc = subprocess.Popen([sys.executable, "-c", _FATAL_TEE, str(self.log_path)],
+                                    stdin=subprocess.PIPE, stdout=saved,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:
+            self.note(f"stderr is not copied to this log ({exc})")
+            return
+        sys.stderr.flush()
+        os.dup2(proc.stdin.fileno(), 2)
+        proc.stdin.close()  # fd 2 is now this process's only end of the pipe
+        self._tee = (proc, saved)
+
+    def _stop_tee(self) -> None:
+        if self._tee is None:
+            return
+        proc, saved = self._tee
+        self._tee = None
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe closes: the helper reads its end and exits
+        os.close(saved)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:  # a child of ours still holds the pipe
+            pass
 
     def _trim(self) -> None:
         try:
@@ -308,7 +388,13 @@ def run_gui(paths: list[str] | None = None, *, model: str | None = None,
     """Open the window (see :func:`make_main_window`), or straight into the comparison of
     ``compare`` models, and run the event loop; the exit code."""
     app = _application()
-    crash = CrashHandler().install()
+    crash = CrashHandler().install(fatal_errors=True)
+    warning = ""
+    if binding_releases_none():
+        warning = (f"this PySide6 ({_versions()}) loses a reference to None on every Qt call and "
+                   "will abort within seconds; reinstall the pinned versions: make install")
+        crash.note(f"warning: {warning}")
+        print(f"specview: warning: {warning}", file=sys.stderr)
     if compare:
         win = make_compare_window(paths, compare)
     else:
@@ -319,6 +405,12 @@ def run_gui(paths: list[str] | None = None, *, model: str | None = None,
     crash.describe = lambda: unsaved_note(win)
     app.aboutToQuit.connect(lambda: shut_down_windows(app))
     win.show()
+    if warning:
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.Critical, "specview: broken Qt binding", warning,
+                          QMessageBox.StandardButton.Ok, win)
+        box.open()
     code = int(app.exec())
     return finish(app, code, crash)
 

@@ -2,7 +2,7 @@
 
     python tests/gui/gui_child.py stress DATASET MODEL REPORT.json [--seconds 50] [--cycles 20]
     python tests/gui/gui_child.py quit-busy DATASET MODEL
-    python tests/gui/gui_child.py abort
+    python tests/gui/gui_child.py abort|fatal
 
 Run as a child so that an abort of the interpreter (status 134) fails the test that started it
 instead of killing pytest. ``stress`` opens the real main window with a model on a long
@@ -10,8 +10,8 @@ synthetic recording (30 minutes of frames: heatmap, filled frame-score curve, tr
 flagged regions, colour bar all on screen), repaints every graphics item under programmatic
 zoom and pan, then opens and quits the window ``--cycles`` times, and writes what it measured
 to REPORT.json. ``quit-busy`` quits through File ▸ Quit while background jobs run, through
-:func:`specview.app.run_gui` as the command line does. ``abort`` installs the crash handler and
-aborts, to show what the crash log keeps.
+:func:`specview.app.run_gui` as the command line does. ``abort`` and ``fatal`` install the
+crash handler and abort (a signal; a Python fatal error), to show what the crash log keeps.
 """
 
 from __future__ import annotations
@@ -125,9 +125,10 @@ def stress(args: argparse.Namespace) -> int:
     import shiboken6
 
     from specview import pipeline
-    from specview.app import _application, make_main_window
+    from specview.app import CrashHandler, _application, make_main_window
 
     app = _application()
+    crash = CrashHandler().install()  # a fault's traceback, an uncaught exception: in the log
     tmp = Path(args.report).parent
     model = pipeline.load_model(args.model)
     display, result, boxes = long_clip(model, Path(args.dataset))
@@ -179,6 +180,8 @@ def stress(args: argparse.Namespace) -> int:
     stats["none_refs_end"] = none_refs()
     stats["total_s"] = time.monotonic() - t0
     stats["platform"] = app.platformName()
+    stats["uncaught_exceptions"] = crash.exceptions
+    crash.uninstall("stress run done")
     Path(args.report).write_text(json.dumps(stats))
     return 0
 
@@ -223,6 +226,22 @@ def abort(_args: argparse.Namespace) -> int:
     os.abort()
 
 
+def fatal(_args: argparse.Namespace) -> int:
+    """The issue's abort itself: None's reference count driven to 0 (``none_dealloc``), as
+    PySide6 6.12.0 did one Qt call at a time, with the crash handler installed as the app
+    installs it."""
+    import ctypes
+
+    from specview.app import CrashHandler
+
+    handler = CrashHandler().install(fatal_errors=True)
+    handler.note("open: clip /data/fan/clip_007.wav (3 boxes); model /m/fan.safetensors")
+    release = ctypes.pythonapi.Py_DecRef
+    release.argtypes = [ctypes.py_object]
+    while True:
+        release(None)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -242,6 +261,8 @@ def main() -> int:
     q.set_defaults(func=quit_busy)
     a = sub.add_parser("abort")
     a.set_defaults(func=abort)
+    f = sub.add_parser("fatal")
+    f.set_defaults(func=fatal)
     args = ap.parse_args()
     return args.func(args)
 

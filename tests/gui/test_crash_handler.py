@@ -115,6 +115,20 @@ def test_a_hard_crash_leaves_its_traceback_and_state_in_the_log(tmp_path: Path) 
     assert 'gui_child.py", line' in log and "in abort" in log
 
 
+def test_a_python_fatal_error_lands_in_the_log(tmp_path: Path) -> None:
+    """The issue's abort (None's count reaching 0): Python prints it to stderr only and turns
+    faulthandler off first; the crash handler's helper process copies it into the log, and
+    the terminal still shows it."""
+    out = subprocess.run([sys.executable, str(CHILD), "fatal"], env=child_env(tmp_path),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == -signal.SIGABRT
+    assert "Fatal Python error: none_dealloc" in out.stderr
+    log = (tmp_path / "state" / "crash.log").read_text()
+    assert "open: clip /data/fan/clip_007.wav (3 boxes); model /m/fan.safetensors" in log
+    assert "Fatal Python error: none_dealloc: deallocating None" in log
+    assert 'gui_child.py", line' in log and "in fatal" in log
+
+
 def run_quit_busy(tmp_path: Path, tiny_dataset: Path, model_path: Path, *args: str):
     out = subprocess.run([sys.executable, str(CHILD), "quit-busy", str(tiny_dataset),
                           str(model_path), *args], env=child_env(tmp_path),
