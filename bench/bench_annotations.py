@@ -34,8 +34,9 @@ def main() -> None:
         d = Path(tmp)
         print(f"{n} boxes")
         for fmt, name in (("json", "b.json"), ("raven", "b.txt"), ("audacity", "a.txt")):
-            _, w = timed(lambda: A.export_boxes(d / name, boxes, fmt=fmt))
-            back, r = timed(lambda: A.import_boxes(d / name, nyquist=22050.0))
+            path = d / name
+            _, w = timed(lambda p=path, f=fmt: A.export_boxes(p, boxes, fmt=f))
+            back, r = timed(lambda p=path: A.import_boxes(p, nyquist=22050.0))
             assert back == boxes
             size = (d / name).stat().st_size / 1e6
             print(f"  {fmt:9s} write {w:6.2f} s   read {r:6.2f} s   ({size:.1f} MB)")

@@ -429,8 +429,11 @@ class CompareWindow(QMainWindow):
             cal = e.model.calibration
             heat = cal.calibrated(r.map) if cal is not None else M.minmax01(r.map).astype(np.float32)
             flagged = e.model.flagged(r)
-            title = (f"<b>{e.name}</b> &nbsp; clip score {r.clip_score:#.3g}, peak "
-                     f"{peak(e.model, r):.2f}× threshold, {len(flagged)} flagged")
+            verdict = (f"flagged ({len(flagged)} region{'s' if len(flagged) > 1 else ''})"
+                       if flagged else "normal")
+            title = (f"<b>{e.name}</b> &nbsp; peak {peak(e.model, r):.2f}× threshold: {verdict}"
+                     f" &nbsp; <span style='color:#909090'>(raw clip score "
+                     f"{r.clip_score:#.3g})</span>")
             pane.show(display, heat, title, boxes, flagged,
                       calibrate=(lambda v, c=cal: float(c.calibrated([[v]])[0, 0])) if cal else None)
             self.clip_flagged.append(len(flagged))

@@ -40,9 +40,11 @@ def drag(win, a: QPoint, b: QPoint) -> None:
     vp = win.view.glw.viewport()
     QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
     steps = 8
-    for k in range(1, steps + 1):
+    for k in range(1, steps + 1):  # at a hand's pace: pyqtgraph drops moves < a frame apart
+        QTest.qWait(25)
         p = a + (b - a) * (k / steps)
         QTest.mouseMove(vp, p)
+    QTest.qWait(25)
     QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
 
 
