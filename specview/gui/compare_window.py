@@ -496,9 +496,11 @@ class CompareWindow(QMainWindow):
         return job
 
     # -- numbers -----------------------------------------------------------------------------
-    COLUMNS = (("clip score", None), ("peak ×thr", None), ("flagged", None),
+    # the peak in × flag threshold first: the same unit for every model; the raw clip score
+    # (each method's own scale, not comparable across methods) last
+    COLUMNS = (("peak ×thr", None), ("flagged", None),
                ("spec. AUROC", "spectrogram_auroc"), ("AU-PRO", "aupro"),
-               ("flag P", "box_precision"), ("flag R", "box_recall"))
+               ("flag P", "box_precision"), ("flag R", "box_recall"), ("raw clip score", None))
     DATA_COLUMNS = (("data clip AUROC", "clip_auroc"), ("data spec. AUROC", "spectrogram_auroc"),
                     ("data AU-PRO", "aupro"), ("data flag P", "box_precision"),
                     ("data flag R", "box_recall"))
@@ -512,12 +514,13 @@ class CompareWindow(QMainWindow):
             row = {"model": e.name, "method": e.model.method, "encoder": e.model.encoder.name,
                    "file": str(e.path or ""), "clip": str(path or "")}
             if summ:
-                row["clip score"], row["peak ×thr"] = summ[k]
+                row["raw clip score"], row["peak ×thr"] = summ[k]
             if k < len(self.clip_metrics):
                 cm = self.clip_metrics[k]
                 row["flagged"] = self.clip_flagged[k]
-                for name, key in self.COLUMNS[3:]:
-                    row[name] = cm.get(key)
+                for name, key in self.COLUMNS:
+                    if key is not None:
+                        row[name] = cm.get(key)
             if self.dataset_metrics is not None:
                 for name, key in self.DATA_COLUMNS:
                     row[name] = self.dataset_metrics[k].get(key)
