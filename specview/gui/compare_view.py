@@ -159,8 +159,7 @@ class CompareView(QWidget):
             self.panes[-1].plot.setLabel("bottom", "Time (s)")
             self.colorbar = pg.ColorBarItem(values=(0.0, CAL_MAX), colorMap=self.cmap, width=14,
                                             interactive=False, colorMapMenu=False,
-                                            label="calibrated score (1 = each model's flag "
-                                                  "threshold)")
+                                            label="anomaly, × each model's flag threshold")
             self.glw.addItem(self.colorbar, row=0, col=1, rowspan=max(1, n))
 
     def link_frequency(self, on: bool) -> None:
