@@ -31,3 +31,14 @@ def cli(capsys):
         return Outcome(int(rc or 0), out, err)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def tiny_cli():
+    """The tiny seeded encoder, selectable as ``--encoder tiny`` for the module using it."""
+    from specview.encoders import ENCODERS
+    from specview.encoders.tiny import TinyEncoder
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(ENCODERS, "tiny", TinyEncoder)
+        yield

@@ -599,17 +599,6 @@ def test_safetensors_without_specview_metadata_is_refused(cli, tmp_path):
 # -- fixtures -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tiny_cli():
-    """The tiny seeded encoder, selectable as ``--encoder tiny`` for this module."""
-    from specview.encoders import ENCODERS
-    from specview.encoders.tiny import TinyEncoder
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(ENCODERS, "tiny", TinyEncoder)
-        yield
-
-
-@pytest.fixture(scope="module")
 def train_folder(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("train")
     for i in range(3):

@@ -27,7 +27,7 @@ from fsutil import fill, read_only, small_disk  # noqa: F401 - fixtures
 from specview import fileio
 
 SR = 16000
-pytestmark = pytest.mark.usefixtures("one_thread", "tiny")
+pytestmark = pytest.mark.usefixtures("one_thread", "tiny_cli")
 
 FAST = ("--no-figures", "--no-faithfulness")
 
@@ -73,18 +73,7 @@ def new_process(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    """The tiny seeded encoder, selectable as ``--encoder tiny`` for this module."""
-    from specview.encoders import ENCODERS
-    from specview.encoders.tiny import TinyEncoder
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(ENCODERS, "tiny", TinyEncoder)
-        yield
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory, tiny, one_thread) -> Path:
+def template(tmp_path_factory, tiny_cli, one_thread) -> Path:
     """Inputs every case starts from: a model, recordings, a dataset, things in the way."""
     from specview.pipeline import fit
 
