@@ -240,3 +240,32 @@ def test_boxes_stop_at_the_recordings_nyquist_not_the_display_grid(qtbot, window
     window.annotator.edit(0, Box(0.1, 0.12, 38000.0, 150000.0, "Pipistrellus"))
     assert state.boxes[0].f1 == 96000.0
     assert read_raven(sidecar_path(path))[0].f1 == 96000.0
+
+
+def test_a_table_of_several_recordings_is_distributed_over_the_open_dataset(
+        qtbot, window, tiny_dataset, tmp_path):
+    ds = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, ds)
+    window.controller.open_folder(ds)
+    qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=TIMEOUT)
+    anomaly, normal = ds / "test" / "anomaly_000.wav", ds / "test" / "normal_000.wav"
+    show(qtbot, window, anomaly)
+    table = tmp_path / "combined.txt"
+    table.write_text(
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+        "High Freq (Hz)\tCommon Name\tBegin Path\tFile Offset (s)\n"
+        "1\tSpectrogram 1\t1\t0.1\t0.3\t200\t900\tclick\tD:\\rec\\anomaly_000.wav\t0.1\n"
+        "2\tSpectrogram 1\t1\t2.5\t2.7\t300\t800\thum\tD:\\rec\\normal_000.wav\t0.5\n"
+        "3\tSpectrogram 1\t1\t9.0\t9.5\t300\t800\tbird\tD:\\rec\\elsewhere.wav\t1.0\n")
+    added = window.annotator.import_into_dataset(table)
+    assert added == {anomaly: 1, normal: 1}
+    # the clip on screen got its row through the undo stack; the other clip's sidecar on disk
+    assert [b.label for b in window.state.boxes] == ["tone", "click"]
+    assert window.state.boxes[1].t0 == 0.1
+    (hum,) = read_raven(sidecar_path(normal))  # in its own recording's time (File Offset)
+    assert (hum.t0, hum.t1, hum.label) == (0.5, pytest.approx(0.7), "hum")
+    assert hum.extra["Begin Path"] == "D:\\rec\\normal_000.wav"  # the row, kept whole
+    window.menu_actions["undo"].trigger()
+    assert [b.label for b in read_raven(sidecar_path(anomaly))] == ["tone"]
+    # importing again adds nothing twice
+    assert window.annotator.import_into_dataset(table) == {anomaly: 1, normal: 0}
