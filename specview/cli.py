@@ -314,7 +314,7 @@ def _print_summary(report: dict) -> None:
     print(f"clip:        AUROC {f(c['auroc'])}  pAUC {f(c['pauc'])}  AP {f(c['ap'])}  "
           f"F1max {f(c['f1_max'])}")
     print(f"spectrogram: AUROC {f(sp['auroc'])}  AP {f(sp['ap'])}  F1max {f(sp['f1_max'])}  "
-          f"AU-PRO {f(sp['aupro'])}  (truth: {sp['gt'] or 'none'})")
+          f"AU-PRO {f(sp['aupro'])}  AUPIMO {f(sp.get('aupimo'))}  (truth: {sp['gt'] or 'none'})")
     if report.get("spectrogram_energy") and sp.get("gt") != "energy":
         e = report["spectrogram_energy"]
         print(f"energy mask: AUROC {f(e['auroc'])}  AU-PRO {f(e['aupro'])}  MSE {f(e.get('mse'))}")

@@ -215,6 +215,9 @@ def _map_block(evals: list[ClipEval], kind: str) -> dict | None:
     block = {"gt": kind, "n_clips": len(use)}
     block.update(_safe(M.spectrogram_metrics, maps, masks) or {})
     block["aupro"] = _safe(M.aupro, maps, masks)
+    # per-clip overlap, its false positives counted on the normal clips only (anomalib's)
+    pimo = _safe(M.aupimo, maps, masks, normal=[e.clip.label == 0 for e in use])
+    block["aupimo"] = pimo["aupimo"] if pimo else None
     if kind == "energy":
         lo, hi = M.set_normalise(maps)
         block["mse"] = M.map_mse([(m - lo) / (hi - lo) for m in maps],
@@ -241,7 +244,8 @@ def summarise(evals: list[ClipEval], model: Model, *, min_iou: float,
     has_boxes = any(e.box_mask is not None and e.box_mask.any() for e in evals)
     has_energy = any(e.energy_mask is not None and e.energy_mask.any() for e in evals)
     primary = "boxes" if has_boxes else ("energy" if has_energy else None)
-    empty_spec = {"gt": None, "auroc": None, "ap": None, "f1_max": None, "aupro": None}
+    empty_spec = {"gt": None, "auroc": None, "ap": None, "f1_max": None, "aupro": None,
+                  "aupimo": None}
     empty_tmp = {"gt": None, "auroc": None, "ap": None, "f1_max": None}
     spec = _map_block(evals, primary) if primary else None
     out: dict[str, Any] = {
@@ -563,6 +567,7 @@ _COLUMNS = (
     ("clip_auroc", ("clip", "auroc")), ("clip_pauc", ("clip", "pauc")), ("clip_ap", ("clip", "ap")),
     ("spec_gt", ("spectrogram", "gt")), ("spec_auroc", ("spectrogram", "auroc")),
     ("spec_ap", ("spectrogram", "ap")), ("aupro", ("spectrogram", "aupro")),
+    ("aupimo", ("spectrogram", "aupimo")),
     ("energy_auroc", ("spectrogram_energy", "auroc")),
     ("energy_aupro", ("spectrogram_energy", "aupro")), ("energy_mse", ("spectrogram_energy", "mse")),
     ("temporal_auroc", ("temporal", "auroc")), ("box_precision", ("boxes", "precision")),
@@ -616,13 +621,14 @@ def _fmt(v) -> str:
 
 def _row_line(r: dict) -> str:
     return (f"  {r['method']}/{r['encoder']}: clip AUROC {_fmt(r['clip_auroc'])}, spectrogram "
-            f"AUROC {_fmt(r['spec_auroc'])}, AU-PRO {_fmt(r['aupro'])}, box F1 {_fmt(r['box_f1'])}, "
+            f"AUROC {_fmt(r['spec_auroc'])}, AU-PRO {_fmt(r['aupro'])}, AUPIMO "
+            f"{_fmt(r['aupimo'])}, box F1 {_fmt(r['box_f1'])}, "
             f"fit {r['fit_seconds']:.1f} s, {1000 * r['score_seconds_per_clip']:.0f} ms/clip")
 
 
 def comparison_markdown(rows: list[dict], root: Path) -> str:
     head = ["subset", "method", "encoder", "clip AUROC", "clip pAUC", "spec. AUROC", "AU-PRO",
-            "temporal AUROC", "box P", "box R", "box F1", "faithfulness (map / random)",
+            "AUPIMO", "temporal AUROC", "box P", "box R", "box F1", "faithfulness (map / random)",
             "fit s", "score ms/clip"]
     lines = [f"# Comparison on `{root}`", "",
              "Spectrogram metrics use the "
@@ -633,7 +639,7 @@ def comparison_markdown(rows: list[dict], root: Path) -> str:
     for r in rows:
         cells = [r["subset"] or "–", r["method"], r["encoder"], _fmt(r["clip_auroc"]),
                  _fmt(r["clip_pauc"]), _fmt(r["spec_auroc"]), _fmt(r["aupro"]),
-                 _fmt(r["temporal_auroc"]), _fmt(r["box_precision"]), _fmt(r["box_recall"]),
+                 _fmt(r["aupimo"]), _fmt(r["temporal_auroc"]), _fmt(r["box_precision"]), _fmt(r["box_recall"]),
                  _fmt(r["box_f1"]),
                  f"{_fmt(r['faith_map_auc'])} / {_fmt(r['faith_random_auc'])}",
                  f"{r['fit_seconds']:.1f}", f"{1000 * r['score_seconds_per_clip']:.0f}"]

@@ -14,6 +14,7 @@ Conventions
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = [
     "energy_mask",
     "spectrogram_metrics",
     "aupro",
+    "aupimo",
     "temporal_scores",
     "temporal_metrics",
     "roc_curve",
@@ -458,6 +460,116 @@ def aupro(
     y_at = float(np.interp(max_fpr, fpr[stop - 1 : stop + 1], pro[stop - 1 : stop + 1]))
     area = _trapezoid(np.r_[fpr[:stop], max_fpr], np.r_[pro[:stop], y_at])
     return area / max_fpr
+
+
+def aupimo(
+    maps,
+    masks,
+    *,
+    normal: Sequence[bool] | None = None,
+    fpr_bounds: tuple[float, float] = (1e-5, 1e-4),
+) -> dict:
+    """AUPIMO: the area under each anomalous clip's per-image overlap curve (Bertoldo et al.,
+    BMVC 2024, as added to anomalib), its false positives measured on normal clips only.
+
+    At a threshold ``t`` (cells with ``score >= t`` predicted anomalous), the shared x-axis is
+    the mean over *normal* clips of the share of their cells predicted (their FPR), and each
+    anomalous clip's y-value is the share of its own anomalous cells predicted (its TPR). A
+    clip's AUPIMO is the area under TPR against ``log10(FPR)`` for FPR in ``fpr_bounds``, with
+    the trapezoid rule over the exact step curve (every unique score), divided by the width
+    of the bounds in ``log10``: 1 finds every anomalous cell before a normal clip shows one
+    false positive in ``10**5`` cells, 0 none.
+
+    Parameters
+    ----------
+    maps, masks : lists of (n_freq, n_time) arrays
+        As for :func:`aupro`, one pair per clip.
+    normal : sequence of bool, optional
+        Which clips are normal (their masks must be empty). Default: clips with empty masks.
+        Anomalous clips with an empty mask get no AUPIMO (``None``).
+    fpr_bounds : (float, float)
+        The integration range of the normal clips' mean FPR, ``0 < lo < hi <= 1``.
+
+    Returns
+    -------
+    dict
+        ``aupimo``: the mean over anomalous clips with a mask; ``per_clip``: each clip's
+        value (None for normal clips and empty masks); ``n_anomalous``, ``n_normal``.
+
+    Raises
+    ------
+    ParameterError
+        No normal clip or no anomalous cell; bounds outside ``(0, 1]``; normal clips too small
+        to reach the lower bound (fewer than ``1 / lo`` cells in all).
+    """
+    ms, ks = _map_pairs(maps, masks)
+    lo, hi = (float(v) for v in fpr_bounds)
+    if not (0 < lo < hi <= 1) or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ParameterError(f"fpr_bounds={fpr_bounds!r}; expected 0 < lo < hi <= 1")
+    if normal is None:
+        is_normal = [not k.any() for k in ks]
+    else:
+        is_normal = [bool(v) for v in normal]
+        if len(is_normal) != len(ms):
+            raise ParameterError(f"{len(is_normal)} normal flags for {len(ms)} maps")
+        bad = [i for i, (n, k) in enumerate(zip(is_normal, ks, strict=True)) if n and k.any()]
+        if bad:
+            raise ParameterError(f"clips {bad} are marked normal but their masks hold cells")
+    n_normal = sum(is_normal)
+    if n_normal == 0:
+        raise ParameterError("no normal clip: AUPIMO measures false positives on normal clips")
+    # the shared FPR as a step function of the threshold: normal cells, highest first, each
+    # weighing 1 / (its clip's cells x number of normal clips)
+    scores = np.concatenate([m.ravel() for m, n in zip(ms, is_normal, strict=True) if n])
+    weights = np.concatenate([np.full(m.size, 1.0 / (m.size * n_normal))
+                              for m, n in zip(ms, is_normal, strict=True) if n])
+    order = np.argsort(-scores, kind="mergesort")
+    neg = scores[order]
+    cum_fpr = np.cumsum(weights[order])
+    first = cum_fpr[0] if neg.size else 1.0
+    if first > lo * (1 + 1e-9):
+        raise ParameterError(
+            f"the normal clips hold too few cells to measure a false-positive rate of {lo:g} "
+            f"(one cell is {first:.3g}); use more normal clips or a higher fpr_bounds[0]")
+
+    def fpr_at(t: np.ndarray) -> np.ndarray:
+        n = np.searchsorted(-neg, -t, side="right")  # normal cells with score >= t
+        return np.where(n > 0, cum_fpr[np.maximum(n - 1, 0)], 0.0)
+
+    per_clip: list[float | None] = []
+    values = []
+    log_lo, log_hi = math.log10(lo), math.log10(hi)
+    for m, k, n in zip(ms, ks, is_normal, strict=True):
+        if n or not k.any():
+            per_clip.append(None)
+            continue
+        pos = np.sort(m[k])[::-1]
+        # every threshold where either curve steps: the normal and this clip's anomalous cells
+        thr = np.unique(np.concatenate([neg, pos]))[::-1]
+        fpr = fpr_at(thr)
+        tpr = np.searchsorted(-pos, -thr, side="right") / pos.size
+        keep = fpr > 0
+        x, y = np.log10(fpr[keep]), tpr[keep]
+        values.append(_clipped_area(x, y, log_lo, log_hi) / (log_hi - log_lo))
+        per_clip.append(values[-1])
+    if not values:
+        raise ParameterError("masks hold no anomalous cell: AUPIMO needs anomalous clips")
+    return {"aupimo": float(np.mean(values)), "per_clip": per_clip,
+            "n_anomalous": len(values), "n_normal": n_normal}
+
+
+def _clipped_area(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
+    """Trapezoid area under the polyline ``(x, y)`` (x ascending) between ``lo`` and ``hi``;
+    the curve is held at its last value beyond its end (the lowest threshold)."""
+    if x[-1] < hi:
+        x, y = np.r_[x, hi], np.r_[y, y[-1]]
+    x0, x1, y0, y1 = x[:-1], x[1:], y[:-1], y[1:]
+    a, b = np.maximum(x0, lo), np.minimum(x1, hi)
+    use = (b > a) & (x1 > x0)
+    x0, x1, y0, y1, a, b = x0[use], x1[use], y0[use], y1[use], a[use], b[use]
+    slope = (y1 - y0) / (x1 - x0)
+    ya, yb = y0 + slope * (a - x0), y0 + slope * (b - x0)
+    return float(np.sum((b - a) * (ya + yb) / 2))
 
 
 # --------------------------------------------------------------------------- temporal metrics

@@ -55,7 +55,7 @@ def test_metrics_json_has_every_block_with_sane_values(report):
     rep, _, out = report
     saved = json.loads((out / "metrics.json").read_text())
     for block, keys in {"clip": ("auroc", "pauc", "ap", "f1_max"),
-                        "spectrogram": ("gt", "auroc", "ap", "f1_max", "aupro"),
+                        "spectrogram": ("gt", "auroc", "ap", "f1_max", "aupro", "aupimo"),
                         "temporal": ("auroc", "ap", "f1_max"),
                         "boxes": ("precision", "recall", "f1"),
                         "spectrogram_energy": ("auroc", "aupro", "mse"),
@@ -66,8 +66,21 @@ def test_metrics_json_has_every_block_with_sane_values(report):
                                 "with_boxes": 6, "with_sources": 6}
     for block in ("clip", "spectrogram", "temporal", "spectrogram_energy"):
         for k, v in saved[block].items():
-            if k not in ("gt", "n_clips", "mse"):
+            if k not in ("gt", "n_clips", "mse", "aupimo"):
                 assert 0.0 <= v <= 1.0, (block, k, v)
+    # AUPIMO integrates down to a false-positive rate of 1e-5 on the normal clips: defined
+    # when they hold 1e5 cells or more, and then the metric's own value on the same maps
+    _, evals, _ = report
+    normal_cells = sum(e.result.map.size for e in evals if e.clip.label == 0)
+    if normal_cells < 10**5:
+        assert saved["spectrogram"]["aupimo"] is None
+    else:
+        from specview import metrics as M
+
+        use = [e for e in evals if e.box_mask is not None]
+        want = M.aupimo([e.result.map for e in use], [e.box_mask for e in use],
+                        normal=[e.clip.label == 0 for e in use])["aupimo"]
+        assert saved["spectrogram"]["aupimo"] == pytest.approx(want)
     assert set(saved["by_level"]) == {"+6", "+0", "-6"}
 
 
