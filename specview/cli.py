@@ -540,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", parents=[common, ev_common],
                        help="fit and evaluate several methods x encoders on one dataset")
     c.add_argument("dataset", help="dataset folder")
-    c.add_argument("--methods", nargs="+", default=["patchcore", "padim", "cfa", "stfpm"])
+    c.add_argument("--methods", nargs="+", default=["patchcore", "padim", "cfa", "stfpm", "zscore"],
+                   help="methods to compare (default: the four and the zscore baseline)")
     c.add_argument("--encoders", nargs="+", default=["aisfx"])
     c.add_argument("--out", required=True, help="output folder")
     c.add_argument("--set", action="append", metavar="NAME.KEY=VALUE",

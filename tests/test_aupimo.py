@@ -46,28 +46,26 @@ def test_a_curve_linear_in_log_fpr_has_area_one_half():
 
 
 def _brute(maps, masks, normal, lo, hi, steps=20001):
-    """PIMO by definition on a fine grid of log10(FPR), thresholds found by bisection."""
-    neg = [m.ravel() for m, n in zip(maps, normal) if n]
-    def fpr(t):
-        return np.mean([np.mean(x >= t) for x in neg])
+    """PIMO by its definition, sampled on a fine grid of log10(FPR).
+
+    Between two consecutive normal scores t0 > t1 (shared FPRs f0 < f1) the curve rises at f0
+    to the share of anomalous cells above t1 (no normal cell lies between them), then runs
+    straight, in log10(FPR), to the share at or above t1 at f1.
+    """
+    neg = [m.ravel() for m, n in zip(maps, normal, strict=True) if n]
     cand = np.unique(np.concatenate(neg))[::-1]
-    fprs = np.array([fpr(t) for t in cand])
+    fprs = np.array([np.mean([np.mean(x >= t) for x in neg]) for t in cand])
     out = []
-    for m, k, n in zip(maps, masks, normal):
+    for m, k, n in zip(maps, masks, normal, strict=True):
         if n:
             continue
         pos = m[k]
         xs = np.linspace(math.log10(lo), math.log10(hi), steps)
         ys = []
         for x in xs:
-            # the TPR at the lowest threshold whose FPR does not exceed 10**x, interpolated
-            # linearly in log FPR between the curve's points, as the trapezoid rule does
             i = np.searchsorted(fprs, 10**x, side="right") - 1
-            t0, f0 = cand[i], fprs[i]
-            t1, f1 = cand[i + 1], fprs[i + 1]
-            y0, y1 = np.mean(pos >= t0), np.mean(pos >= t1)
-            # points between cand[i] and cand[i+1] where TPR steps sit at FPR f0 (vertical)
-            y0 = np.mean(pos > t1)
+            f0, t1, f1 = fprs[i], cand[i + 1], fprs[i + 1]
+            y0, y1 = np.mean(pos > t1), np.mean(pos >= t1)
             w = (x - math.log10(f0)) / (math.log10(f1) - math.log10(f0))
             ys.append(y0 + w * (y1 - y0))
         out.append(np.trapezoid(ys, xs) / (math.log10(hi) - math.log10(lo)))

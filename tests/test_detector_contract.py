@@ -11,6 +11,7 @@ from specview.detectors.cfa import CFA
 from specview.detectors.padim import PaDiM
 from specview.detectors.patchcore import PatchCore
 from specview.detectors.stfpm import STFPM
+from specview.detectors.zscore import ZScore
 from specview.encoders.tiny import TinyEncoder
 from specview.errors import Cancelled, ModelFileError, ParameterError
 from specview.modelfile import load_tensors, save_tensors
@@ -36,6 +37,7 @@ DETECTORS = [
     (CFA, {"epochs": 8}, "cfa-location"),
     (CFA, {"memory": "row", "epochs": 8}, "cfa-row"),
     (STFPM, {"epochs": 15, "batch_size": 2, "crop_seconds": 0.5}, "stfpm"),
+    (ZScore, {}, "zscore"),
 ]
 
 
