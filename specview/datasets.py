@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from specview.annotations import read_raven_table, sidecar_path
+from specview.annotations import read_sidecar, sidecar_path
 from specview.audio import AUDIO_SUFFIXES, audio_info, is_audio_file
 from specview.errors import AudioError, DatasetError, ParameterError
 from specview.types import Box
@@ -116,8 +116,7 @@ class TestClip:
         """
         if not self.boxes_path:
             return []
-        table = read_raven_table(self.boxes_path, label_column=label_column)
-        return table.for_recording(self.path.name)[0] if table is not None else []
+        return read_sidecar(self.path, label_column=label_column)
 
 
 @dataclass(frozen=True)

@@ -150,15 +150,6 @@ class Annotator(QObject):
             return
         self._push(C.replace_box(self.state, index, clamped, text))
 
-    def relabel_selected(self, label: str) -> None:
-        i = self.state.selected
-        if i is None or not self._can_edit():
-            return
-        old = self.state.boxes[i]
-        if label != old.label:
-            self._remember_label(label)
-            self._push(C.replace_box(self.state, i, replace(old, label=label), "Relabel box"))
-
     def delete_selected(self) -> None:
         i = self.state.selected
         if i is not None and self._can_edit():
