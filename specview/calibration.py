@@ -11,7 +11,16 @@ fit, and stores the distribution of their map cells and clip scores in the model
   would not do: hot cells cluster within clips, so even a 0.9999 cell quantile is exceeded
   somewhere in about half of normal clips;
 * the **calibrated score** ``(map - median) / (threshold - median)``: 0 is a typical normal cell,
-  1 is the flag threshold, on every clip and for every method, so colours can be compared.
+  1 is the flag threshold, on every clip and for every method, so colours can be compared;
+* a **row profile** (:class:`RowProfile`): each frequency row's normal level and the typical
+  height of its per-clip maximum. Rows differ on normal sound for reasons that have nothing to
+  do with anomalies: the lowest mel bands of a 2048-point STFT sum two or three FFT bins and
+  fluctuate far more than the wide upper bands, and the network's zero padding at the lowest and
+  highest bands changes the features there. Raw maps therefore peak on the frequency edges of
+  normal clips (issue 12 measured every normal clip's maximum on the grid's border, 4.4x the
+  border's share of cells). Dividing each row by its own normal spread puts every row on one
+  scale, so a normal clip's maximum falls on any row alike and an event is measured against
+  what is normal in its own band. The threshold and quantiles are those of the profiled maps.
 
 Core module: numpy only.
 """
@@ -32,6 +41,101 @@ DEFAULT_FLAG_RATE = 0.05
 _EULER = 0.5772156649015329
 #: Cells kept per calibration set (a uniform sample beyond this), so memory stays bounded.
 MAX_CELLS = 2_000_000
+
+
+@dataclass(frozen=True)
+class RowProfile:
+    """Per-row and clip-edge standardisation of a detector's raw map, learned on normal maps.
+
+    ``profiled = (map - loc[row]) / scale[row]``, where ``loc`` is the row's median normal
+    value and ``scale`` the height of its upper tail above it (the 99th percentile of the row's
+    interior cells minus the median). Then the frame ``d`` frames from either end of the
+    recording is divided by ``edge[d]``: how much higher normal maps run there than inside the
+    clip (the STFT's first and last frames and whatever the network makes of a clip's ends;
+    1 where they do not).
+    """
+
+    loc: tuple[float, ...]
+    scale: tuple[float, ...]
+    edge: tuple[float, ...] = ()
+
+    def apply(self, amap: np.ndarray) -> np.ndarray:
+        a = np.asarray(amap, dtype=np.float32)
+        if a.ndim != 2 or a.shape[0] != len(self.loc):
+            raise ModelFileError(
+                f"the model's row profile has {len(self.loc)} rows but the map {a.shape[0]}: "
+                "it was fitted with another front end")
+        loc = np.asarray(self.loc, dtype=np.float32)[:, None]
+        scale = np.asarray(self.scale, dtype=np.float32)[:, None]
+        z = (a - loc) / scale
+        n = min(len(self.edge), a.shape[1] // 2)
+        if n:
+            g = np.asarray(self.edge[:n], dtype=np.float32)
+            z[:, :n] /= g
+            z[:, a.shape[1] - n:] /= g[::-1]
+        return np.ascontiguousarray(z, dtype=np.float32)
+
+    def to_dict(self) -> dict:
+        return {"loc": list(self.loc), "scale": list(self.scale), "edge": list(self.edge)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RowProfile:
+        loc = tuple(float(x) for x in d["loc"])
+        scale = tuple(float(x) for x in d["scale"])
+        edge = tuple(float(x) for x in d.get("edge", ()))
+        if len(loc) != len(scale) or not loc:
+            raise ValueError("row profile: loc and scale must be lists of one value per row")
+        if not (np.all(np.isfinite(loc)) and np.all(np.isfinite(scale)) and min(scale) > 0):
+            raise ValueError("row profile: values must be finite, scales > 0")
+        if edge and not (np.all(np.isfinite(edge)) and min(edge) > 0):
+            raise ValueError("row profile: edge factors must be finite and > 0")
+        return cls(loc, scale, edge)
+
+
+def fit_row_profile(
+    maps: Sequence[np.ndarray], *, edge_frames: int = 0, rows_smoothing: int = 3,
+    tail: float = 0.99,
+) -> RowProfile:
+    """The :class:`RowProfile` of normal maps ``(n_rows, n_time_i)`` (one per clip).
+
+    Rows are measured on the clips' interior (``edge_frames`` frames left out at each end of
+    clips long enough to keep some). Location: the row's median. Scale: its ``tail`` quantile
+    minus the median, averaged over ``rows_smoothing`` neighbouring rows and floored at 1 % of
+    the largest row's (a row silent on every clip cannot divide by nearly zero). Edge factors:
+    for each of the first ``edge_frames`` offsets from an end, the mean over clips and both
+    ends of the profiled frame's highest cell, over the same mean for interior frames; smoothed
+    over 3 offsets, never below 1.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    arrs = [np.asarray(m, dtype=np.float64) for m in maps]
+    if not arrs:
+        raise ParameterError("no maps to learn a row profile from")
+    n_rows = arrs[0].shape[0]
+    if any(a.ndim != 2 or a.shape[0] != n_rows or a.shape[1] < 1 for a in arrs):
+        raise ParameterError("row profile maps must all be 2-D with the same number of rows")
+    if not all(np.all(np.isfinite(a)) for a in arrs):
+        raise ParameterError("row profile maps hold non-finite values")
+    e = max(0, int(edge_frames))
+    inner = [a[:, e:a.shape[1] - e] if a.shape[1] > 4 * e else a for a in arrs]
+    cells = np.concatenate(inner, axis=1)
+    loc = np.median(cells, axis=1)
+    scale = np.quantile(cells, tail, axis=1) - loc
+    if rows_smoothing > 1:
+        scale = uniform_filter1d(scale, rows_smoothing, mode="nearest")
+    top = float(scale.max())
+    scale = np.maximum(scale, 0.01 * top if top > 0 else 1.0)
+    profile = RowProfile(tuple(float(x) for x in loc), tuple(float(x) for x in scale))
+    long = [a for a in arrs if a.shape[1] > 4 * e]
+    if e == 0 or not long:
+        return profile
+    z = [profile.apply(a).max(axis=0) for a in long]  # highest profiled cell of each frame
+    interior = float(np.mean([f[e:f.size - e].mean() for f in z]))
+    at = np.array([np.mean([(f[d] + f[f.size - 1 - d]) / 2 for f in z]) for d in range(e)])
+    if interior <= 0:
+        return profile
+    edge = np.maximum(uniform_filter1d(at / interior, 3, mode="nearest"), 1.0)
+    return RowProfile(profile.loc, profile.scale, tuple(float(x) for x in edge))
 
 
 @dataclass(frozen=True)
@@ -63,6 +167,9 @@ class Calibration:
     held_out: bool
     flag_rate: float = DEFAULT_FLAG_RATE
     extras: dict = field(default_factory=dict)
+    #: Per-row standardisation applied to the detector's maps before everything above (None
+    #: for model files from before it, whose maps are used raw).
+    rows: RowProfile | None = None
 
     def quantile(self, q: float) -> float:
         """Normal-cell value at quantile ``q`` (interpolated between stored levels)."""
@@ -89,7 +196,8 @@ class Calibration:
         if not 0.0 < rate < 1.0:
             raise ParameterError(f"flag rate {rate!r} out of range; expected 0 < rate < 1")
         return Calibration(self.levels, self.cell_quantiles, self.clip_scores, self.clip_max,
-                           self.n_clips, self.held_out, float(rate), dict(self.extras))
+                           self.n_clips, self.held_out, float(rate), dict(self.extras),
+                           self.rows)
 
     def calibrated(self, amap: np.ndarray) -> np.ndarray:
         """``(map - median) / (threshold - median)``: 0 typical normal, 1 the flag threshold."""
@@ -112,6 +220,7 @@ class Calibration:
             "held_out": self.held_out,
             "flag_rate": self.flag_rate,
             "extras": dict(self.extras),
+            **({"rows": self.rows.to_dict()} if self.rows is not None else {}),
         }
 
     @classmethod
@@ -129,7 +238,8 @@ class Calibration:
             return cls(levels, values, tuple(float(x) for x in d.get("clip_scores", [])),
                        tuple(float(x) for x in d.get("clip_max", [])),
                        int(d["n_clips"]), bool(d["held_out"]), rate,
-                       dict(d.get("extras", {})))
+                       dict(d.get("extras", {})),
+                       RowProfile.from_dict(d["rows"]) if d.get("rows") is not None else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"calibration block is damaged ({exc})") from None
 

@@ -37,7 +37,6 @@ from specview.pipeline import (
     front_end_power,
     load_for,
     map_stem,
-    score_spectrogram,
     write_csv,
     write_map,
 )
@@ -100,14 +99,14 @@ def score_clip(model: Model, path: Path, *, channel: int | None,
     power = front_end_power(path, model.encoder, channel, cache, band_sr=model.band_sr)
     spec = compress(power, model.encoder.front_end)
     t0 = time.perf_counter()
-    result = check_result(score_spectrogram(model.detector, model.encoder, spec), path)
+    result = check_result(model.score_spectrogram(spec), path)
     return result, power, to_db(power), time.perf_counter() - t0
 
 
 def _rescore(model: Model, power: Spectrogram, values: np.ndarray) -> float:
     spec = compress(Spectrogram(values, power.times, power.freqs, power.unit, power.duration),
                     model.encoder.front_end)
-    return score_spectrogram(model.detector, model.encoder, spec).clip_score
+    return model.score_spectrogram(spec).clip_score
 
 
 def faithfulness_clip(model: Model, power: Spectrogram, result: AnomalyResult, background: Path,

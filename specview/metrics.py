@@ -649,15 +649,33 @@ def minmax01(x) -> np.ndarray:
 # --------------------------------------------------------------------------- flagged regions
 
 
+#: Default share of a region's peak height (above the normal level) its cells must reach.
+RELATIVE_LEVEL = 0.5
+
+
 def flagged_regions(
-    amap, times, freqs, threshold: float, *, min_cells: int = 2, connectivity: int = 8
+    amap, times, freqs, threshold: float, *, min_cells: int = 2, connectivity: int = 8,
+    relative: float = RELATIVE_LEVEL, base: float = 0.0,
 ) -> list[FlaggedRegion]:
-    """Connected regions of ``amap >= threshold`` as boxes in seconds and Hz, highest first.
+    """Regions of the map above ``threshold`` that follow their event, as boxes in seconds and
+    Hz, highest first.
+
+    Two levels, as a hysteresis that looks down from the peak: every connected region of
+    ``amap >= threshold`` is found, then cut at its own level ``max(threshold, base +
+    relative * (peak - base))`` (``base`` the normal level of the map, e.g. the calibration's
+    median): a strong event keeps only the cells within ``relative`` of its height, not the
+    skirt its features spread over neighbouring bands and frames, and a weak one keeps all its
+    cells above the threshold. A region split by the cut gives one box per part. ``relative``
+    0 is plain thresholding.
 
     A region's box spans the outer edges of its cells (cell edges are midpoints between
     neighbouring centres, as in :func:`boxes_to_mask`); regions with fewer than ``min_cells``
     cells are dropped as specks.
     """
+    if not (0.0 <= relative < 1.0):
+        raise ParameterError(f"relative={relative!r}; expected 0 <= relative < 1")
+    if not np.isfinite(base):
+        raise ParameterError(f"base={base!r} must be finite")
     a = np.asarray(amap)
     t = _axis(times, "times")
     f = _axis(freqs, "freqs")
@@ -675,21 +693,30 @@ def flagged_regions(
         t_lo, t_hi = t - 0.5, t + 0.5
     if f.size == 1:
         f_lo, f_hi = f * 0.5, f * 1.5
-    lab, n = ndimage.label(a >= threshold, structure=_STRUCTURES[connectivity])
+    structure = _STRUCTURES[connectivity]
+    lab, n = ndimage.label(a >= threshold, structure=structure)
     out = []
     for k, sl in enumerate(ndimage.find_objects(lab), start=1):
         if sl is None:
             continue
         inside = lab[sl] == k
-        n_cells = int(inside.sum())
-        if n_cells < min_cells:
-            continue
-        rows, cols = sl
-        box = Box(
-            float(t_lo[cols.start]), float(t_hi[cols.stop - 1]),
-            float(max(0.0, f_lo[rows.start])), float(f_hi[rows.stop - 1]),
-        )
-        out.append(FlaggedRegion(box, float(a[sl][inside].max()), n_cells))
+        vals = a[sl]
+        peak = float(vals[inside].max())
+        level = max(float(threshold), base + relative * (peak - base))
+        core = inside & (vals >= level)
+        sub, m = ndimage.label(core, structure=structure)
+        for j, ssl in enumerate(ndimage.find_objects(sub), start=1):
+            if ssl is None:
+                continue
+            part = sub[ssl] == j
+            n_cells = int(part.sum())
+            if n_cells < min_cells:
+                continue
+            r0, r1 = sl[0].start + ssl[0].start, sl[0].start + ssl[0].stop
+            c0, c1 = sl[1].start + ssl[1].start, sl[1].start + ssl[1].stop
+            box = Box(float(t_lo[c0]), float(t_hi[c1 - 1]),
+                      float(max(0.0, f_lo[r0])), float(f_hi[r1 - 1]))
+            out.append(FlaggedRegion(box, float(vals[ssl][part].max()), n_cells))
     out.sort(key=lambda r: -r.score)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -16,9 +17,10 @@ import numpy as np
 
 from specview import __version__
 from specview.audio import audio_info, check_not_constant, load_audio, resample
-from specview.calibration import Calibration, calibrate
+from specview.calibration import Calibration, RowProfile, calibrate, fit_row_profile
 from specview.datasets import input_files, training_files
 from specview.detectors import DEFAULT_DETECTOR, DETECTORS, Detector
+from specview.detectors.components import context_frames, frame_scores
 from specview.encoders import DEFAULT_ENCODER, ENCODERS, Encoder
 from specview.errors import (
     AudioError,
@@ -36,6 +38,8 @@ from specview.types import AnomalyResult, Audio, FlaggedRegion, Progress, Spectr
 
 #: Longest stretch scored at once; longer recordings are scored in windows and stitched.
 WINDOW_SECONDS = 60.0
+#: How far from a recording's ends the row profile measures and corrects edge effects.
+EDGE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -123,9 +127,14 @@ class Model:
     def score_audio(self, audio: Audio) -> ScoredClip:
         check_length(audio.path or "audio", audio.duration, self.encoder)
         power = mel_power(audio, self.encoder.front_end)
-        result = score_spectrogram(self.detector, self.encoder, compress(power, self.encoder.front_end))
+        result = self.score_spectrogram(compress(power, self.encoder.front_end))
         check_result(result, audio.path)
         return ScoredClip(audio.path, result, to_db(power))
+
+    def score_spectrogram(self, spec: Spectrogram) -> AnomalyResult:
+        """Score a front-end spectrogram, with the calibration's row profile applied."""
+        rows = self.calibration.rows if self.calibration is not None else None
+        return score_spectrogram(self.detector, self.encoder, spec, rows=rows)
 
     def score_file(self, path: str | Path, *, channel: int | None | str = "fitted") -> ScoredClip:
         return self.score_audio(self.load(path, channel=channel))
@@ -142,7 +151,7 @@ class Model:
         cal = (self.calibration if flag_rate is None
                else self.calibration.with_flag_rate(flag_rate))
         return flagged_regions(result.map, result.times, result.freqs, cal.threshold,
-                               min_cells=min_cells)
+                               min_cells=min_cells, base=cal.median)
 
 
 def split_overrides(
@@ -392,14 +401,17 @@ def fit(
     model.detector.fit(model.encoder, specs(), n_clips=len(fit_files), progress=progress)
     fit_seconds = time.perf_counter() - t0
     held_out = bool(cal_files)
-    maps, clip_scores = [], []
+    raw = []
     scored = cal_files or fit_files[:10]
     for p, s in zip(scored, _training_spectrograms(scored, model.encoder, channel, cache, band_sr),
                     strict=True):
-        r = check_result(score_spectrogram(model.detector, model.encoder, s), p)
-        maps.append(r.map)
-        clip_scores.append(r.clip_score)
-    model.calibration = calibrate(maps, clip_scores, held_out=held_out)
+        raw.append(check_result(score_spectrogram(model.detector, model.encoder, s), p).map)
+    # each frequency row measured against its own normal spread (see calibration.RowProfile),
+    # then the threshold and quantiles of the profiled maps
+    rows = fit_row_profile(raw, edge_frames=context_frames(model.encoder, EDGE_SECONDS))
+    maps = [rows.apply(m) for m in raw]
+    cal = calibrate(maps, [float(m.max()) for m in maps], held_out=held_out)
+    model.calibration = dataclasses.replace(cal, rows=rows)
     model.info = {
         "n_train_clips": len(fit_files),
         "n_calibration_clips": len(cal_files),
@@ -416,13 +428,28 @@ def fit(
 
 
 def score_spectrogram(
-    detector: Detector, encoder: Encoder, spec: Spectrogram, *, window_seconds: float = WINDOW_SECONDS
+    detector: Detector, encoder: Encoder, spec: Spectrogram, *,
+    window_seconds: float = WINDOW_SECONDS, rows: RowProfile | None = None,
 ) -> AnomalyResult:
     """Score a front-end spectrogram; long ones in overlapping windows, stitched.
 
     Each window carries a margin of context on both sides that is scored and then discarded,
     so the stitched map matches a whole-clip map away from the edges while memory stays bounded.
+    With a row profile (a fitted model's :attr:`Calibration.rows`), the map is profiled and the
+    clip score is the profiled map's maximum, frame scores are recomputed from it.
     """
+    result = _score_windows(detector, encoder, spec, window_seconds)
+    if rows is None:
+        return result
+    amap = rows.apply(result.map)
+    extras = {k: v for k, v in result.extras.items() if k != "peak_score"}
+    return AnomalyResult(amap, result.times, result.freqs, float(amap.max()),
+                         frame_scores(amap), extras={**extras, "raw_clip_score": result.clip_score})
+
+
+def _score_windows(
+    detector: Detector, encoder: Encoder, spec: Spectrogram, window_seconds: float
+) -> AnomalyResult:
     fe = encoder.front_end
     n_time = spec.values.shape[1]
     m = encoder.time_multiple
@@ -492,10 +519,11 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
     enc_cls, det_cls = ENCODERS[enc_meta["name"]], DETECTORS[method]
     try:
         enc_params = from_dict(enc_cls.Params, enc_meta.get("params", {}))
-        det_params = from_dict(det_cls.Params, meta["method_params"])
+        encoder = enc_cls(enc_params, device=device)
+        det_params = from_dict(det_cls.Params,
+                               _legacy_smoothing(dict(meta["method_params"]), encoder))
     except (SpecviewError, TypeError) as exc:
         raise ModelFileError(f"{path}: saved parameters do not fit this specview ({exc})") from None
-    encoder = enc_cls(enc_params, device=device)
     current = encoder.config()
     for key, what in (("front_end", "front end"), ("weights", "encoder weights")):
         if current[key] != enc_meta.get(key):
@@ -531,6 +559,21 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
             "recordings of a lower sample rate than its training clips are not refused (refit "
             "the model to have them checked)", SpecviewWarning, stacklevel=2)
     return Model(encoder, detector, info, calibration)
+
+
+def _legacy_smoothing(params: dict, encoder: Encoder) -> dict:
+    """Model files from before the maps were smoothed in physical units saved ``sigma`` in
+    spectrogram cells: the same Gaussian as ``smooth_s`` (s) and ``smooth_mel`` (mel)."""
+    if "sigma" not in params:
+        return params
+    from specview.detectors.components import smoothing_cells
+
+    sigma = float(params.pop("sigma"))
+    fe = encoder.front_end
+    per_row, per_frame = smoothing_cells([0.0, fe.seconds_per_frame], fe.mel_centres(), 1.0, 1.0)
+    params.setdefault("smooth_s", sigma / per_frame if per_frame else 0.0)
+    params.setdefault("smooth_mel", sigma / per_row if per_row else 0.0)
+    return params
 
 
 def _difference(saved: Any, now: Any) -> str:

@@ -113,8 +113,10 @@ def _window(fe: MelFrontEnd) -> np.ndarray:
 def mel_power(audio: Audio, fe: MelFrontEnd) -> Spectrogram:
     """Mel power spectrogram of a recording already at ``fe.sr``.
 
-    Frames are centred (zero padding of ``n_fft // 2`` at both ends), so frame ``k`` is centred
-    at ``k * hop / sr`` seconds.
+    Frames are centred, so frame ``k`` is centred at ``k * hop / sr`` seconds. The ``n_fft // 2``
+    samples needed beyond each end are the recording mirrored there (reflection), not zeros:
+    zero padding would give the first and last frames half a window of silence, a drop of level
+    at every clip edge that detectors then score as an anomaly.
 
     Returns
     -------
@@ -130,7 +132,7 @@ def mel_power(audio: Audio, fe: MelFrontEnd) -> Spectrogram:
     if fe.gain_db:
         x = x * np.float32(10.0 ** (fe.gain_db / 20.0))
     pad = fe.n_fft // 2
-    xp = np.pad(x, (pad, pad))
+    xp = np.pad(x, (pad, pad), mode="reflect" if len(x) > pad else "constant")
     n_frames = fe.n_frames(len(x))
     frames = np.lib.stride_tricks.sliding_window_view(xp, fe.n_fft)[:: fe.hop_length][:n_frames]
     win = _window(fe)

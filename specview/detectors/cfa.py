@@ -19,8 +19,8 @@ bank (``gamma_c``) is left out (``gamma_c = 1`` is the default there too).
 
 Score of a patch (official scoring): the Euclidean distances to its K nearest centroids,
 weighted by their softmin, of which the nearest's term ``softmin(d)_0 * d_0`` is kept. The score
-grid is upsampled to the spectrogram and Gaussian-smoothed (sigma 4, as in the official test
-loop); the clip score is the map's maximum.
+grid is upsampled to the spectrogram and Gaussian-smoothed in seconds and mel (the official
+test loop smooths by sigma 4 pixels); the clip score is the map's maximum.
 
 Memory for audio (``memory``):
 
@@ -55,7 +55,10 @@ from torch import nn
 
 from specview.detectors.base import Detector
 from specview.detectors.components import (
+    SMOOTH_MEL,
+    SMOOTH_SECONDS,
     EarlyStopping,
+    check_smoothing,
     context_features,
     context_frames,
     map_result,
@@ -122,8 +125,13 @@ class CFAParams:
     patience: int = field(
         default=5, metadata={"help": "early stopping: epochs without a better validation loss"}
     )
-    sigma: float = field(
-        default=4.0, metadata={"help": "Gaussian smoothing of the map (spectrogram cells)"}
+    smooth_s: float = field(
+        default=SMOOTH_SECONDS,
+        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
+    )
+    smooth_mel: float = field(
+        default=SMOOTH_MEL,
+        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
     )
     cache_mb: int = field(
         default=1024,
@@ -155,10 +163,11 @@ class CFAParams:
             raise ParameterError(f"neighbourhood {self.neighbourhood}: must be odd and >= 1")
         if not 0 <= self.val_fraction < 1:
             raise ParameterError(f"val_fraction {self.val_fraction}: must be in [0, 1)")
-        if min(self.window_seconds, self.sigma, self.cache_mb, self.context_seconds) < 0:
+        check_smoothing(self.smooth_s, self.smooth_mel)
+        if min(self.window_seconds, self.cache_mb, self.context_seconds) < 0:
             raise ParameterError(
                 f"window_seconds {self.window_seconds}, context_seconds {self.context_seconds}, "
-                f"sigma {self.sigma}, cache_mb {self.cache_mb}: must be >= 0"
+                f"cache_mb {self.cache_mb}: must be >= 0"
             )
 
 
@@ -423,7 +432,8 @@ class CFA(Detector):
             grid = stitch_windows(grids, [s // stride for s in starts], size // stride)
         grid = grid.float().cpu()
         amap = scores_to_map(grid, padded_size=(values.shape[0], size), n_time=n_time,
-                             sigma=self.params.sigma)
+                             spec=spec, smooth_s=self.params.smooth_s,
+                             smooth_mel=self.params.smooth_mel)
         return map_result(amap, spec, valid, patch_grid=grid.numpy())
 
     # -- model files ----------------------------------------------------------------------

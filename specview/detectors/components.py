@@ -145,19 +145,58 @@ def upsample_to(grid: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.nd
     return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].cpu().numpy()
 
 
+#: Default smoothing of the maps, in physical units: a Gaussian of this standard deviation in
+#: time (seconds) and in frequency (mel, HTK formula). Small next to the feature cells (about
+#: 93 ms x 160 mel for aisfx), so the map follows the event's band instead of smearing it.
+SMOOTH_SECONDS = 0.05
+SMOOTH_MEL = 40.0
+
+
+def check_smoothing(smooth_s: float, smooth_mel: float) -> None:
+    from specview.errors import ParameterError
+
+    if not (np.isfinite(smooth_s) and np.isfinite(smooth_mel)) or smooth_s < 0 or smooth_mel < 0:
+        raise ParameterError(
+            f"smooth_s {smooth_s}, smooth_mel {smooth_mel}: must be >= 0 (0 = no smoothing)")
+
+
+def smoothing_cells(times, freqs, smooth_s: float, smooth_mel: float) -> tuple[float, float]:
+    """``(rows, frames)`` standard deviations of a Gaussian of ``smooth_mel`` mel in frequency
+    and ``smooth_s`` seconds in time on a grid with centres ``freqs`` (Hz) and ``times`` (s).
+
+    The mel spacing is the grid's median spacing on the HTK mel scale (a mel front end's rows
+    are evenly spaced on its own mel scale)."""
+    t = np.asarray(times, dtype=np.float64)
+    f = np.asarray(freqs, dtype=np.float64)
+    dt = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+    mel = 2595.0 * np.log10(1.0 + f / 700.0)
+    dm = float(np.median(np.diff(mel))) if f.size > 1 else 0.0
+    rows = smooth_mel / dm if dm > 0 else 0.0
+    frames = smooth_s / dt if dt > 0 else 0.0
+    return rows, frames
+
+
+def smooth_map(m: np.ndarray, times, freqs, smooth_s: float, smooth_mel: float) -> np.ndarray:
+    """Gaussian smoothing in physical units (see :func:`smoothing_cells`), edges extended."""
+    rows, frames = smoothing_cells(times, freqs, smooth_s, smooth_mel)
+    if rows > 0 or frames > 0:
+        m = gaussian_filter(m, sigma=(rows, frames), mode="nearest")
+    return np.ascontiguousarray(m, dtype=np.float32)
+
+
 def scores_to_map(
     grid: np.ndarray | torch.Tensor,
     *,
     padded_size: tuple[int, int],
     n_time: int,
-    sigma: float,
+    spec,
+    smooth_s: float,
+    smooth_mel: float,
 ) -> np.ndarray:
     """Score grid -> map on the spectrogram grid: upsample to the padded input, crop the padding,
-    Gaussian-smooth with ``sigma`` spectrogram cells."""
+    Gaussian-smooth in physical units on ``spec``'s axes (:func:`smooth_map`)."""
     m = upsample_to(grid, padded_size)[:, :n_time]
-    if sigma > 0:
-        m = gaussian_filter(m, sigma=sigma, mode="nearest")
-    return np.ascontiguousarray(m, dtype=np.float32)
+    return smooth_map(m, spec.times, spec.freqs, smooth_s, smooth_mel)
 
 
 def frame_scores(anomaly_map: np.ndarray, *, top: int = 5) -> np.ndarray:
@@ -258,17 +297,17 @@ def product_map(
     *,
     padded_size: tuple[int, int],
     n_time: int,
-    sigma: float,
+    spec,
+    smooth_s: float,
+    smooth_mel: float,
 ) -> np.ndarray:
     """Several score grids -> one map: each upsampled to the padded input, multiplied
-    element-wise (STFPM's multi-scale aggregation), cropped to ``n_time``, smoothed."""
+    element-wise (STFPM's multi-scale aggregation), cropped to ``n_time``, smoothed in physical
+    units (:func:`smooth_map`)."""
     m = np.ones(padded_size, dtype=np.float32)
     for g in grids:
         m = m * upsample_to(g, padded_size)
-    m = m[:, :n_time]
-    if sigma > 0:
-        m = gaussian_filter(m, sigma=sigma, mode="nearest")
-    return np.ascontiguousarray(m, dtype=np.float32)
+    return smooth_map(m[:, :n_time], spec.times, spec.freqs, smooth_s, smooth_mel)
 
 
 def valid_max(anomaly_map: np.ndarray, valid: tuple[int, int] | None) -> float:

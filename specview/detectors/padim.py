@@ -43,7 +43,10 @@ import torch
 
 from specview.detectors.base import Detector
 from specview.detectors.components import (
+    SMOOTH_MEL,
+    SMOOTH_SECONDS,
     GaussianAccumulator,
+    check_smoothing,
     context_features,
     context_frames,
     mahalanobis,
@@ -100,8 +103,13 @@ class PaDiMParams:
         metadata={"help": "cell mode, clips shorter than the window: pad (repeat the last frame, "
                           "crop the map) or prefix (the window's first cells' Gaussians)"},
     )
-    sigma: float = field(
-        default=4.0, metadata={"help": "Gaussian smoothing of the map (spectrogram cells)"}
+    smooth_s: float = field(
+        default=SMOOTH_SECONDS,
+        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
+    )
+    smooth_mel: float = field(
+        default=SMOOTH_MEL,
+        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
     )
     seed: int = field(default=0, metadata={"help": "seed of the random channel selection"})
 
@@ -120,11 +128,12 @@ class PaDiMParams:
             )
         if not self.epsilon > 0:
             raise ParameterError(f"epsilon {self.epsilon}: must be > 0")
-        if self.window_seconds < 0 or self.sigma < 0 or self.context_seconds < 0:
+        if self.window_seconds < 0 or self.context_seconds < 0:
             raise ParameterError(
                 f"window_seconds {self.window_seconds}, context_seconds {self.context_seconds}"
-                f", sigma {self.sigma}: must be >= 0"
+                ": must be >= 0"
             )
+        check_smoothing(self.smooth_s, self.smooth_mel)
 
 
 class PaDiM(Detector):
@@ -290,7 +299,8 @@ class PaDiM(Detector):
                 grid = stitch_windows(grids, [s // stride for s in starts], size // stride)
         grid = grid.float().cpu()
         amap = scores_to_map(grid, padded_size=(values.shape[0], size), n_time=n_time,
-                             sigma=self.params.sigma)
+                             spec=spec, smooth_s=self.params.smooth_s,
+                             smooth_mel=self.params.smooth_mel)
         return map_result(amap, spec, valid, patch_grid=grid.numpy())
 
     # -- model files ----------------------------------------------------------------------

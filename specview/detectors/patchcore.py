@@ -17,11 +17,15 @@ import torch
 
 from specview.detectors.base import Detector
 from specview.detectors.components import (
+    SMOOTH_MEL,
+    SMOOTH_SECONDS,
     ReservoirBank,
+    check_smoothing,
+    context_features,
+    context_frames,
     flatten_patches,
     frame_scores,
     greedy_coreset,
-    local_patch_features,
     nearest_neighbours,
     scores_to_map,
 )
@@ -48,8 +52,19 @@ class PatchCoreParams:
     neighbourhood: int = field(
         default=3, metadata={"help": "local patch aggregation window (feature cells)"}
     )
-    sigma: float = field(
-        default=4.0, metadata={"help": "Gaussian smoothing of the map (spectrogram cells)"}
+    smooth_s: float = field(
+        default=SMOOTH_SECONDS,
+        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
+    )
+    smooth_mel: float = field(
+        default=SMOOTH_MEL,
+        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
+    )
+    context_seconds: float = field(
+        default=0.5,
+        metadata={"help": "mirrored context added at both clip ends before the encoder and "
+                          "dropped after, so edge cells see sound, not the network's zero "
+                          "padding (s, 0 = none)"},
     )
     max_patches: int = field(
         default=200_000,
@@ -67,8 +82,9 @@ class PatchCoreParams:
         for name in ("projection_dim", "num_neighbors", "max_patches"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"{name} {getattr(self, name)}: must be >= 1")
-        if self.sigma < 0:
-            raise ParameterError(f"sigma {self.sigma}: must be >= 0 (0 = no smoothing)")
+        check_smoothing(self.smooth_s, self.smooth_mel)
+        if not self.context_seconds >= 0:
+            raise ParameterError(f"context_seconds {self.context_seconds}: must be >= 0")
         if self.neighbourhood < 1 or self.neighbourhood % 2 == 0:
             raise ParameterError(f"neighbourhood {self.neighbourhood}: must be odd and >= 1")
 
@@ -88,7 +104,11 @@ class PatchCore(Detector):
         return self.memory_bank is not None
 
     def _patches(self, encoder: Encoder, spec: Spectrogram) -> tuple[torch.Tensor, tuple[int, int]]:
-        feat = local_patch_features(encoder.features(spec), neighbourhood=self.params.neighbourhood)
+        values = spec.values if isinstance(spec, Spectrogram) else spec
+        context = context_frames(encoder, self.params.context_seconds)
+        if context >= values.shape[1]:  # reflection needs more frames than it mirrors
+            context = (values.shape[1] - 1) // encoder.time_multiple * encoder.time_multiple
+        feat = context_features(encoder, values, context, neighbourhood=self.params.neighbourhood)
         return flatten_patches(feat), (feat.shape[1], feat.shape[2])
 
     def fit(
@@ -165,7 +185,8 @@ class PatchCore(Detector):
         m = encoder.time_multiple
         padded = -(-n_time // m) * m
         amap = scores_to_map(
-            grid, padded_size=(spec.values.shape[0], padded), n_time=n_time, sigma=self.params.sigma
+            grid, padded_size=(spec.values.shape[0], padded), n_time=n_time, spec=spec, smooth_s=self.params.smooth_s,
+            smooth_mel=self.params.smooth_mel,
         )
         return AnomalyResult(
             map=amap, times=spec.times, freqs=spec.freqs, clip_score=clip_score,

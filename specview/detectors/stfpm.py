@@ -35,7 +35,10 @@ import torch.nn.functional as F
 
 from specview.detectors.base import Detector, check_tensor
 from specview.detectors.components import (
+    SMOOTH_MEL,
+    SMOOTH_SECONDS,
     EarlyStopping,
+    check_smoothing,
     map_result,
     pad_frames,
     padded_length,
@@ -77,8 +80,13 @@ class STFPMParams:
     patience: int = field(
         default=10, metadata={"help": "early stopping: epochs without a better validation loss"}
     )
-    sigma: float = field(
-        default=4.0, metadata={"help": "Gaussian smoothing of the map (spectrogram cells)"}
+    smooth_s: float = field(
+        default=SMOOTH_SECONDS,
+        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
+    )
+    smooth_mel: float = field(
+        default=SMOOTH_MEL,
+        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
     )
     seed: int = field(default=0, metadata={"help": "seed of the student init, crops and split"})
 
@@ -100,8 +108,7 @@ class STFPMParams:
             raise ParameterError(f"crop_seconds {self.crop_seconds}: must be > 0")
         if not 0 <= self.val_fraction < 1:
             raise ParameterError(f"val_fraction {self.val_fraction}: must be in [0, 1)")
-        if self.sigma < 0:
-            raise ParameterError(f"sigma {self.sigma}: must be >= 0")
+        check_smoothing(self.smooth_s, self.smooth_mel)
 
 
 def layer_discrepancy(teacher: list[torch.Tensor], student: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -313,7 +320,8 @@ class STFPM(Detector):
         grids = [d[0].float().cpu() for d in
                  layer_discrepancy([t[None] for t in teacher], [s[None] for s in student])]
         amap = product_map(grids, padded_size=(values.shape[0], padded), n_time=n_time,
-                           sigma=self.params.sigma)
+                           spec=spec, smooth_s=self.params.smooth_s,
+                             smooth_mel=self.params.smooth_mel)
         return map_result(amap, spec, valid, layer_grids=[g.numpy() for g in grids])
 
     # -- model files ----------------------------------------------------------------------

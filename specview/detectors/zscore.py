@@ -4,8 +4,10 @@ normal level, in normal deviations.
 Fitting reads the front end's log-mel spectrograms of the normal clips and keeps, for every
 mel band, the mean and the standard deviation of its level over all their frames (streaming
 float64 sums: any number of clips in bounded memory). Scoring gives each cell
-``|level - band mean| / band deviation`` (the deviation floored at ``min_std_db``, so a band that
-never moved in training does not divide by almost nothing), lightly smoothed. The clip score is
+``|level - band mean| / band deviation`` (the deviation floored at ``min_std_ratio`` times the
+median band's, so a band that never moved in training does not divide by almost nothing; the
+floor is relative because front ends differ in units: aisfx's compressed level spans about 0-1,
+CNN14's dB about 100), lightly smoothed. The clip score is
 the map's maximum. The encoder's network is not used — only its front end, so the map lies on
 the same grid as every other method's and compares with them directly.
 """
@@ -17,10 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
 
 from specview.detectors.base import Detector
-from specview.detectors.components import map_result
+from specview.detectors.components import (
+    SMOOTH_MEL,
+    SMOOTH_SECONDS,
+    check_smoothing,
+    map_result,
+    smooth_map,
+)
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
 from specview.params import check_fields
@@ -31,20 +38,24 @@ from specview.types import AnomalyResult, Progress, Spectrogram
 class ZScoreParams:
     """Parameters of :class:`ZScore`."""
 
-    min_std_db: float = field(
-        default=0.5,
-        metadata={"help": "floor of each band's deviation, in the front end's dB (> 0)"},
+    min_std_ratio: float = field(
+        default=0.05,
+        metadata={"help": "floor of each band's deviation, as a share of the median band's (> 0)"},
     )
-    sigma: float = field(
-        default=1.0, metadata={"help": "Gaussian smoothing of the map (spectrogram cells)"}
+    smooth_s: float = field(
+        default=SMOOTH_SECONDS,
+        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
+    )
+    smooth_mel: float = field(
+        default=SMOOTH_MEL,
+        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
     )
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if not self.min_std_db > 0:
-            raise ParameterError(f"min_std_db {self.min_std_db}: must be > 0 (dB)")
-        if self.sigma < 0:
-            raise ParameterError(f"sigma {self.sigma}: must be >= 0")
+        if not self.min_std_ratio > 0:
+            raise ParameterError(f"min_std_ratio {self.min_std_ratio}: must be > 0")
+        check_smoothing(self.smooth_s, self.smooth_mel)
 
 
 class ZScore(Detector):
@@ -96,7 +107,9 @@ class ZScore(Detector):
             raise ParameterError("no training spectrogram: fit on at least one normal clip")
         mean = s / count
         var = np.maximum(ss / count - mean**2, 0.0)
-        std = np.maximum(np.sqrt(var), self.params.min_std_db)
+        std = np.sqrt(var)
+        floor = self.params.min_std_ratio * float(np.median(std))
+        std = np.maximum(std, floor if floor > 0 else 1e-6)
         if progress is not None:
             progress(max(total, done + 1), max(total, done + 1))
         self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
@@ -113,9 +126,8 @@ class ZScore(Detector):
                 f"the model knows {self.mean.shape[0]} bands but the spectrogram has "
                 f"{v.shape[0]}: it was fitted with another front end")
         z = np.abs(v - self.mean[:, None]) / self.std[:, None]
-        if self.params.sigma > 0:
-            z = gaussian_filter(z, sigma=self.params.sigma, mode="nearest")
-        return map_result(np.ascontiguousarray(z, dtype=np.float32), spec, valid)
+        z = smooth_map(z, spec.times, spec.freqs, self.params.smooth_s, self.params.smooth_mel)
+        return map_result(z, spec, valid)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         if self.mean is None or self.std is None:
