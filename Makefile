@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := libportaudio2 libxcb-cursor0 libxkbcommon-x11-0 libxkbcommon0
 	libfontconfig1 libdbus-1-3 libglib2.0-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1 libx11-xcb1
 
-.PHONY: install run test bench lint sysdeps clean demo
+.PHONY: install run test bench bench-real lint sysdeps clean demo
 
 install: $(STAMP)
 
@@ -55,6 +55,11 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench_patchcore.py
+
+# real recordings from Debian packages (bench/realdata.py builds them into ~/.cache/specview/realdata)
+bench-real: install
+	$(BIN)/python bench/realdata.py
+	$(BIN)/python bench/bench_real.py
 
 lint: install
 	$(BIN)/ruff check specview tests bench
