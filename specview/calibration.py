@@ -99,7 +99,7 @@ def fit_row_profile(
     """The :class:`RowProfile` of normal maps ``(n_rows, n_time_i)`` (one per clip).
 
     Rows are measured on the clips' interior (``edge_frames`` frames left out at each end of
-    clips long enough to keep some). Location: the row's median. Scale: its ``tail`` quantile
+    clips of at least ``3 * edge_frames`` frames; only those clips give edge factors). Location: the row's median. Scale: its ``tail`` quantile
     minus the median, averaged over ``rows_smoothing`` neighbouring rows and floored at 1 % of
     the largest row's (a row silent on every clip cannot divide by nearly zero). Edge factors:
     for each of the first ``edge_frames`` offsets from an end, the mean over clips and both
@@ -117,7 +117,7 @@ def fit_row_profile(
     if not all(np.all(np.isfinite(a)) for a in arrs):
         raise ParameterError("row profile maps hold non-finite values")
     e = max(0, int(edge_frames))
-    inner = [a[:, e:a.shape[1] - e] if a.shape[1] > 4 * e else a for a in arrs]
+    inner = [a[:, e:a.shape[1] - e] if a.shape[1] >= 3 * e else a for a in arrs]
     cells = np.concatenate(inner, axis=1)
     loc = np.median(cells, axis=1)
     scale = np.quantile(cells, tail, axis=1) - loc
@@ -126,7 +126,7 @@ def fit_row_profile(
     top = float(scale.max())
     scale = np.maximum(scale, 0.01 * top if top > 0 else 1.0)
     profile = RowProfile(tuple(float(x) for x in loc), tuple(float(x) for x in scale))
-    long = [a for a in arrs if a.shape[1] > 4 * e]
+    long = [a for a in arrs if a.shape[1] >= 3 * e]
     if e == 0 or not long:
         return profile
     z = [profile.apply(a).max(axis=0) for a in long]  # highest profiled cell of each frame
