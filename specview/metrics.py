@@ -732,12 +732,26 @@ def row_position(f: np.ndarray, freqs: np.ndarray) -> np.ndarray:
                      left=0.0, right=float(edges.size - 1))
 
 
+def _one_row_at_least(r: np.ndarray, n_rows: int) -> np.ndarray:
+    """A row span ``[lo, hi]`` widened about its centre to one row when narrower, kept inside
+    ``[0, n_rows]``."""
+    lo, hi = float(r[0]), float(r[1])
+    if hi - lo >= 1.0 or n_rows < 1:
+        return r
+    c = min(max(0.5 * (lo + hi), 0.5), n_rows - 0.5)
+    return np.array([c - 0.5, c + 0.5])
+
+
 def box_iou(a: Box, b: Box, freqs) -> float:
     """Intersection over union of two boxes in seconds x row position on the grid ``freqs``
-    (the axis the spectrogram is drawn in: mel-spaced for a mel grid)."""
+    (the axis the spectrogram is drawn in: mel-spaced for a mel grid).
+
+    A box less than one row tall counts as one row tall, centred where it is: nothing on the
+    grid is narrower, and a tone's band (a few Hz, as a box of its 95 % energy band is) would
+    otherwise overlap any region found on the grid by a fraction of a row and match none."""
     f = _axis(freqs, "freqs")
-    fa = row_position(np.array([a.f0, a.f1]), f)
-    fb = row_position(np.array([b.f0, b.f1]), f)
+    fa = _one_row_at_least(row_position(np.array([a.f0, a.f1]), f), f.size)
+    fb = _one_row_at_least(row_position(np.array([b.f0, b.f1]), f), f.size)
     dt = min(a.t1, b.t1) - max(a.t0, b.t0)
     df = min(fa[1], fb[1]) - max(fa[0], fb[0])
     if dt <= 0 or df <= 0:

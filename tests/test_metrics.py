@@ -328,3 +328,21 @@ def test_metrics_is_core_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     mods = set(out.stdout.split())
     assert "torch" not in mods and "sklearn" not in mods
+
+
+def test_box_iou_counts_a_box_under_one_row_as_one_row():
+    """A tone's box (a few Hz) against the one-row region a map can flag: IoU 1, not ~0.04."""
+    from specview.metrics import box_iou
+
+    freqs = np.array([100.0, 200.0, 300.0, 400.0])  # row edges 50, 150, 250, 350, 450 Hz
+    tone = Box(1.0, 2.0, 298.0, 302.0)
+    row = Box(1.0, 2.0, 250.0, 350.0)
+    assert box_iou(tone, row, freqs) == pytest.approx(1.0)
+    assert box_iou(row, tone, freqs) == pytest.approx(1.0)
+    two_rows = Box(1.0, 2.0, 250.0, 450.0)
+    assert box_iou(tone, two_rows, freqs) == pytest.approx(0.5)
+    # a wider box is unchanged: half of it overlaps
+    assert box_iou(two_rows, row, freqs) == pytest.approx(0.5)
+    # at the grid's edge the one-row span stays inside the grid
+    low = Box(1.0, 2.0, 50.0, 52.0)
+    assert box_iou(low, Box(1.0, 2.0, 50.0, 150.0), freqs) == pytest.approx(1.0)
