@@ -1,9 +1,12 @@
-"""Calibration on normal maps: quantiles, the calibrated scale, the bounded sample, round trips."""
+"""Calibration on normal maps: quantiles, the calibrated scale, the bounded sample, round trips;
+the row profile: rows on one scale, clip-edge factors."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 
-from specview.calibration import LEVELS, Calibration, calibrate
+from specview.calibration import LEVELS, Calibration, RowProfile, calibrate, fit_row_profile
 from specview.errors import ModelFileError, ParameterError
 
 
@@ -65,3 +68,114 @@ def test_bad_maps_are_refused():
         calibrate([np.array([[np.nan]])], [0.0], held_out=True)
     with pytest.raises(ParameterError, match="no calibration maps"):
         calibrate([], [], held_out=True)
+
+
+# -- row profile --------------------------------------------------------------------------------
+
+Z99 = 2.3263478740408408  # standard normal 99th percentile
+STDS = np.array([0.1, 0.3, 1.0, 2.0, 0.5, 5.0, 0.2, 1.5])  # one per row, far apart
+OFFSETS = np.array([3.0, -1.0, 0.0, 10.0, 2.5, -4.0, 7.0, 1.0])
+
+
+def noise_maps(seed: int, n_maps: int, n_time: int, *, edge: int = 0, factor: float = 1.0):
+    """Maps whose row r is ``OFFSETS[r] + STDS[r] * N(0, 1)``; the first and last ``edge``
+    frames' deviations raised ``factor`` times."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_maps):
+        dev = STDS[:, None] * rng.standard_normal((STDS.size, n_time))
+        if edge:
+            dev[:, :edge] *= factor
+            dev[:, -edge:] *= factor
+        out.append(OFFSETS[:, None] + dev)
+    return out
+
+
+def test_row_profile_puts_every_row_on_one_scale():
+    prof = fit_row_profile(noise_maps(0, 20, 1000), rows_smoothing=1)
+    # location: the row's median (its offset); scale: its 99th percentile above it
+    np.testing.assert_allclose(prof.loc, OFFSETS, atol=0.03 * STDS.max())
+    np.testing.assert_allclose(prof.scale, Z99 * STDS, rtol=0.05)
+    assert prof.edge == ()
+    # fresh normal maps: every row's median ~0 and 99th percentile ~1
+    fresh = np.concatenate([prof.apply(m) for m in noise_maps(1, 20, 1000)], axis=1)
+    assert fresh.dtype == np.float32 and fresh.shape == (8, 20000)
+    np.testing.assert_allclose(np.median(fresh, axis=1), 0.0, atol=0.03)
+    np.testing.assert_allclose(np.quantile(fresh, 0.99, axis=1), 1.0, atol=0.07)
+    # by default the scale is averaged over 3 neighbouring rows (edges repeated)
+    s = np.asarray(prof.scale)
+    padded = np.concatenate([s[:1], s, s[-1:]])
+    want = (padded[:-2] + padded[1:-1] + padded[2:]) / 3
+    smoothed = fit_row_profile(noise_maps(0, 20, 1000))
+    np.testing.assert_allclose(smoothed.scale, want, rtol=1e-9)
+    assert smoothed.loc == prof.loc
+
+
+def test_row_profile_floors_silent_rows_at_a_hundredth_of_the_widest():
+    maps = [np.vstack([m[:2], np.zeros((1, m.shape[1]))]) for m in noise_maps(2, 4, 500)]
+    prof = fit_row_profile(maps, rows_smoothing=1)
+    assert prof.scale[2] == pytest.approx(0.01 * max(prof.scale[:2]))
+    assert np.isfinite(prof.apply(maps[0])).all()
+
+
+def test_edge_factors_measure_how_much_higher_normal_maps_run_at_the_clip_ends():
+    k = 2.0
+    # first and last 3 frames raised k times, measured over 3 offsets: k, k, k
+    prof = fit_row_profile(noise_maps(3, 200, 200, edge=3, factor=k), edge_frames=3,
+                           rows_smoothing=1)
+    np.testing.assert_allclose(prof.edge, [k, k, k], rtol=0.08)
+    # measured over 6 offsets: k on the raised frames, 1 inside; the 3-offset smoothing
+    # blends the step: (k, k, (2k + 1) / 3, (k + 2) / 3, 1, 1)
+    prof6 = fit_row_profile(noise_maps(3, 200, 200, edge=3, factor=k), edge_frames=6,
+                            rows_smoothing=1)
+    want = [k, k, (2 * k + 1) / 3, (k + 2) / 3, 1.0, 1.0]
+    np.testing.assert_allclose(prof6.edge, want, rtol=0.08)
+    assert min(prof6.edge) >= 1.0  # never below 1
+    # applied: the ends are divided by their factors, the interior is left alone
+    m = noise_maps(4, 1, 200, edge=3, factor=k)[0]
+    z = prof.apply(m)
+    plain = RowProfile(prof.loc, prof.scale).apply(m)
+    np.testing.assert_allclose(z[:, 3:-3], plain[:, 3:-3])
+    np.testing.assert_allclose(z[:, :3], plain[:, :3] / np.float32(prof.edge)[None, :],
+                               rtol=1e-6)
+    np.testing.assert_allclose(z[:, -3:], plain[:, -3:] / np.float32(prof.edge[::-1])[None, :],
+                               rtol=1e-6)
+    # maps without raised ends get no edge factor above 1 (to the noise)
+    flat = fit_row_profile(noise_maps(5, 200, 200), edge_frames=3, rows_smoothing=1)
+    np.testing.assert_allclose(flat.edge, 1.0, atol=0.06)
+
+
+def test_row_profile_round_trips_exactly_and_damaged_profiles_are_refused():
+    prof = fit_row_profile(noise_maps(6, 10, 100, edge=3, factor=1.5), edge_frames=3)
+    assert RowProfile.from_dict(prof.to_dict()) == prof
+    cal = dataclasses.replace(
+        calibrate([prof.apply(m) for m in noise_maps(7, 3, 100)], [1.0, 2.0, 3.0],
+                  held_out=True), rows=prof)
+    back = Calibration.from_dict(cal.to_dict())
+    assert back == cal and back.rows == prof
+    # files from before the row profile: none, maps used raw
+    old = cal.to_dict()
+    del old["rows"]
+    assert Calibration.from_dict(old).rows is None
+    for key, value in (("scale", [1.0] * 7 + [0.0]), ("scale", [1.0] * 7 + [-1.0]),
+                       ("scale", [1.0] * 7 + [float("nan")]), ("scale", [float("inf")] * 8),
+                       ("loc", [0.0] * 7 + [float("nan")]), ("edge", [1.0, 0.0, 1.0]),
+                       ("edge", [float("inf")]), ("scale", [1.0] * 7), ("loc", [])):
+        bad = cal.to_dict()
+        bad["rows"] = {**bad["rows"], key: value}
+        with pytest.raises(ModelFileError, match=r"calibration block is damaged \(row profile"):
+            Calibration.from_dict(bad)
+
+
+def test_row_profile_refuses_maps_of_another_front_end_and_bad_maps():
+    prof = fit_row_profile(noise_maps(8, 2, 50))
+    with pytest.raises(ModelFileError, match="row profile has 8 rows but the map 7"):
+        prof.apply(np.zeros((7, 50)))
+    with pytest.raises(ModelFileError, match="row profile has 8 rows"):
+        prof.apply(np.zeros(8))
+    with pytest.raises(ParameterError, match="no maps"):
+        fit_row_profile([])
+    with pytest.raises(ParameterError, match="same number of rows"):
+        fit_row_profile([np.zeros((8, 10)), np.zeros((7, 10))])
+    with pytest.raises(ParameterError, match="non-finite"):
+        fit_row_profile([np.full((8, 10), np.nan)])

@@ -261,8 +261,12 @@ def test_params_have_help_and_reject_bad_values(cls, over):
 
     params = cls.Params(**over)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        params.sigma = 1.0  # type: ignore[misc]
+        params.smooth_s = 1.0  # type: ignore[misc]
     assert all(help_text for *_, help_text in describe(params))
-    for bad in (-1.0, float("inf"), float("nan")):
-        with pytest.raises(ParameterError, match="sigma"):
-            cls.Params(**{**over, "sigma": bad})
+    for name in ("smooth_s", "smooth_mel"):
+        cases = ((-1.0, rf"{name} -1\.0\b.*: must be >= 0"),
+                 (float("inf"), rf"{name}=inf: must be a finite number"),
+                 (float("nan"), rf"{name}=nan: must be a finite number"))
+        for bad, pattern in cases:
+            with pytest.raises(ParameterError, match=pattern):
+                cls.Params(**{**over, name: bad})

@@ -16,7 +16,7 @@ def test_flagged_regions_are_the_connected_areas_above_threshold():
     m[2:4, 5:9] = 1.0  # rows 2-3 (200-400 Hz), frames 5-8 (0.5-0.9 s)
     m[7, 15] = 2.0  # a one-cell speck
     m[6:9, 14:17] = np.maximum(m[6:9, 14:17], 0.8)
-    regions = M.flagged_regions(m, TIMES, FREQS, 0.5)
+    regions = M.flagged_regions(m, TIMES, FREQS, 0.5, relative=0.0)  # plain thresholding
     assert [r.n_cells for r in regions] == [9, 8]  # highest score first
     big, small = regions[1], regions[0]
     def corners(b):
@@ -24,10 +24,77 @@ def test_flagged_regions_are_the_connected_areas_above_threshold():
 
     assert corners(big.box) == pytest.approx((0.5, 0.9, 200.0, 400.0)) and big.score == 1.0
     assert corners(small.box) == pytest.approx((1.4, 1.7, 600.0, 900.0)) and small.score == 2.0
+    # by default each region keeps the cells within half its peak: the flat one all 8; the
+    # peaked one (2.0 on a skirt of 0.8) only its peak cell, then a speck
+    assert [r.n_cells for r in M.flagged_regions(m, TIMES, FREQS, 0.5)] == [8]
+    (peak, flat) = M.flagged_regions(m, TIMES, FREQS, 0.5, min_cells=1)
+    assert peak.n_cells == 1 and corners(peak.box) == pytest.approx((1.5, 1.6, 700.0, 800.0))
+    assert flat.box == big.box and flat.n_cells == 8
     speck = np.zeros((10, 20))
     speck[1, 1] = 1.0
     assert M.flagged_regions(speck, TIMES, FREQS, 0.5) == []
     assert len(M.flagged_regions(speck, TIMES, FREQS, 0.5, min_cells=1)) == 1
+
+
+def blob(peak: float, sigma: float, row: float, col: float, shape=(41, 61)) -> np.ndarray:
+    r, c = np.mgrid[: shape[0], : shape[1]]
+    return peak * np.exp(-((r - row) ** 2 + (c - col) ** 2) / (2 * sigma**2))
+
+
+BIG_T = np.arange(61) * 0.1 + 0.05  # 0.1 s cells, edges at 0.0, 0.1, ...
+BIG_F = np.arange(41) * 100.0 + 50.0  # 100 Hz rows, edges at 0, 100, ...
+
+
+def test_relative_level_keeps_a_strong_blob_to_its_half_maximum():
+    m = blob(10.0, 2.0, 20, 30)  # peak 10 at 2050 Hz, 3.05 s; sigma 2 cells; base 0
+    (wide,) = M.flagged_regions(m, BIG_T, BIG_F, 1.0, relative=0.0)
+    (core,) = M.flagged_regions(m, BIG_T, BIG_F, 1.0, relative=0.5)
+    # threshold 1: cells within sqrt(2 ln 10) sigma = 4.29 cells of the peak, 61 lattice points,
+    # 9 cells across; half the peak: within sqrt(2 ln 2) sigma = 2.35 cells, 21 points, 5 across
+    assert wide.n_cells == 61 and core.n_cells == 21
+    assert wide.box.t1 - wide.box.t0 == pytest.approx(0.9)
+    assert core.box.t1 - core.box.t0 == pytest.approx(0.5)
+    assert wide.score == core.score == pytest.approx(10.0)
+    # the box spans the half-maximum width (+-1.1774 sigma) within one cell on both axes
+    half = np.sqrt(2 * np.log(2)) * 2.0
+    for lo, hi, centre, cell in ((core.box.t0, core.box.t1, 3.05, 0.1),
+                                 (core.box.f0, core.box.f1, 2050.0, 100.0)):
+        assert abs(lo - (centre - half * cell)) < cell and abs(hi - (centre + half * cell)) < cell
+    # the cut is measured from the normal level: on a base of 4 the half height is 4 + 5 = 9,
+    # the same 21 cells; measured from 0 it is 7, the blob's 3: within 1.55 sigma, 29 cells
+    (based,) = M.flagged_regions(m + 4.0, BIG_T, BIG_F, 1.0, base=4.0)
+    assert based.box == core.box and based.n_cells == 21
+    (unbased,) = M.flagged_regions(m + 4.0, BIG_T, BIG_F, 1.0)
+    assert unbased.n_cells == 29 and unbased.box.t1 - unbased.box.t0 == pytest.approx(0.7)
+
+
+def test_two_equal_blobs_joined_above_threshold_split_at_half_height():
+    # peaks 8 cells apart: the saddle between them is 2 * 10 exp(-16 / 8) = 2.7, above 1
+    m = blob(10.0, 2.0, 20, 26) + blob(10.0, 2.0, 20, 34)
+    assert m[20, 30] == pytest.approx(20 * np.exp(-2.0))
+    (joined,) = M.flagged_regions(m, BIG_T, BIG_F, 1.0, relative=0.0)
+    parts = sorted(M.flagged_regions(m, BIG_T, BIG_F, 1.0), key=lambda r: r.box.t0)
+    assert len(parts) == 2
+    left, right = parts
+    assert left.n_cells == right.n_cells == 21 and left.score == pytest.approx(right.score)
+    assert left.box.t0 <= 2.65 <= left.box.t1 < right.box.t0 <= 3.45 <= right.box.t1
+    assert joined.box.t0 < left.box.t0 and right.box.t1 < joined.box.t1
+    assert (left.box.t0, right.box.t1) == pytest.approx((2.4, 3.7))
+
+
+def test_a_weak_blob_keeps_every_cell_above_the_threshold():
+    m = blob(1.5, 2.0, 20, 30)  # half its height (0.75) is below the threshold 1: the threshold
+    plain = M.flagged_regions(m, BIG_T, BIG_F, 1.0, relative=0.0)
+    assert M.flagged_regions(m, BIG_T, BIG_F, 1.0, relative=0.5) == plain
+    assert len(plain) == 1 and plain[0].n_cells == int((m >= 1.0).sum())
+
+
+@pytest.mark.parametrize("kw,pattern", [({"relative": 1.0}, "relative"),
+                                        ({"relative": -0.1}, "relative"),
+                                        ({"base": float("nan")}, "base")])
+def test_flagged_region_levels_are_checked(kw, pattern):
+    with pytest.raises(ParameterError, match=pattern):
+        M.flagged_regions(np.zeros((10, 20)), TIMES, FREQS, 0.5, **kw)
 
 
 def test_flagged_regions_validate_shapes():

@@ -158,3 +158,45 @@ def test_short_clip_is_refused_with_the_minimum_length(clips, encoder, tmp_path)
     with pytest.raises(AudioError, match=r"blip.wav: 0\.1 s long, shorter than one feature cell "
                                          r"of the tiny encoder: give clips of at least 0\.128 s"):
         fit([*clips[16000], short], model=Model(encoder, PatchCore()))
+
+
+def test_fitted_models_score_through_their_row_profile_and_older_files_load_unchanged(
+        clips, encoder, tmp_path):
+    from specview.detectors.components import frame_scores, smoothing_cells
+    from specview.pipeline import score_spectrogram
+    from specview.spectrogram import compress, mel_power
+
+    model = fit(clips[16000], model=Model(encoder, PatchCore()))
+    fe = encoder.front_end
+    spec = compress(mel_power(model.load(clips[16000][0]), fe), fe)
+    # a fitted model scores through its row profile: the profiled map, its maximum, its frames
+    rows = model.calibration.rows
+    assert rows is not None and len(rows.loc) == spec.values.shape[0]
+    raw = score_spectrogram(model.detector, model.encoder, spec)
+    res = model.score_file(clips[16000][0]).result
+    np.testing.assert_array_equal(res.map, rows.apply(raw.map))
+    assert res.clip_score == float(res.map.max())
+    np.testing.assert_array_equal(res.frame_scores, frame_scores(res.map))
+    assert res.extras["raw_clip_score"] == raw.clip_score
+    # as written before smooth_s / smooth_mel and the row profile: sigma 4 cells, raw maps
+    model.save(tmp_path / "new.safetensors")
+    tensors, meta = load_tensors(tmp_path / "new.safetensors")
+    params = meta["method_params"]
+    del params["smooth_s"], params["smooth_mel"]
+    params["sigma"] = 4.0
+    del meta["calibration"]["rows"]
+    save_tensors(tmp_path / "old.safetensors", tensors, meta)
+    old = load_model(tmp_path / "old.safetensors")
+    p = old.detector.params
+    # 4 frames of hop / sr seconds; 4 rows of the bands' median HTK-mel spacing
+    mel = 2595.0 * np.log10(1.0 + fe.mel_centres() / 700.0)
+    assert p.smooth_s == pytest.approx(4 * fe.hop_length / fe.sr, rel=1e-12)
+    assert p.smooth_mel == pytest.approx(4 * float(np.median(np.diff(mel))), rel=1e-12)
+    res = old.score_file(clips[16000][0]).result
+    assert smoothing_cells(res.times, res.freqs, p.smooth_s, p.smooth_mel) == pytest.approx(
+        (4.0, 4.0))
+    # no row profile in the file: the detector's raw map is the model's map
+    assert old.calibration is not None and old.calibration.rows is None
+    raw = score_spectrogram(old.detector, old.encoder, spec)
+    np.testing.assert_array_equal(res.map, raw.map)
+    assert res.clip_score == raw.clip_score

@@ -25,9 +25,10 @@ def test_bad_overrides_say_what_is_wrong():
 
 
 def test_overrides_routed_to_encoder_or_detector():
-    enc, det = split_overrides("patchcore", "aisfx", {"hop_length": "256", "sigma": "2",
-                                                      "detector.seed": "3"})
-    assert enc == {"hop_length": "256"} and det == {"sigma": "2", "seed": "3"}
+    enc, det = split_overrides("patchcore", "aisfx", {"hop_length": "256", "smooth_s": "0.1",
+                                                      "smooth_mel": "80", "detector.seed": "3"})
+    assert enc == {"hop_length": "256"}
+    assert det == {"smooth_s": "0.1", "smooth_mel": "80", "seed": "3"}
     with pytest.raises(ParameterError, match="unknown parameter"):
         split_overrides("patchcore", "aisfx", {"bogus": "1"})
 
@@ -77,7 +78,8 @@ def test_whole_floats_become_ints_and_ranges_are_checked_after_types():
 
     p = PatchCoreParams(num_neighbors=3.0)
     assert p.num_neighbors == 3 and type(p.num_neighbors) is int
-    for bad in ({"sigma": -1.0}, {"projection_dim": 0}, {"seed": -1}, {"coreset_size": -1}):
+    for bad in ({"smooth_s": -1.0}, {"smooth_mel": -1.0}, {"context_seconds": -1.0},
+                {"projection_dim": 0}, {"seed": -1}, {"coreset_size": -1}):
         with pytest.raises(ParameterError, match=next(iter(bad))):
             PatchCoreParams(**bad)
     for cls in (CFAParams, STFPMParams):  # no training at all is no model
@@ -88,7 +90,9 @@ def test_whole_floats_become_ints_and_ranges_are_checked_after_types():
 
 
 def test_saved_parameters_are_checked_too():
-    with pytest.raises(ParameterError, match="sigma=nan"):
-        from_dict(PatchCoreParams, {"sigma": float("nan")})
+    with pytest.raises(ParameterError, match="smooth_s=nan"):
+        from_dict(PatchCoreParams, {"smooth_s": float("nan")})
+    with pytest.raises(ParameterError, match="smooth_mel=inf"):
+        from_dict(PatchCoreParams, {"smooth_mel": float("inf")})
     with pytest.raises(ParameterError, match="layers=.*expected a comma-separated list"):
         from_dict(AisfxParams, {"layers": 3})

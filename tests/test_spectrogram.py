@@ -37,6 +37,32 @@ def test_click_lands_in_its_frame():
     assert abs(spec.times[int(np.argmax(spec.values.sum(0)))] - 1.7) <= 512 / sr
 
 
+def test_frames_that_would_pass_an_end_are_moved_inside_the_recording():
+    # n_fft 2048, hop 512: frames 0 and 1 (centred 0 and 512 samples in) would need samples
+    # before the first, so they are the window starting at sample 0, which is frame 2's; at
+    # the end likewise the window ending at the last sample
+    sr, hop = 44100, 512
+    fe = aisfx_front_end(hop)
+    x = np.random.default_rng(4).standard_normal(sr).astype(np.float32) * 0.1
+    v = S.mel_power(Audio(x, sr), fe).values
+    assert v.shape[1] == 1 + sr // hop
+    np.testing.assert_array_equal(v[:, 0], v[:, 2])
+    np.testing.assert_array_equal(v[:, 1], v[:, 2])
+    assert not np.array_equal(v[:, 2], v[:, 3])
+    last_start = sr - fe.n_fft  # frames k with k * hop - n_fft / 2 >= last_start: that window
+    moved = [k for k in range(v.shape[1]) if k * hop - fe.n_fft // 2 >= last_start]
+    first = moved[0]
+    assert len(moved) >= 2
+    for k in moved:
+        np.testing.assert_array_equal(v[:, k], v[:, first])
+    assert not np.array_equal(v[:, first - 1], v[:, first])
+    # a steady tone keeps its level in the first and last frames (zeros would halve it)
+    t = S.mel_power(_tone(1000.0), fe).values
+    band = int(np.argmax(t[:, 20]))
+    for k in (0, -1):
+        assert 10 * np.log10(t[band, k] / t[band, 20]) == pytest.approx(0.0, abs=0.2)
+
+
 def test_blockwise_stft_equals_one_block(monkeypatch):
     fe = aisfx_front_end(256)
     a = Audio(np.random.default_rng(0).standard_normal(44100).astype(np.float32) * 0.1, 44100)

@@ -12,6 +12,7 @@ from specview.detectors.components import product_map
 from specview.detectors.stfpm import STFPM, STFPMParams, layer_discrepancy, stfpm_loss
 from specview.encoders.tiny import TinyEncoder, TinyParams
 from specview.errors import ModelFileError, ParameterError
+from specview.types import Spectrogram
 
 FAST = {"batch_size": 2, "crop_seconds": 0.5}
 
@@ -39,7 +40,10 @@ def test_map_is_the_product_of_the_upsampled_layer_maps():
     a = np.ones((2, 4), dtype=np.float32)
     b = np.full((1, 2), 3.0, dtype=np.float32)
     b[0, 0] = 0.0  # no discrepancy in one cell of one layer ...
-    m = product_map([a, b], padded_size=(4, 8), n_time=8, sigma=0)
+    spec = Spectrogram(np.zeros((4, 8), dtype=np.float32), np.arange(8) * 0.02,
+                       np.arange(4) * 100.0 + 50.0, "dB", 0.16)
+    m = product_map([a, b], padded_size=(4, 8), n_time=8, spec=spec, smooth_s=0.0,
+                    smooth_mel=0.0)
     assert m.shape == (4, 8)
     assert (m[:, :2] == 0).all()  # ... gives zero wherever that cell dominates
     assert m[:, -2:] == pytest.approx(3.0)
@@ -73,8 +77,8 @@ def test_student_loss_decreases_and_anomalies_stand_out(enc, train):
     r, c = np.unravel_index(np.argmax(res.map), res.map.shape)
     assert 8 <= r <= 22 and 14 <= c <= 42
     # the map is the product of the per-layer maps of extras
-    again = product_map(res.extras["layer_grids"], padded_size=(32, 64), n_time=64,
-                        sigma=det.params.sigma)
+    again = product_map(res.extras["layer_grids"], padded_size=(32, 64), n_time=64, spec=odd,
+                        smooth_s=det.params.smooth_s, smooth_mel=det.params.smooth_mel)
     np.testing.assert_array_equal(again, res.map)
     # scoring never depends on the module's train/eval flag
     det._student.train()

@@ -288,9 +288,11 @@ def test_model_without_a_recorded_band_loads_with_a_warning(cli, tmp_path, model
 
 #: (method, key=value, message pattern)
 BAD_PARAMS = [
-    ("patchcore", "sigma=-1", r"sigma -1\.0: must be >= 0"),
-    ("patchcore", "sigma=inf", r"sigma=inf: must be a finite number"),
-    ("patchcore", "sigma=nan", r"sigma=nan: must be a finite number"),
+    ("patchcore", "smooth_s=-1", r"smooth_s -1\.0, smooth_mel 40\.0: must be >= 0"),
+    ("patchcore", "smooth_mel=-1", r"smooth_s 0\.05, smooth_mel -1\.0: must be >= 0"),
+    ("patchcore", "smooth_s=inf", r"smooth_s=inf: must be a finite number"),
+    ("patchcore", "smooth_mel=nan", r"smooth_mel=nan: must be a finite number"),
+    ("patchcore", "context_seconds=-1", r"context_seconds -1\.0: must be >= 0"),
     ("patchcore", "coreset_ratio=2", r"coreset_ratio 2\.0: must be in \(0, 1\]"),
     ("patchcore", "coreset_ratio=0", r"coreset_ratio 0\.0: must be in"),
     ("patchcore", "coreset_size=-3", r"coreset_size -3: must be >= 0"),
@@ -302,8 +304,8 @@ BAD_PARAMS = [
     ("patchcore", "detector.seed=4294967296", r"seed=4294967296: use 0 to 4294967295"),
     ("patchcore", "max_patches=99999999999999999999", r"max_patches=.*: too large"),
     ("patchcore", "seed=3", r"--set seed: ambiguous, write encoder.seed or detector.seed"),
-    ("padim", "sigma=-1", r"sigma -1\.0: must be >= 0"),
-    ("padim", "sigma=inf", r"sigma=inf: must be a finite number"),
+    ("padim", "smooth_s=-1", r"smooth_s -1\.0, smooth_mel 40\.0: must be >= 0"),
+    ("padim", "smooth_mel=inf", r"smooth_mel=inf: must be a finite number"),
     ("padim", "feature_ratio=0", r"feature_ratio 0\.0: must be in \(0, 1\]"),
     ("padim", "epsilon=0", r"epsilon 0\.0: must be > 0"),
     ("padim", "n_features=-1", r"n_features -1"),
@@ -318,20 +320,21 @@ BAD_PARAMS = [
     ("cfa", "batch_size=0", r"batch_size 0"),
     ("cfa", "k_nearest=0", r"k_nearest 0"),
     ("cfa", "val_fraction=1", r"val_fraction 1\.0: must be in \[0, 1\)"),
-    ("cfa", "sigma=-1", r"sigma -1\.0"),
+    ("cfa", "smooth_mel=-1", r"smooth_s 0\.05, smooth_mel -1\.0: must be >= 0"),
     ("stfpm", "epochs=0", r"STFPM epochs 0.*use epochs >= 1"),
     ("stfpm", "lr=-1", r"STFPM lr -1\.0"),
     ("stfpm", "momentum=1", r"momentum in \[0, 1\)"),
     ("stfpm", "crop_seconds=0", r"crop_seconds 0\.0: must be > 0"),
     ("stfpm", "batch_size=1.5", r"batch_size='1\.5': expected int"),
-    ("stfpm", "sigma=inf", r"sigma=inf: must be a finite number"),
+    ("stfpm", "smooth_s=inf", r"smooth_s=inf: must be a finite number"),
     ("stfpm", "student_init=copy", r"student_init 'copy'"),
     ("patchcore", "hop_length=10", r"tiny hop_length 10: use 32-2048"),
     ("patchcore", "encoder.seed=-1", r"TinyParams: seed=-1: use 0 to"),
     ("patchcore", "layers=block9", r"tiny layers \('block9',\): choose from"),
     ("patchcore", "nope=1", r"--set nope: unknown parameter"),
-    ("patchcore", "sigma", r"--set 'sigma': expected key=value"),
-    ("patchcore", "sigma=lots", r"sigma='lots': expected float"),
+    ("patchcore", "smooth_s", r"--set 'smooth_s': expected key=value"),
+    ("patchcore", "smooth_mel=lots", r"smooth_mel='lots': expected float"),
+    ("patchcore", "sigma=4", r"--set sigma: unknown parameter"),
 ]
 
 
@@ -350,7 +353,8 @@ def test_bad_parameters_are_refused_before_any_fitting(method, item, pattern, cl
 
 @pytest.mark.parametrize("sets,pattern", [
     pytest.param(["cfa.epochs=0"], r"CFA epochs 0", id="last-method"),
-    pytest.param(["patchcore.sigma=-1"], r"sigma -1\.0: must be >= 0", id="first-method"),
+    pytest.param(["patchcore.smooth_s=-1"], r"smooth_s -1\.0, smooth_mel 40\.0: must be >= 0",
+                 id="first-method"),
     pytest.param(["tiny.hop_length=5"], r"tiny hop_length 5", id="encoder"),
     pytest.param(["stfpm.epochs=3"], r"--set stfpm\.epochs: in compare, prefix", id="absent"),
 ])
@@ -489,6 +493,15 @@ def _meta(**changes):
     return edit
 
 
+def _legacy_sigma(sigma: float):
+    """The model file as written before the maps were smoothed in seconds and mel."""
+    def edit(tensors: dict, meta: dict) -> None:
+        params = meta["method_params"]
+        del params["smooth_s"], params["smooth_mel"]
+        params["sigma"] = sigma
+    return edit
+
+
 def _nan_first(t):
     t = t.clone()
     t.view(-1)[0] = math.nan
@@ -527,8 +540,12 @@ BROKEN_MODELS = [
      r"fitted with another front end than this tiny encoder has \(saved sr=8000, now sr=16000"),
     ("patchcore", "format-version", _meta(format_version=99),
      r"model format version 99 is not supported"),
-    ("patchcore", "bad-params", _meta(method_params={"sigma": -1.0}),
-     r"saved parameters do not fit .*sigma"),
+    ("patchcore", "bad-params", _meta(method_params={"smooth_s": -1.0}),
+     r"saved parameters do not fit .*smooth_s -1\.0, smooth_mel 40\.0: must be >= 0"),
+    # a model file from before smooth_s / smooth_mel: its sigma (cells) is translated on load,
+    # and a negative one is refused like a negative smooth_s
+    ("patchcore", "legacy-sigma", _legacy_sigma(-1.0),
+     r"saved parameters do not fit .*smooth_s -0\.0\d+, smooth_mel -\d.*: must be >= 0"),
     ("padim", "mean-nan", _edit("mean", _nan_first), r"'mean' holds 1 NaN or infinite"),
     ("padim", "whiten-int32", _edit("whiten", lambda t: t.to(torch.int32)),
      r"padim model tensor 'whiten' is int32; expected floating point"),
