@@ -58,6 +58,19 @@ class RowProfile:
     loc: tuple[float, ...]
     scale: tuple[float, ...]
     edge: tuple[float, ...] = ()
+    #: Each row's normal ceiling of mel power on the same clips (the 99th percentile of its
+    #: cells), for :meth:`excess_power`: which band a flagged region's sound adds energy to.
+    power_ceiling: tuple[float, ...] = ()
+
+    def excess_power(self, power: np.ndarray) -> np.ndarray | None:
+        """Mel power above the row's normal ceiling, per cell (0 where below): energy that normal
+        sound's fluctuations do not reach there. None without the statistics or for another
+        number of rows."""
+        if not self.power_ceiling or np.shape(power)[0] != len(self.power_ceiling):
+            return None
+        mean = np.asarray(self.power_ceiling, dtype=np.float64)[:, None]
+        return np.ascontiguousarray(np.maximum(np.asarray(power, dtype=np.float64) - mean, 0.0),
+                                    dtype=np.float32)
 
     def apply(self, amap: np.ndarray) -> np.ndarray:
         a = np.asarray(amap, dtype=np.float32)
@@ -76,7 +89,8 @@ class RowProfile:
         return np.ascontiguousarray(z, dtype=np.float32)
 
     def to_dict(self) -> dict:
-        return {"loc": list(self.loc), "scale": list(self.scale), "edge": list(self.edge)}
+        return {"loc": list(self.loc), "scale": list(self.scale), "edge": list(self.edge),
+                "power_ceiling": list(self.power_ceiling)}
 
     @classmethod
     def from_dict(cls, d: dict) -> RowProfile:
@@ -89,7 +103,17 @@ class RowProfile:
             raise ValueError("row profile: values must be finite, scales > 0")
         if edge and not (np.all(np.isfinite(edge)) and min(edge) > 0):
             raise ValueError("row profile: edge factors must be finite and > 0")
-        return cls(loc, scale, edge)
+        pm = tuple(float(x) for x in d.get("power_ceiling", ()))
+        if pm and not (len(pm) == len(loc) and np.all(np.isfinite(pm)) and min(pm) >= 0):
+            raise ValueError("row profile: power_ceiling must be one finite value >= 0 per row")
+        return cls(loc, scale, edge, pm)
+
+
+def power_ceiling(powers: Sequence[np.ndarray], q: float = 0.99) -> tuple[float, ...]:
+    """Each row's ``q`` quantile of mel power over every frame of normal clips' power
+    spectrograms."""
+    v = np.concatenate([np.asarray(x, dtype=np.float64) for x in powers], axis=1)
+    return tuple(float(x) for x in np.quantile(v, q, axis=1))
 
 
 def fit_row_profile(

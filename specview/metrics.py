@@ -721,6 +721,76 @@ def flagged_regions(
     return out
 
 
+#: Flagged regions closer than this in time are one event (the beeps of one alarm, the low
+#: and high parts of one knock that a machine's own harmonics split).
+MERGE_GAP_S = 0.5
+#: A flagged event's band is the one holding this central share of the energy its sound adds.
+BAND_ENERGY = 0.95
+#: ... when that energy is at least this share of the normal energy under its box.
+MIN_EXCESS = 0.1
+
+
+def event_regions(
+    regions: Sequence[FlaggedRegion], excess_power: np.ndarray | None, times, freqs, *,
+    gap_s: float = MERGE_GAP_S, band_energy: float = BAND_ENERGY, min_excess: float = MIN_EXCESS,
+    normal_power: np.ndarray | None = None,
+) -> list[FlaggedRegion]:
+    """Flagged regions as events: merged in time, each with the band its sound occupies.
+
+    Regions whose time spans overlap or lie within ``gap_s`` of each other become one region
+    (the union of their boxes, the highest score, the cells summed). Then, with
+    ``excess_power`` (mel power above each row's normal ceiling, per cell of the map's grid), the
+    region's band is narrowed, inside its box, to the rows holding the central ``band_energy``
+    of the energy added during its frames (the rule an annotator's box of an event's energy
+    follows). A network's map spreads over every cell whose receptive field holds the event (a
+    tone at 8 kHz lights 5-22 kHz on a quiet engine); the added energy says which band the
+    sound is in. A region adding almost no energy (below ``min_excess`` of the box's normal
+    energy when ``normal_power``, the rows' normal ceilings, is given; no energy at all
+    otherwise), such as a missing component, keeps its band.
+    """
+    t = _axis(times, "times")
+    f = _axis(freqs, "freqs")
+    if not regions:
+        return []
+    order = sorted(regions, key=lambda r: r.box.t0)
+    groups: list[list[FlaggedRegion]] = [[order[0]]]
+    end = order[0].box.t1
+    for r in order[1:]:
+        if r.box.t0 <= end + gap_s:
+            groups[-1].append(r)
+            end = max(end, r.box.t1)
+        else:
+            groups.append([r])
+            end = r.box.t1
+    f_lo, f_hi = _edges(f)
+    tail = (1.0 - band_energy) / 2.0
+    out = []
+    for g in groups:
+        box = Box(min(r.box.t0 for r in g), max(r.box.t1 for r in g),
+                  min(r.box.f0 for r in g), max(r.box.f1 for r in g))
+        score = max(r.score for r in g)
+        cells = sum(r.n_cells for r in g)
+        if excess_power is not None and np.shape(excess_power) == (f.size, t.size) and f.size > 1:
+            cols = (t >= box.t0) & (t <= box.t1)
+            rows = np.nonzero((f_hi > box.f0) & (f_lo < box.f1))[0]
+            if cols.any() and rows.size:
+                e = np.asarray(excess_power, dtype=np.float64)[rows][:, cols].sum(axis=1)
+                total = float(e.sum())
+                enough = total > 0
+                if normal_power is not None and enough:
+                    base = float(np.asarray(normal_power, dtype=np.float64)[rows].sum()) * cols.sum()
+                    enough = total >= min_excess * base
+                if enough:
+                    cum = np.cumsum(e) / total
+                    lo = rows[int(np.searchsorted(cum, tail, side="right"))]
+                    hi = rows[min(int(np.searchsorted(cum, 1.0 - tail, side="left")), rows.size - 1)]
+                    box = Box(box.t0, box.t1, float(max(0.0, f_lo[lo], box.f0)),
+                              float(min(f_hi[hi], box.f1)))
+        out.append(FlaggedRegion(box, score, cells))
+    out.sort(key=lambda r: -r.score)
+    return out
+
+
 def row_position(f: np.ndarray, freqs: np.ndarray) -> np.ndarray:
     """Hz to fractional row position (row i spans [i, i+1)); linear between row edges, so on a
     mel grid this is the mel scale the spectrogram is drawn on."""

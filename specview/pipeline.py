@@ -17,7 +17,13 @@ import numpy as np
 
 from specview import __version__
 from specview.audio import audio_info, check_not_constant, load_audio, resample
-from specview.calibration import Calibration, RowProfile, calibrate, fit_row_profile
+from specview.calibration import (
+    Calibration,
+    RowProfile,
+    calibrate,
+    fit_row_profile,
+    power_ceiling,
+)
 from specview.datasets import input_files, training_files
 from specview.detectors import DEFAULT_DETECTOR, DETECTORS, Detector
 from specview.detectors.components import context_frames, frame_scores
@@ -30,10 +36,10 @@ from specview.errors import (
     SpecviewWarning,
 )
 from specview.fileio import atomic_output, atomic_write_text, check_output_folder, staged
-from specview.metrics import flagged_regions
+from specview.metrics import event_regions, flagged_regions
 from specview.modelfile import load_tensors, save_tensors
 from specview.params import from_dict, to_dict, with_overrides
-from specview.spectrogram import compress, mel_power, to_db
+from specview.spectrogram import compress, expand, mel_power, to_db
 from specview.types import AnomalyResult, Audio, FlaggedRegion, Progress, Spectrogram
 
 #: Longest stretch scored at once; longer recordings are scored in windows and stitched.
@@ -134,7 +140,12 @@ class Model:
     def score_spectrogram(self, spec: Spectrogram) -> AnomalyResult:
         """Score a front-end spectrogram, with the calibration's row profile applied."""
         rows = self.calibration.rows if self.calibration is not None else None
-        return score_spectrogram(self.detector, self.encoder, spec, rows=rows)
+        result = score_spectrogram(self.detector, self.encoder, spec, rows=rows)
+        if rows is not None and rows.power_ceiling:
+            excess = rows.excess_power(expand(spec.values, self.encoder.front_end))
+            if excess is not None and excess.shape == result.map.shape:
+                result.extras["excess_power"] = excess
+        return result
 
     def score_file(self, path: str | Path, *, channel: int | None | str = "fitted") -> ScoredClip:
         return self.score_audio(self.load(path, channel=channel))
@@ -150,8 +161,13 @@ class Model:
             return []
         cal = (self.calibration if flag_rate is None
                else self.calibration.with_flag_rate(flag_rate))
-        return flagged_regions(result.map, result.times, result.freqs, cal.threshold,
-                               min_cells=min_cells, base=cal.median)
+        regions = flagged_regions(result.map, result.times, result.freqs, cal.threshold,
+                                  min_cells=min_cells, base=cal.median)
+        rows = cal.rows
+        return event_regions(regions, result.extras.get("excess_power"), result.times,
+                             result.freqs,
+                             normal_power=np.asarray(rows.power_ceiling) if rows and rows.power_ceiling
+                             else None)
 
 
 def split_overrides(
@@ -401,14 +417,16 @@ def fit(
     model.detector.fit(model.encoder, specs(), n_clips=len(fit_files), progress=progress)
     fit_seconds = time.perf_counter() - t0
     held_out = bool(cal_files)
-    raw = []
+    raw, levels = [], []
     scored = cal_files or fit_files[:10]
     for p, s in zip(scored, _training_spectrograms(scored, model.encoder, channel, cache, band_sr),
                     strict=True):
         raw.append(check_result(score_spectrogram(model.detector, model.encoder, s), p).map)
+        levels.append(expand(s.values, model.encoder.front_end))
     # each frequency row measured against its own normal spread (see calibration.RowProfile),
     # then the threshold and quantiles of the profiled maps
     rows = fit_row_profile(raw, edge_frames=context_frames(model.encoder, EDGE_SECONDS))
+    rows = dataclasses.replace(rows, power_ceiling=power_ceiling(levels))
     maps = [rows.apply(m) for m in raw]
     cal = calibrate(maps, [float(m.max()) for m in maps], held_out=held_out)
     model.calibration = dataclasses.replace(cal, rows=rows)

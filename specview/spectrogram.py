@@ -171,6 +171,14 @@ def compress(power: Spectrogram, fe: MelFrontEnd, *, amin: float = 1e-10) -> Spe
     return Spectrogram(v, power.times, power.freqs, unit, power.duration)
 
 
+def expand(values: np.ndarray, fe: MelFrontEnd) -> np.ndarray:
+    """The inverse of :func:`compress`: mel power from the front end's compressed values."""
+    v = np.asarray(values, dtype=np.float64)
+    if fe.compression == "log1p":
+        return (np.power(10.0, v / fe.scale) - 1.0) / 1e4
+    return np.power(10.0, v / 10.0)
+
+
 def to_db(power: Spectrogram, *, amin: float = 1e-10) -> Spectrogram:
     """Power to decibels (re 1.0), for display and level readouts."""
     v = (10.0 * np.log10(np.maximum(power.values, amin))).astype(np.float32)
