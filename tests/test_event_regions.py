@@ -1,0 +1,92 @@
+"""Flagged regions as events (metrics.event_regions): merging in time, the band of the energy
+an event adds, and the normal power statistics the model keeps for it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from specview.calibration import RowProfile, power_ceiling
+from specview.encoders.aisfx import aisfx_front_end
+from specview.metrics import event_regions
+from specview.spectrogram import compress, expand
+from specview.types import Box, FlaggedRegion, Spectrogram
+
+TIMES = np.arange(100) * 0.02  # 2 s at 20 ms
+FREQS = 100.0 * np.arange(1, 33)  # rows 50-150, 150-250, ... Hz
+
+
+def _region(t0, t1, f0, f1, score=5.0, cells=10):
+    return FlaggedRegion(Box(t0, t1, f0, f1), score, cells)
+
+
+def test_regions_close_in_time_merge_and_far_ones_do_not():
+    beeps = [_region(0.2, 0.5, 1000, 2000, 4.0), _region(0.8, 1.1, 1000, 2000, 6.0),
+             _region(1.9, 1.95, 3000, 3100, 2.0)]
+    out = event_regions(beeps, None, TIMES, FREQS, gap_s=0.5)
+    assert len(out) == 2
+    first = out[0]  # highest score first
+    assert (first.box.t0, first.box.t1, first.box.f0, first.box.f1) == (0.2, 1.1, 1000, 2000)
+    assert first.score == 6.0 and first.n_cells == 20
+    assert out[1].box.t0 == 1.9
+    # a low and a high part of one knock at the same time become one box spanning both
+    knock = event_regions([_region(1.0, 1.2, 50, 800), _region(1.0, 1.2, 3250, 4000)],
+                          None, TIMES, FREQS)
+    assert len(knock) == 1 and knock[0].box.f0 == 50 and knock[0].box.f1 == 4000
+
+
+def test_band_is_the_central_energy_of_what_the_event_adds():
+    excess = np.zeros((32, 100), dtype=np.float32)
+    excess[9:12, 40:60] = 1.0  # a tone's energy in rows 9-11 (1000-1200 Hz, edges 950-1250)
+    excess[20, 45] = 0.001  # a stray cell far away: far less than 2.5 % of the energy
+    broad = [_region(0.7, 1.3, 50, 3250)]  # what a network's map flagged
+    out = event_regions(broad, excess, TIMES, FREQS)
+    assert len(out) == 1
+    b = out[0].box
+    assert (b.t0, b.t1) == (0.7, 1.3)  # time untouched
+    assert b.f0 == pytest.approx(950.0) and b.f1 == pytest.approx(1250.0)
+
+
+def test_band_stays_inside_the_flagged_box_and_without_added_energy_is_kept():
+    excess = np.zeros((32, 100), dtype=np.float32)
+    excess[2:30, 40:60] = 1.0
+    out = event_regions([_region(0.8, 1.2, 1000, 2000)], excess, TIMES, FREQS)
+    assert out[0].box.f0 == 1000 and out[0].box.f1 == 2000
+    # a missing component adds no energy: the map's band is kept
+    none = event_regions([_region(0.8, 1.2, 1000, 2000)], np.zeros((32, 100)), TIMES, FREQS)
+    assert none[0].box.f0 == 1000 and none[0].box.f1 == 2000
+    # too little added energy against the box's normal energy: kept too
+    small = np.zeros((32, 100))
+    small[10, 50] = 1e-3
+    kept = event_regions([_region(0.8, 1.2, 1000, 2000)], small, TIMES, FREQS,
+                         normal_power=np.ones(32))
+    assert kept[0].box.f0 == 1000 and kept[0].box.f1 == 2000
+
+
+def test_excess_power_is_power_above_the_normal_ceiling():
+    rng = np.random.default_rng(0)
+    normal = [rng.exponential(1.0, (4, 500)) * np.array([[1], [10], [100], [1000]])
+              for _ in range(3)]
+    ceiling = power_ceiling(normal, q=0.99)
+    assert np.allclose(ceiling, [4.6 * s for s in (1, 10, 100, 1000)], rtol=0.15)  # -ln(0.01)
+    prof = RowProfile((0.0,) * 4, (1.0,) * 4, (), ceiling)
+    p = np.array([[0.0, 10.0], [0.0, 10.0], [0.0, 10.0], [0.0, 10.0]])
+    ex = prof.excess_power(p)
+    assert ex.shape == (4, 2) and (ex[:, 0] == 0).all()
+    assert ex[0, 1] == pytest.approx(10.0 - ceiling[0], rel=1e-6) and ex[3, 1] == 0.0
+    assert prof.excess_power(np.zeros((5, 2))) is None  # another front end
+    assert RowProfile((0.0,) * 4, (1.0,) * 4).excess_power(p) is None  # no statistics
+    d = prof.to_dict()
+    assert RowProfile.from_dict(d) == prof
+    with pytest.raises(ValueError, match="power_ceiling"):
+        RowProfile.from_dict({**d, "power_ceiling": [1.0, -1.0, 1.0, 1.0]})
+
+
+@pytest.mark.parametrize("compression", ["log1p", "db"])
+def test_expand_inverts_compress(compression):
+    from dataclasses import replace
+
+    fe = replace(aisfx_front_end(), compression=compression)
+    p = np.array([[1e-6, 1e-3, 0.5, 20.0]], dtype=np.float32)
+    s = Spectrogram(p, np.arange(4.0), np.array([100.0]), "power", 4.0)
+    assert np.allclose(expand(compress(s, fe).values, fe), p, rtol=1e-4)
