@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -157,5 +158,8 @@ def test_quit_does_not_wait_for_ever(tmp_path: Path, tiny_dataset, model_path) -
     report, log = run_quit_busy(tmp_path, tiny_dataset, model_path,
                                 "--wait-ms", "500", "--stubborn-s", "30")
     assert report is None
-    assert "quit while stubborn job still ran: exited without waiting (status 0)" in log
+    # the stubborn job is among those still running (on a loaded machine the clip's loading
+    # may be too, and is named beside it)
+    assert re.search(r"quit while (?:[^\n]*, )?stubborn job(?:, [^\n]*)? still ran: exited "
+                     r"without waiting \(status 0\)", log), log[-500:]
     assert "Fatal" not in log
