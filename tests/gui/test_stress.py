@@ -91,23 +91,29 @@ def test_the_window_survives_repainting_and_quitting(tmp_path: Path, tiny_datase
     env = dict(os.environ)
     env.update(SPECVIEW_STATE_DIR=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"),
                XDG_STATE_HOME=str(tmp_path / "xdg-state"))
-    display = Display() if shutil.which("Xvfb") else None
-    if display is not None:
-        env.update(DISPLAY=display.name, QT_QPA_PLATFORM="xcb")
-    else:
-        env["QT_QPA_PLATFORM"] = "offscreen"
     report = tmp_path / "report.json"
     # the long recording's share of the minute; each cycle repaints CYCLE_PAINT_S more
     long_s = REPAINT_S - CYCLES * CYCLE_PAINT_S
-    try:
-        out = subprocess.run(
-            [sys.executable, str(CHILD), "stress", str(tiny_dataset), str(model_path),
-             str(report), "--seconds", str(long_s), "--cycles", str(CYCLES),
-             "--cycle-paint", str(CYCLE_PAINT_S)],
-            env=env, capture_output=True, text=True, timeout=300)
-    finally:
+    for _attempt in range(2):
+        display = Display() if shutil.which("Xvfb") else None
         if display is not None:
-            display.stop()
+            env.update(DISPLAY=display.name, QT_QPA_PLATFORM="xcb")
+        else:
+            env["QT_QPA_PLATFORM"] = "offscreen"
+        try:
+            out = subprocess.run(
+                [sys.executable, str(CHILD), "stress", str(tiny_dataset), str(model_path),
+                 str(report), "--seconds", str(long_s), "--cycles", str(CYCLES),
+                 "--cycle-paint", str(CYCLE_PAINT_S)],
+                env=env, capture_output=True, text=True, timeout=300)
+        finally:
+            if display is not None:
+                display.stop()
+        # a fresh Xvfb that the window cannot reach (seen on a loaded machine, late in the
+        # full suite) is the test bench failing, not the window: one retry on a new server
+        if not (display is not None and out.returncode == -signal.SIGABRT
+                and "could not connect to display" in out.stderr):
+            break
     log_path = tmp_path / "state" / "crash.log"
     log = log_path.read_text() if log_path.exists() else ""
     tail = f"{out.stderr[-3000:]}\n--- crash.log:\n{log[-3000:]}"
