@@ -55,8 +55,6 @@ from torch import nn
 
 from specview.detectors.base import Detector
 from specview.detectors.components import (
-    SMOOTH_MEL,
-    SMOOTH_SECONDS,
     EarlyStopping,
     check_smoothing,
     context_features,
@@ -65,6 +63,8 @@ from specview.detectors.components import (
     pad_frames,
     padded_length,
     scores_to_map,
+    smooth_mel_field,
+    smooth_s_field,
     split_validation,
     stitch_windows,
     window_frames,
@@ -125,14 +125,8 @@ class CFAParams:
     patience: int = field(
         default=5, metadata={"help": "early stopping: epochs without a better validation loss"}
     )
-    smooth_s: float = field(
-        default=SMOOTH_SECONDS,
-        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
-    )
-    smooth_mel: float = field(
-        default=SMOOTH_MEL,
-        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
-    )
+    smooth_s: float = smooth_s_field()
+    smooth_mel: float = smooth_mel_field()
     cache_mb: int = field(
         default=1024,
         metadata={"help": "encoder features kept in memory between epochs (MB); the rest is "

@@ -152,6 +152,22 @@ SMOOTH_SECONDS = 0.05
 SMOOTH_MEL = 40.0
 
 
+def smooth_s_field():
+    """The ``smooth_s`` parameter every detector has (a dataclass field)."""
+    from dataclasses import field
+
+    return field(default=SMOOTH_SECONDS,
+                 metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"})
+
+
+def smooth_mel_field():
+    """The ``smooth_mel`` parameter every detector has (a dataclass field)."""
+    from dataclasses import field
+
+    return field(default=SMOOTH_MEL, metadata={
+        "help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"})
+
+
 def check_smoothing(smooth_s: float, smooth_mel: float) -> None:
     from specview.errors import ParameterError
 

@@ -43,8 +43,6 @@ import torch
 
 from specview.detectors.base import Detector
 from specview.detectors.components import (
-    SMOOTH_MEL,
-    SMOOTH_SECONDS,
     GaussianAccumulator,
     check_smoothing,
     context_features,
@@ -54,6 +52,8 @@ from specview.detectors.components import (
     pad_frames,
     padded_length,
     scores_to_map,
+    smooth_mel_field,
+    smooth_s_field,
     stitch_windows,
     window_frames,
     window_starts,
@@ -103,14 +103,8 @@ class PaDiMParams:
         metadata={"help": "cell mode, clips shorter than the window: pad (repeat the last frame, "
                           "crop the map) or prefix (the window's first cells' Gaussians)"},
     )
-    smooth_s: float = field(
-        default=SMOOTH_SECONDS,
-        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
-    )
-    smooth_mel: float = field(
-        default=SMOOTH_MEL,
-        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
-    )
+    smooth_s: float = smooth_s_field()
+    smooth_mel: float = smooth_mel_field()
     seed: int = field(default=0, metadata={"help": "seed of the random channel selection"})
 
     def __post_init__(self) -> None:

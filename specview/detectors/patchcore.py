@@ -17,8 +17,6 @@ import torch
 
 from specview.detectors.base import Detector
 from specview.detectors.components import (
-    SMOOTH_MEL,
-    SMOOTH_SECONDS,
     ReservoirBank,
     check_smoothing,
     context_features,
@@ -28,6 +26,8 @@ from specview.detectors.components import (
     greedy_coreset,
     nearest_neighbours,
     scores_to_map,
+    smooth_mel_field,
+    smooth_s_field,
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
@@ -52,14 +52,8 @@ class PatchCoreParams:
     neighbourhood: int = field(
         default=3, metadata={"help": "local patch aggregation window (feature cells)"}
     )
-    smooth_s: float = field(
-        default=SMOOTH_SECONDS,
-        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
-    )
-    smooth_mel: float = field(
-        default=SMOOTH_MEL,
-        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
-    )
+    smooth_s: float = smooth_s_field()
+    smooth_mel: float = smooth_mel_field()
     context_seconds: float = field(
         default=0.5,
         metadata={"help": "mirrored context added at both clip ends before the encoder and "

@@ -35,14 +35,14 @@ import torch.nn.functional as F
 
 from specview.detectors.base import Detector, check_tensor
 from specview.detectors.components import (
-    SMOOTH_MEL,
-    SMOOTH_SECONDS,
     EarlyStopping,
     check_smoothing,
     map_result,
     pad_frames,
     padded_length,
     product_map,
+    smooth_mel_field,
+    smooth_s_field,
     split_validation,
     window_starts,
 )
@@ -80,14 +80,8 @@ class STFPMParams:
     patience: int = field(
         default=10, metadata={"help": "early stopping: epochs without a better validation loss"}
     )
-    smooth_s: float = field(
-        default=SMOOTH_SECONDS,
-        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
-    )
-    smooth_mel: float = field(
-        default=SMOOTH_MEL,
-        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
-    )
+    smooth_s: float = smooth_s_field()
+    smooth_mel: float = smooth_mel_field()
     seed: int = field(default=0, metadata={"help": "seed of the student init, crops and split"})
 
     def __post_init__(self) -> None:

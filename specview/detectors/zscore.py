@@ -22,11 +22,11 @@ import torch
 
 from specview.detectors.base import Detector
 from specview.detectors.components import (
-    SMOOTH_MEL,
-    SMOOTH_SECONDS,
     check_smoothing,
     map_result,
     smooth_map,
+    smooth_mel_field,
+    smooth_s_field,
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
@@ -42,14 +42,8 @@ class ZScoreParams:
         default=0.05,
         metadata={"help": "floor of each band's deviation, as a share of the median band's (> 0)"},
     )
-    smooth_s: float = field(
-        default=SMOOTH_SECONDS,
-        metadata={"help": "Gaussian smoothing of the map in time: standard deviation (s)"},
-    )
-    smooth_mel: float = field(
-        default=SMOOTH_MEL,
-        metadata={"help": "Gaussian smoothing of the map in frequency: standard deviation (mel)"},
-    )
+    smooth_s: float = smooth_s_field()
+    smooth_mel: float = smooth_mel_field()
 
     def __post_init__(self) -> None:
         check_fields(self)
