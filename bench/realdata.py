@@ -90,7 +90,7 @@ import soundfile as sf
 import soxr
 from scipy.signal import fftconvolve
 
-from specview import fileio
+from specview import envmix, fileio
 from specview.annotations import sidecar_path, write_raven
 from specview.datasets import META_FILE
 from specview.demo import EDGE_S, event_to_background_db
@@ -100,11 +100,9 @@ from specview.envmix import (
     BAND_ENERGY,
     FADE_S,
     TRIM_DB,
-    _active_span,
     _csv_text,
     _energy_band,
     _level_tag,
-    _loudest_window,
     _swap_in,
     _write_float,
 )
@@ -639,23 +637,13 @@ class Event:
 
 
 def trim_event(x: np.ndarray, sr: int, max_len: int, speed: float = 1.0) -> Event | None:
-    """EnvMix's event preparation on a signal: active span, loudest ``max_len`` window,
-    zero mean, raised-cosine fades (see ``specview.envmix._prepare_event``)."""
-    span = _active_span(x, sr)
-    if span is None:
+    """EnvMix's event preparation on a signal (:func:`specview.envmix.trim_event`: active
+    span, loudest ``max_len`` window, zero mean, raised-cosine fades), with where the trimmed
+    part lies in the source played at ``speed``."""
+    trimmed = envmix.trim_event(x, sr, max_len)
+    if trimmed is None:
         return None
-    a, b = span
-    if b - a > max_len:
-        a += _loudest_window(x[a:b], max_len)
-        b = a + max_len
-    ev = x[a:b] - np.mean(x[a:b])
-    fade = min(int(round(FADE_S * sr)), len(ev) // 4)
-    if fade > 0:
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
-        ev[:fade] *= ramp
-        ev[-fade:] *= ramp[::-1]
-    if not np.any(ev):
-        return None
+    ev, a, b = trimmed
     return Event(ev, a / sr * speed, b / sr * speed)
 
 

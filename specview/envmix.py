@@ -304,8 +304,10 @@ def _loudest_window(x: np.ndarray, length: int) -> int:
     return int(np.argmax(c[length:] - c[:-length]))
 
 
-def _prepare_event(path: Path, rel: str, category: str, sr: int, max_len: int) -> _Event | None:
-    x = load_audio(path, sr=sr).samples.astype(np.float64)
+def trim_event(x: np.ndarray, sr: int, max_len: int) -> tuple[np.ndarray, int, int] | None:
+    """An event recording (float64 samples) as it is mixed in: its active span, at most its
+    loudest ``max_len`` samples, zero mean, :data:`FADE_S` raised-cosine fades. Returns the
+    samples and where they lie in ``x`` (first, end sample), or None for silence."""
     span = _active_span(x, sr)
     if span is None:
         return None  # digital silence: nothing to mix in
@@ -321,6 +323,14 @@ def _prepare_event(path: Path, rel: str, category: str, sr: int, max_len: int) -
         ev[-fade:] *= ramp[::-1]
     if not np.any(ev):
         return None
+    return ev, a, b
+
+
+def _prepare_event(path: Path, rel: str, category: str, sr: int, max_len: int) -> _Event | None:
+    trimmed = trim_event(load_audio(path, sr=sr).samples.astype(np.float64), sr, max_len)
+    if trimmed is None:
+        return None
+    ev, a, b = trimmed
     return _Event(ev, category, rel, a / sr, b / sr)
 
 
