@@ -704,7 +704,7 @@ def flagged_regions(
         peak = float(vals[inside].max())
         level = max(float(threshold), base + relative * (peak - base))
         core = inside & (vals >= level)
-        sub, m = ndimage.label(core, structure=structure)
+        sub, _ = ndimage.label(core, structure=structure)
         for j, ssl in enumerate(ndimage.find_objects(sub), start=1):
             if ssl is None:
                 continue
