@@ -41,6 +41,7 @@ from specview.modelfile import load_tensors, save_tensors
 from specview.params import from_dict, to_dict, with_overrides
 from specview.spectrogram import compress, expand, mel_power, to_db
 from specview.types import AnomalyResult, Audio, FlaggedRegion, Progress, Spectrogram
+from specview.windows import plan_windows, stitch
 
 #: Longest stretch scored at once; longer recordings are scored in windows and stitched.
 WINDOW_SECONDS = 60.0
@@ -472,26 +473,27 @@ def _score_windows(
     n_time = spec.values.shape[1]
     m = encoder.time_multiple
     win = max(m, int(window_seconds / fe.seconds_per_frame) // m * m)
-    if n_time <= win * 1.5:
+    # a recording up to 1.5 windows long is scored whole; longer ones in windows with 16 cells
+    # of context each side
+    spans = plan_windows(n_time, win, margin=16 * m, multiple=m, whole_up_to=win * 3 // 2)
+    if len(spans) == 1:
         return detector.score(encoder, spec)
-    margin = 16 * m
     maps, frames = [], []
     # the clip score is the one of the window holding the strongest patch, so that a score
     # re-weighted around its peak (PatchCore) is the same as for the whole recording
     best_peak, clip = -np.inf, -np.inf
-    for a in range(0, n_time, win):
-        b = min(n_time, a + win)
-        lo, hi = max(0, a - margin), min(n_time, b + margin)
+    for s in spans:
+        lo, hi = s.start, s.stop
         sub = Spectrogram(spec.values[:, lo:hi], spec.times[lo:hi], spec.freqs, spec.unit,
                           (hi - lo) * fe.seconds_per_frame)
-        r = detector.score(encoder, sub, valid=(a - lo, b - lo))
-        maps.append(r.map[:, a - lo : b - lo])
-        frames.append(r.frame_scores[a - lo : b - lo])
+        r = detector.score(encoder, sub, valid=s.valid)
+        maps.append(r.map)
+        frames.append(r.frame_scores)
         peak = r.extras.get("peak_score", r.clip_score)
         if peak > best_peak:
             best_peak, clip = peak, r.clip_score
-    return AnomalyResult(np.concatenate(maps, axis=1), spec.times, spec.freqs, float(clip),
-                         np.concatenate(frames))
+    return AnomalyResult(stitch(maps, spans), spec.times, spec.freqs, float(clip),
+                         stitch(frames, spans))
 
 
 # -- model files --------------------------------------------------------------------------------

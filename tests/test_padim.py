@@ -15,12 +15,12 @@ from specview.detectors.components import (
     local_patch_features,
     mahalanobis,
     pad_frames,
-    window_starts,
 )
 from specview.detectors.padim import PaDiM, PaDiMParams
 from specview.encoders.tiny import TinyEncoder, TinyParams
 from specview.errors import ModelFileError, ParameterError
 from specview.types import Spectrogram
+from specview.windows import window_starts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

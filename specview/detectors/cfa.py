@@ -66,14 +66,13 @@ from specview.detectors.components import (
     smooth_mel_field,
     smooth_s_field,
     split_validation,
-    stitch_windows,
     window_frames,
-    window_starts,
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
 from specview.params import check_fields
 from specview.types import AnomalyResult, Progress, Spectrogram
+from specview.windows import plan_windows, stitch, window_starts
 
 MEMORIES = ("location", "row")
 
@@ -415,15 +414,14 @@ class CFA(Detector):
                 )
             size = max(padded, window)
             x = pad_frames(values, size)
-            starts = window_starts(size, window)
-            grids = [self._window_grid(encoder, x[:, s : s + window]) for s in starts]
+            spans = plan_windows(size, window, align_end=True)
+            grids = [self._window_grid(encoder, x[:, s.slice]) for s in spans]
             if grids[0].numel() != self.centroids.shape[0]:
                 raise ModelFileError(
                     f"the window's feature grid has {grids[0].numel()} cells but the model "
                     f"{self.centroids.shape[0]} centroids: it was fitted with another encoder setup"
                 )
-            stride = window // grids[0].shape[1]
-            grid = stitch_windows(grids, [s // stride for s in starts], size // stride)
+            grid = stitch(grids, spans, stride=window // grids[0].shape[1], overlap="mean")
         grid = grid.float().cpu()
         amap = scores_to_map(grid, padded_size=(values.shape[0], size), n_time=n_time,
                              spec=spec, smooth_s=self.params.smooth_s,

@@ -264,7 +264,8 @@ class ReservoirBank:
         return torch.cat(self._rows) if self._rows else torch.empty(0)
 
 
-# -- shared by PaDiM, CFA and STFPM: fixed-length windows, map assembly, Gaussians, training ----
+# -- shared by PaDiM, CFA and STFPM: fixed-length windows (tiled by specview.windows), map
+# assembly, Gaussians, training ----
 
 
 def padded_length(n_time: int, multiple: int) -> int:
@@ -279,33 +280,6 @@ def pad_frames(values: np.ndarray, n_time: int) -> np.ndarray:
     if t >= n_time:
         return values
     return np.pad(values, ((0, 0), (0, n_time - t)), mode="edge")
-
-
-def window_starts(n_time: int, length: int) -> list[int]:
-    """First frames of windows of ``length`` frames that tile ``n_time`` frames.
-
-    Non-overlapping from 0, plus one window aligned to the end when the tiles leave a rest
-    (it overlaps the previous one). A single window at 0 when ``n_time <= length``.
-    """
-    if n_time <= length:
-        return [0]
-    starts = list(range(0, n_time - length + 1, length))
-    if starts[-1] + length < n_time:
-        starts.append(n_time - length)
-    return starts
-
-
-def stitch_windows(grids: list[torch.Tensor], starts: list[int], n_cells: int) -> torch.Tensor:
-    """Place score grids ``(F, T_w)`` at time-cell offsets ``starts`` on a ``(F, n_cells)``
-    grid, averaging where windows overlap."""
-    f = grids[0].shape[0]
-    total = torch.zeros(f, n_cells, dtype=torch.float64)
-    count = torch.zeros(n_cells, dtype=torch.float64)
-    for g, s in zip(grids, starts, strict=True):
-        w = min(g.shape[1], n_cells - s)
-        total[:, s : s + w] += g[:, :w].double().cpu()
-        count[s : s + w] += 1
-    return (total / count.clamp_min(1)).float()
 
 
 def product_map(

@@ -54,14 +54,13 @@ from specview.detectors.components import (
     scores_to_map,
     smooth_mel_field,
     smooth_s_field,
-    stitch_windows,
     window_frames,
-    window_starts,
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
 from specview.params import check_fields
 from specview.types import AnomalyResult, Progress, Spectrogram
+from specview.windows import plan_windows, stitch, window_starts
 
 MODES = ("cell", "row")
 SHORT = ("pad", "prefix")
@@ -286,11 +285,10 @@ class PaDiM(Detector):
             else:
                 size = max(padded, window)
                 x = pad_frames(values, size)
-                starts = window_starts(size, window)
-                grids = [self._cell_scores(self._embedding(encoder, x[:, s : s + window]))
-                         for s in starts]
-                stride = window // grids[0].shape[1]
-                grid = stitch_windows(grids, [s // stride for s in starts], size // stride)
+                spans = plan_windows(size, window, align_end=True)
+                grids = [self._cell_scores(self._embedding(encoder, x[:, s.slice]))
+                         for s in spans]
+                grid = stitch(grids, spans, stride=window // grids[0].shape[1], overlap="mean")
         grid = grid.float().cpu()
         amap = scores_to_map(grid, padded_size=(values.shape[0], size), n_time=n_time,
                              spec=spec, smooth_s=self.params.smooth_s,

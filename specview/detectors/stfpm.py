@@ -44,12 +44,12 @@ from specview.detectors.components import (
     smooth_mel_field,
     smooth_s_field,
     split_validation,
-    window_starts,
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
 from specview.params import check_fields
 from specview.types import AnomalyResult, Progress, Spectrogram
+from specview.windows import window_starts
 
 INITS = ("random", "teacher")
 PREFIX = "student."
@@ -163,22 +163,7 @@ class STFPM(Detector):
         :meth:`Encoder.features` runs the teacher (so a student equal to the teacher gives
         exactly the teacher's features)."""
         net = self.bind(encoder)
-        m = encoder.time_multiple
-        padded = x.shape[1]
-        chunk = encoder.chunk_frames // m * m
-        margin = -(-encoder.chunk_margin // m) * m
-        if padded <= chunk + 2 * margin:
-            return [t[0] for t in net(x[None], batch_stats=False)]
-        grids = encoder.layer_grids()
-        parts: list[list[torch.Tensor]] = [[] for _ in grids]
-        for a in range(0, padded, chunk):
-            b = min(padded, a + chunk)
-            lo, hi = max(0, a - margin), min(padded, b + margin)
-            outs = net(x[None, :, lo:hi], batch_stats=False)
-            for i, (g, o) in enumerate(zip(grids, outs, strict=True)):
-                s = (a - lo) // g.time_stride
-                parts[i].append(o[0, :, :, s : s + (b - a) // g.time_stride])
-        return [torch.cat(p, dim=-1) for p in parts]
+        return encoder.run_chunked(lambda t: net(t, batch_stats=False), x)
 
     # -- fit ------------------------------------------------------------------------------
     def fit(

@@ -16,6 +16,7 @@ import torch
 from specview.errors import ParameterError
 from specview.spectrogram import MelFrontEnd
 from specview.types import Spectrogram
+from specview.windows import plan_windows, stitch
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -197,22 +198,21 @@ class Encoder:
         x = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
         if padded != n_time:
             x = torch.nn.functional.pad(x[None], (0, padded - n_time), mode="replicate")[0]
-        x = x.to(self.device)
-        chunk = self.chunk_frames // m * m
-        margin = -(-self.chunk_margin // m) * m
-        if padded <= chunk + 2 * margin:
-            return [t[0] for t in self._forward(x[None])]
-        grids = self.layer_grids()
-        parts: list[list[torch.Tensor]] = [[] for _ in grids]
-        for a in range(0, padded, chunk):
-            b = min(padded, a + chunk)
-            lo, hi = max(0, a - margin), min(padded, b + margin)
-            outs = self._forward(x[None, :, lo:hi])
-            for i, (g, o) in enumerate(zip(grids, outs, strict=True)):
-                s = (a - lo) // g.time_stride
-                e = s + (b - a) // g.time_stride
-                parts[i].append(o[0, :, :, s:e])
-        return [torch.cat(p, dim=-1) for p in parts]
+        return self.run_chunked(self._forward, x.to(self.device))
+
+    def run_chunked(self, forward, x: torch.Tensor) -> list[torch.Tensor]:
+        """``forward`` (a network of this encoder's architecture: ``(1, n_freq, t)`` -> its
+        selected layers ``(1, C, F_l, t / time_stride)``) over ``x`` ``(n_freq, padded)``, in
+        the chunks :meth:`features` uses: cores of :attr:`chunk_frames` with
+        :attr:`chunk_margin` frames of context each side, stitched (see
+        :func:`specview.windows.plan_windows`). Returns each layer ``(C, F_l, padded / s)``."""
+        spans = plan_windows(x.shape[1], self.chunk_frames, margin=self.chunk_margin,
+                             multiple=self.time_multiple)
+        if len(spans) == 1:
+            return [t[0] for t in forward(x[None])]
+        outs = [forward(x[None, :, s.slice]) for s in spans]
+        return [stitch([o[i][0] for o in outs], spans, stride=g.time_stride)
+                for i, g in enumerate(self.layer_grids())]
 
 
 def existing_file(path: str | Path | None) -> Path | None:
