@@ -17,8 +17,8 @@ from specview.errors import ParameterError
 from specview.fileio import atomic_output
 
 if TYPE_CHECKING:
-    from specview.evaluation import ClipEval
     from specview.pipeline import Model
+    from specview.results import ClipResult as ClipEval
 
 _HZ_TICKS = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
 TRUTH_STYLE = {"edgecolor": "white", "linestyle": "--", "linewidth": 1.2, "fill": False}

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 CORE = ["types", "errors", "fileio", "audio", "spectrogram", "annotations", "datasets", "params", "demo",
-        "metrics", "envmix", "playback", "windows"]
+        "metrics", "envmix", "playback", "windows", "calibration", "raven", "results", "sidebyside"]
 
 
 def _loaded(code: str) -> set[str]:

@@ -8,10 +8,7 @@ one model flags the clip, another finds it normal).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,47 +32,24 @@ from PySide6.QtWidgets import (
 
 from specview import metrics as M
 from specview import pipeline
+from specview import sidebyside as S
 from specview.annotations import load_sidecar
 from specview.errors import SpecviewError
-from specview.evaluation import score_clip
-from specview.fileio import atomic_write_text
 from specview.gui.compare_view import CompareView, same_rows
 from specview.gui.controller import folder_as_dataset
 from specview.gui.listen_panel import Listener, ListenPanel
 from specview.gui.screen_fit import fit_to_screen
 from specview.gui.state import AppState
 from specview.gui.workers import Job, Runner
+from specview.results import ClipResult, write_rows
+from specview.sidebyside import Entry, peak
 from specview.types import AnomalyResult, Spectrogram
 
 MAX_PANES = 4
 MAX_CACHED_CLIPS = 300
-PEAK_CAP = 3.0  # calibrated peaks above this all mean "clearly flagged"
 #: The window's size where the screen has room for it (else the screen's usable area).
 DEFAULT_SIZE = (1500, 950)
 DOCK_WIDTH = 330  # the clip list's and the models' columns, where there is room
-
-
-@dataclass
-class Entry:
-    """One model in the comparison."""
-
-    name: str
-    model: pipeline.Model
-    path: Path | None = None
-
-
-def peak(model: pipeline.Model, result: AnomalyResult) -> float:
-    """The map's highest cell in multiples of the model's flag threshold (calibrated units);
-    the raw maximum for a model without calibration."""
-    top = float(result.map.max())
-    cal = model.calibration
-    return float(cal.calibrated([[top]])[0, 0]) if cal is not None else top
-
-
-def disagreement(peaks: list[float]) -> float:
-    """Spread of the models' calibrated peaks (capped): 0 when they agree."""
-    p = np.minimum(np.asarray(peaks, dtype=float), PEAK_CAP)
-    return float(p.max() - p.min()) if p.size > 1 else 0.0
 
 
 class _Num(QTableWidgetItem):
@@ -116,8 +90,7 @@ class CompareWindow(QMainWindow):
         self.cache: OrderedDict[Path, list[tuple[Spectrogram, AnomalyResult]]] = OrderedDict()
         self.summaries: dict[Path, list[tuple[float, float]]] = {}  # (clip score, peak) per model
         self.dataset_metrics: list[dict] | None = None
-        self.clip_metrics: list[dict] = []
-        self.clip_flagged: list[int] = []
+        self.shown: list[ClipResult] = []  # the clip on screen under every model
         self._seq = 0
         self.view = CompareView()
         self.setCentralWidget(self.view)
@@ -294,6 +267,7 @@ class CompareWindow(QMainWindow):
     def _models_changed(self) -> None:
         self.cache.clear()
         self.summaries.clear()
+        self.shown = []
         self.dataset_metrics = None
         self.view.set_count(len(self.entries))
         self.state.model = self.entries[0].model if self.entries else None
@@ -344,7 +318,7 @@ class CompareWindow(QMainWindow):
                 self.clips.setItem(i, 2 + k, _Num(s[k][1] if s else None, 2))
             if len(self.entries) > 1:
                 self.clips.setItem(i, 2 + len(self.entries),
-                                   _Num(disagreement([x[1] for x in s]) if s else None, 2))
+                                   _Num(S.disagreement([x[1] for x in s]) if s else None, 2))
         self.clips.setSortingEnabled(True)
         header = self.clips.horizontalHeader()
         if header.sortIndicatorSection() >= self.clips.columnCount():
@@ -393,22 +367,12 @@ class CompareWindow(QMainWindow):
         if path in self.cache:
             self._show(seq, path, entries, self.cache[path])
             return None
-        job = Job(lambda _p: self._score(path, entries), name=f"scoring {path.name}",
+        job = Job(lambda _p: S.score_with_all(path, entries), name=f"scoring {path.name}",
                   cancellable=False, parent=self)
         job.succeeded.connect(lambda out: self._show(seq, path, entries, out))
         job.failed.connect(lambda exc: self.error.emit(f"Cannot show {path.name}", str(exc)))
         self.runner.start(job)
         return job
-
-    @staticmethod
-    def _score(path: Path, entries: list[Entry]) -> list[tuple[Spectrogram, AnomalyResult]]:
-        cache: dict = {}  # models on the same front end share the spectrogram
-        out = []
-        for e in entries:
-            r, _power, display, _dt = score_clip(e.model, path, channel=e.model.info.get("channel"),
-                                                 cache=cache)
-            out.append((display, r))
-        return out
 
     def _remember(self, path: Path, out) -> None:
         self.cache[path] = out
@@ -420,25 +384,20 @@ class CompareWindow(QMainWindow):
         if seq != self._seq or entries != self.entries:
             return
         self._remember(path, out)
-        self.summaries[path] = [(r.clip_score, peak(e.model, r)) for e, (_d, r) in zip(entries, out, strict=True)]
-        side = load_sidecar(path)
-        boxes = side.boxes
+        boxes = load_sidecar(path).boxes
+        self.shown = S.clip_results(path, entries, out, boxes)
+        self.summaries[path] = S.summaries(entries, self.shown)
         self.view.link_frequency(same_rows([d.freqs for d, _r in out]))
-        self.clip_metrics, self.clip_flagged = [], []
-        for pane, e, (display, r) in zip(self.view.panes, entries, out, strict=True):
-            cal = e.model.calibration
+        for pane, e, res in zip(self.view.panes, entries, self.shown, strict=True):
+            cal, r = e.model.calibration, res.result
             heat = cal.calibrated(r.map) if cal is not None else M.minmax01(r.map).astype(np.float32)
-            flagged = e.model.flagged(r)
-            verdict = (f"flagged ({len(flagged)} region{'s' if len(flagged) > 1 else ''})"
-                       if flagged else "normal")
+            n = len(res.flagged)
+            verdict = f"flagged ({n} region{'s' if n > 1 else ''})" if n else "normal"
             title = (f"<b>{e.name}</b> &nbsp; peak {peak(e.model, r):.2f}× threshold: {verdict}"
                      f" &nbsp; <span style='color:#909090'>(raw clip score "
                      f"{r.clip_score:#.3g})</span>")
-            pane.show(display, heat, title, boxes, flagged,
+            pane.show(res.display, heat, title, boxes, list(res.flagged),
                       calibrate=(lambda v, c=cal: float(c.calibrated([[v]])[0, 0])) if cal else None)
-            self.clip_flagged.append(len(flagged))
-            self.clip_metrics.append(M.box_truth_metrics(
-                [(r.map, r.times, r.freqs, boxes, [f.box for f in flagged])]))
         first_display, first = out[0]
         self.state.model = entries[0].model
         self.state.set_clip(path, first_display, first, boxes, editable=False)
@@ -457,26 +416,7 @@ class CompareWindow(QMainWindow):
         cached = dict(self.cache)  # the worker reads a copy; the GUI thread owns the cache
 
         def work(progress):
-            summ, items, scores = {}, [[] for _ in entries], [[] for _ in entries]
-            for i, p in enumerate(paths):
-                out = cached.get(p) or self._score(p, entries)
-                truth = load_sidecar(p).boxes
-                summ[p] = [(r.clip_score, peak(e.model, r)) for e, (_d, r) in zip(entries, out, strict=True)]
-                for k, (e, (_d, r)) in enumerate(zip(entries, out, strict=True)):
-                    items[k].append((r.map, r.times, r.freqs, truth, [f.box for f in e.model.flagged(r)]))
-                    scores[k].append(r.clip_score)
-                progress(i + 1, len(paths))
-            known = [j for j, p in enumerate(paths) if labels.get(p) is not None]
-            ds = []
-            for k in range(len(entries)):
-                d = M.box_truth_metrics(items[k])
-                try:
-                    d["clip_auroc"] = M.roc_auc([scores[k][j] for j in known],
-                                                [labels[paths[j]] for j in known])
-                except SpecviewError:
-                    d["clip_auroc"] = None
-                ds.append(d)
-            return summ, ds
+            return S.score_dataset(paths, labels, entries, known=cached, progress=progress)
 
         def done(out):
             if entries != self.entries:
@@ -496,36 +436,14 @@ class CompareWindow(QMainWindow):
         return job
 
     # -- numbers -----------------------------------------------------------------------------
-    # the peak in × flag threshold first: the same unit for every model; the raw clip score
-    # (each method's own scale, not comparable across methods) last
-    COLUMNS = (("peak ×thr", None), ("flagged", None),
-               ("spec. AUROC", "spectrogram_auroc"), ("AU-PRO", "aupro"),
-               ("flag P", "box_precision"), ("flag R", "box_recall"), ("raw clip score", None))
-    DATA_COLUMNS = (("data clip AUROC", "clip_auroc"), ("data spec. AUROC", "spectrogram_auroc"),
-                    ("data AU-PRO", "aupro"), ("data flag P", "box_precision"),
-                    ("data flag R", "box_recall"))
+    COLUMNS, DATA_COLUMNS = S.COLUMNS, S.DATA_COLUMNS
 
     def rows(self) -> list[dict]:
         """The numbers shown for the clip on screen (and the dataset), one dict per model."""
-        out = []
         path = self.state.clip_path
-        summ = self.summaries.get(path) if path is not None else None
-        for k, e in enumerate(self.entries):
-            row = {"model": e.name, "method": e.model.method, "encoder": e.model.encoder.name,
-                   "file": str(e.path or ""), "clip": str(path or "")}
-            if summ:
-                row["raw clip score"], row["peak ×thr"] = summ[k]
-            if k < len(self.clip_metrics):
-                cm = self.clip_metrics[k]
-                row["flagged"] = self.clip_flagged[k]
-                for name, key in self.COLUMNS:
-                    if key is not None:
-                        row[name] = cm.get(key)
-            if self.dataset_metrics is not None:
-                for name, key in self.DATA_COLUMNS:
-                    row[name] = self.dataset_metrics[k].get(key)
-            out.append(row)
-        return out
+        return S.table_rows(self.entries, path,
+                            self.summaries.get(path) if path is not None else None,
+                            self.shown, self.dataset_metrics)
 
     def _fill_metrics(self) -> None:
         rows = self.rows()
@@ -545,38 +463,19 @@ class CompareWindow(QMainWindow):
                           "held-out normal clips (0 = typical normal, 1 = flag threshold).")
 
     def export_csv(self, file: str | Path) -> Path:
-        rows = self.rows()
-        keys: list[str] = []
-        for r in rows:
-            keys += [k for k in r if k not in keys]
-        file = Path(file)
-        buf = io.StringIO(newline="")
-        w = csv.DictWriter(buf, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v))
-                        for k, v in r.items()})
-        atomic_write_text(file, buf.getvalue(), newline="")  # the previous file kept on failure
-        return file
+        write_rows(file, self.rows())  # atomic: the previous file kept on failure
+        return Path(file)
 
     def export_png(self, file: str | Path, *, dpi: int = 200) -> Path:
         """The clip under every model as a figure (matplotlib; seconds and Hz on the axes)."""
         from specview import report
-        from specview.datasets import TestClip
-        from specview.evaluation import ClipEval
 
         path = self.state.clip_path
         if path is None or path not in self.cache:
             raise SpecviewError("nothing to export: no clip is shown")
-        boxes = load_sidecar(path).boxes
-        evals, models = [], []
-        for e, (display, r) in zip(self.entries, self.cache[path], strict=True):
-            ce = ClipEval(TestClip(path, None), r, display, 0.0, boxes=boxes,
-                          flagged=e.model.flagged(r))
-            evals.append(ce)
-            models.append(e)
-        report.panes_figure(Path(file), evals, [e.name for e in models],
-                            [e.model for e in models], dpi=dpi)
+        evals = S.clip_results(path, self.entries, self.cache[path], load_sidecar(path).boxes)
+        report.panes_figure(Path(file), evals, [e.name for e in self.entries],
+                            [e.model for e in self.entries], dpi=dpi)
         return Path(file)
 
     def export_png_dialog(self) -> None:

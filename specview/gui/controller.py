@@ -22,6 +22,7 @@ from specview.encoders.aisfx import AisfxParams, aisfx_front_end
 from specview.errors import DatasetError, SpecviewError
 from specview.gui.state import AppState, summary
 from specview.gui.workers import Job, Runner
+from specview.results import ClipResult, score_clips
 from specview.spectrogram import MelFrontEnd, display_spectrogram
 from specview.types import AnomalyResult, Box, Progress, Spectrogram
 
@@ -242,7 +243,7 @@ class Controller(QObject):
     def busy(self) -> bool:
         return self.task is not None
 
-    def _start_task(self, fn: Any, description: str, on_done: Any, *,
+    def start_task(self, fn: Any, description: str, on_done: Any, *,
                     cancellable: bool = True) -> Job | None:
         if self.task is not None:
             self.error.emit("Busy", f"Wait for “{self.task.name}” to finish or cancel it.")
@@ -280,7 +281,7 @@ class Controller(QObject):
             self.state.set_model(model, path)
             self.task_ended.emit("done", f"Model {path.name} loaded")
 
-        return self._start_task(
+        return self.start_task(
             lambda _p: pipeline.load_model(path, device=self.device), f"Loading model {path.name}",
             done, cancellable=False,
         )
@@ -316,7 +317,7 @@ class Controller(QObject):
             n = model.info.get("n_train_clips", "?")
             self.task_ended.emit("done", f"Fitted {model.method} on {n} clips from {folder.name}")
 
-        return self._start_task(work, f"Fitting on {folder.name}", done)
+        return self.start_task(work, f"Fitting on {folder.name}", done)
 
     def start_demo(self) -> Job | None:
         """Prepare the demo (generated and fitted once, then cached), then show an anomaly."""
@@ -338,7 +339,7 @@ class Controller(QObject):
             # rank the demo's clips at once: fills the list's scores and the shared colour scale
             self.score_all()
 
-        return self._start_task(work, "Preparing the demo (first run: generating data and "
+        return self.start_task(work, "Preparing the demo (first run: generating data and "
                                 "fitting, cached afterwards)", done)
 
     def score_all(self) -> Job | None:
@@ -348,33 +349,24 @@ class Controller(QObject):
             self.error.emit("Nothing to score", "Open a folder or dataset and load or fit a model.")
             return None
         paths = [c.path for c in ds.test]
-
         cached = dict(self.results)
 
-        def work(progress: Progress) -> tuple[dict[Path, AnomalyResult], list[str]]:
-            out: dict[Path, AnomalyResult] = {}
-            failed: list[str] = []
-            for i, p in enumerate(paths):
-                try:
-                    out[p] = cached[p] if p in cached else model.score_file(p).result
-                except SpecviewError as exc:  # one bad file must not stop the others
-                    failed.append(str(exc))
-                progress(i + 1, len(paths))
-            return out, failed
+        def work(progress: Progress) -> tuple[list[ClipResult], list[str]]:
+            return score_clips(model, ds.test, known=cached, progress=progress)
 
-        def done(out: tuple[dict[Path, AnomalyResult], list[str]]) -> None:
+        def done(out: tuple[list[ClipResult], list[str]]) -> None:
             results, failed = out
             if model is not self.state.model:
                 return  # the model changed meanwhile: these scores no longer apply
-            for p, r in results.items():
-                self.remember(p, r)
-            scores = {p: summary(r, model) for p, r in results.items()}
+            for r in results:
+                self.remember(r.path, r.result)
+            scores = {r.path: summary(r.result, model) for r in results}
             self.state.add_scores(scores)
             self.task_ended.emit("done", f"Scored {len(scores)} clips")
             if failed:
                 self.error.emit(f"{len(failed)} clip(s) could not be scored", "\n".join(failed[:20]))
 
-        return self._start_task(work, f"Scoring {len(paths)} clips", done)
+        return self.start_task(work, f"Scoring {len(paths)} clips", done)
 
     def save_model(self, path: str | Path) -> bool:
         """Write the current model; True on success."""

@@ -12,10 +12,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from specview import metrics as M
-from specview.annotations import load_sidecar
-from specview.errors import SpecviewError
 from specview.gui.state import AppState
+from specview.results import localisation, make_result, score_clips
 
 ROWS = (("spectrogram_auroc", "Spectrogram AUROC"), ("aupro", "AU-PRO (FPR ≤ 0.3)"),
         ("temporal_auroc", "Temporal AUROC"), ("box_precision", "Flag precision"),
@@ -82,12 +80,12 @@ class EvalPanel(QWidget):
             self.clip_scores = None
             self.clip_note.setText("Load or fit a model to score this clip.")
         else:
-            flagged = [x.box for x in model.flagged(r)]
-            self.clip_scores = M.box_truth_metrics(
-                [(r.map, r.times, r.freqs, self.state.boxes, flagged)])
+            res = make_result(model, self.state.clip_path or Path("clip"), r,
+                              boxes=self.state.boxes)
+            self.clip_scores = res.localisation
             self.clip_note.setText(
                 "No box on this clip: ranking scores need one." if not self.state.boxes
-                else f"{len(self.state.boxes)} box(es), {len(flagged)} flagged region(s)")
+                else f"{len(self.state.boxes)} box(es), {len(res.flagged)} flagged region(s)")
         for key, _ in ROWS:
             self.clip_labels[key].setText(_fmt((self.clip_scores or {}).get(key)))
 
@@ -116,42 +114,29 @@ class EvalPanel(QWidget):
         if self.controller.busy:
             self._debounce.start()  # try again when the running task is over
             return None
-        clips = [c.path for c in ds.test]
+        clips = list(ds.test)
         current, current_boxes = self.state.clip_path, list(self.state.boxes)
-        cache = self.controller.results
+        cache = dict(self.controller.results)
 
         def work(progress):
-            items, failed = [], 0
-            for i, p in enumerate(clips):
-                r = cache.get(p)
-                if r is None:
-                    try:
-                        r = model.score_file(p).result
-                    except SpecviewError:
-                        failed += 1
-                        continue
-                truth = current_boxes if p == current else load_sidecar(p).boxes
-                items.append((p, r, truth))
-                progress(i + 1, len(clips))
-            return items, failed
+            return score_clips(model, clips, known=cache, progress=progress,
+                               truth=lambda p: current_boxes if p == current else None)
 
         def done(out):
-            items, failed = out
+            results, failed = out
             if model is not self.state.model:
                 return
-            for p, r, _t in items:
-                self.controller.remember(p, r)
-            rows = [(r.map, r.times, r.freqs, t, [x.box for x in model.flagged(r)])
-                    for _p, r, t in items]
-            self.dataset_scores = M.box_truth_metrics(rows)
+            for r in results:
+                self.controller.remember(r.path, r.result)
+            self.dataset_scores = localisation(results)
             for key, _ in ROWS:
                 self.data_labels[key].setText(_fmt(self.dataset_scores.get(key)))
             n_boxes = self.dataset_scores["n_truth_boxes"]
-            self.data_note.setText(f"{len(items)} clips, {n_boxes} box(es)"
-                                   + (f"; {failed} unreadable" if failed else ""))
-            self.controller.task_ended.emit("done", f"Evaluated {len(items)} clips")
+            self.data_note.setText(f"{len(results)} clips, {n_boxes} box(es)"
+                                   + (f"; {len(failed)} problem(s): {failed[0]}" if failed else ""))
+            self.controller.task_ended.emit("done", f"Evaluated {len(results)} clips")
 
-        return self.controller._start_task(work, f"Evaluating {len(clips)} clips", done)
+        return self.controller.start_task(work, f"Evaluating {len(clips)} clips", done)
 
     def scores_for(self, path: Path) -> dict | None:  # for tests and the comparison view
         return self.clip_scores if path == self.state.clip_path else None
