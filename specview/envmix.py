@@ -34,7 +34,7 @@ Events
     placed at a random sample, at least :data:`EDGE_S` s from both clip ends.
 
 Level
-    The event-to-background ratio, the definition of :func:`specview.demo.event_to_background_db`::
+    The event-to-background ratio (:func:`specview.layout.event_to_background_db`)::
 
         EBR = 10 * log10( sum(event[i0:i1]**2) / sum(background[i0:i1]**2) )   dB
 
@@ -56,25 +56,34 @@ Reproducibility
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import os
 import re
-import shutil
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from specview import fileio
-from specview.annotations import RAVEN_SUFFIX, sidecar_path, write_raven
-from specview.audio import audio_info, load_audio
+from specview import layout
+from specview.annotations import RAVEN_SUFFIX
 from specview.datasets import META_FILE, Dataset, load_dataset
-from specview.demo import event_to_background_db
+from specview.envmix_sources import (
+    _ESC50_CSV,
+    BAND_ENERGY,
+    FADE_S,
+    TRIM_DB,
+    _active_span,  # noqa: F401  (bench/realdata.py names it)
+    _background_slices,
+    _energy_band,
+    _esc50_rows,
+    _load_background,
+    _next_event,
+    _Slice,
+    trim_event,
+    urbansound8k_classes,
+)
 from specview.errors import DatasetError, ParameterError
+from specview.layout import event_to_background_db
 from specview.types import Box, Progress
 
 __all__ = [
@@ -84,31 +93,20 @@ __all__ = [
     "TRIM_DB",
     "EnvMixSummary",
     "build_envmix",
+    "trim_event",
     "urbansound8k_classes",
 ]
 
-#: Event frames within this many dB of the loudest frame make its active span.
-TRIM_DB = 40.0
-#: Share of the event's energy inside the box's frequency band.
-BAND_ENERGY = 0.95
 #: Events keep at least this far from both clip ends (seconds), where the clip allows.
 EDGE_S = 0.25
-#: Raised-cosine fade at both ends of every trimmed event (seconds).
-FADE_S = 0.01
 
 #: First line of README.txt; marks a folder a later build may replace.
 _MARKER = "specview EnvMix dataset"
-_US8K_CSV = Path("metadata") / "UrbanSound8K.csv"
-_US8K_COLUMNS = ("slice_file_name", "fold", "class")
-_ESC50_CSV = Path("meta") / "esc50.csv"
-_ESC50_COLUMNS = ("filename", "category")
 _TEST_COLUMNS = (
     "file", "label", "kind", "level_db", "t0", "t1", "f0", "f1", "background_class",
     "source_background", "source_event", "source_event_t0", "source_event_t1",
 )
 _TRAIN_COLUMNS = ("file", "background_class", "source_background")
-_FRAME_S, _HOP_S = 0.02, 0.005
-_NFFT = 2048
 # Random streams: one per purpose, so that changing one count leaves the other draws alone.
 _S_SPLIT, _S_ANOMALOUS, _S_EVENTS, _S_PLACE = 0, 1, 2, 3
 
@@ -148,213 +146,6 @@ class EnvMixSummary:
 
 
 # ---------------------------------------------------------------------------------------------
-# Inputs
-# ---------------------------------------------------------------------------------------------
-
-
-def _read_csv(path: Path, columns: Sequence[str], what: str, hint: str) -> list[tuple[int, dict]]:
-    """Rows of a metadata CSV as ``(line number, {column: cell})``."""
-    if not path.is_file():
-        raise DatasetError(f"{what}: expected {path} ({hint})")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        rows = list(csv.reader(text.splitlines()))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"{path}: cannot read {what} metadata ({exc})") from None
-    if not rows:
-        raise DatasetError(f"{path}: the {what} metadata file is empty")
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise DatasetError(
-            f"{path}: missing column(s) {missing} in header {header}; is this the {what} "
-            "metadata file?"
-        )
-    out = []
-    for lineno, cells in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            raise DatasetError(
-                f"{path}, line {lineno}: {len(cells)} cell(s) but the header has {len(header)}"
-            )
-        out.append((lineno, dict(zip(header, (c.strip() for c in cells), strict=True))))
-    return out
-
-
-def _us8k_rows(root: Path) -> list[tuple[int, dict]]:
-    if not root.is_dir():
-        raise DatasetError(
-            f"{root}: no such folder; pass the UrbanSound8K folder (holding audio/fold1..fold10/ "
-            "and metadata/UrbanSound8K.csv)"
-        )
-    rows = _read_csv(
-        root / _US8K_CSV, _US8K_COLUMNS, "UrbanSound8K",
-        "the UrbanSound8K folder holds metadata/UrbanSound8K.csv and audio/fold1..fold10/",
-    )
-    if not (root / "audio").is_dir():
-        raise DatasetError(f"UrbanSound8K: expected the folder {root / 'audio'} (fold1..fold10/)")
-    return rows
-
-
-def urbansound8k_classes(urbansound8k: str | Path) -> list[str]:
-    """The class names of an UrbanSound8K copy (its metadata CSV), sorted."""
-    return sorted({r["class"] for _, r in _us8k_rows(Path(urbansound8k))})
-
-
-def _esc50_rows(root: Path) -> list[tuple[int, dict]]:
-    if not root.is_dir():
-        raise DatasetError(
-            f"{root}: no such folder; pass the ESC-50 folder (holding audio/*.wav and "
-            "meta/esc50.csv)"
-        )
-    rows = _read_csv(
-        root / _ESC50_CSV, _ESC50_COLUMNS, "ESC-50",
-        "the ESC-50 folder holds meta/esc50.csv and audio/*.wav",
-    )
-    if not (root / "audio").is_dir():
-        raise DatasetError(f"ESC-50: expected the folder {root / 'audio'} holding *.wav")
-    return rows
-
-
-@dataclass(frozen=True)
-class _Slice:
-    path: Path
-    rel: str  # path inside the UrbanSound8K folder, for meta.csv
-
-
-def _background_slices(
-    root: Path, background: str, clip_seconds: float
-) -> tuple[list[_Slice], int]:
-    """Slices of ``background`` at least ``clip_seconds`` long, by file name, and the skip count."""
-    rows = _us8k_rows(root)
-    csv_path = root / _US8K_CSV
-    classes = sorted({r["class"] for _, r in rows})
-    if background not in classes:
-        raise DatasetError(
-            f"unknown UrbanSound8K background class {background!r}; choose one of "
-            f"{', '.join(classes)}"
-        )
-    usable: list[_Slice] = []
-    short = 0
-    for lineno, row in sorted(
-        ((n, r) for n, r in rows if r["class"] == background), key=lambda x: x[1]["slice_file_name"]
-    ):
-        fold = row["fold"]
-        if not fold.isdigit():
-            raise DatasetError(f"{csv_path}, line {lineno}: fold must be a number, got {fold!r}")
-        rel = f"audio/fold{int(fold)}/{row['slice_file_name']}"
-        path = root / rel
-        if not path.is_file():
-            raise DatasetError(
-                f"UrbanSound8K: expected {path} (listed in {csv_path}, line {lineno}); is the "
-                "copy complete?"
-            )
-        native_sr, _, duration = audio_info(path)
-        if round(duration * native_sr) + 1e-6 < clip_seconds * native_sr:
-            short += 1
-            continue
-        usable.append(_Slice(path, rel))
-    return usable, short
-
-
-def _load_background(s: _Slice, sr: int, n: int) -> np.ndarray:
-    """Mono float64, the first ``n`` samples at ``sr``."""
-    # A little past the cut, so the resampler's edge stays outside the clip.
-    x = load_audio(s.path, sr=sr, end=n / sr + 0.05).samples
-    if len(x) < n:
-        raise DatasetError(f"{s.path}: {len(x)} samples after resampling, expected {n}")
-    return x[:n].astype(np.float64)
-
-
-@dataclass(frozen=True)
-class _Event:
-    signal: np.ndarray  # float64, trimmed, zero-mean, faded
-    category: str
-    rel: str  # path inside the ESC-50 folder
-    src_t0: float  # where the trimmed part lies in the source file (seconds)
-    src_t1: float
-
-
-def _active_span(x: np.ndarray, sr: int) -> tuple[int, int] | None:
-    """First to last sample of the frames within :data:`TRIM_DB` of the loudest frame."""
-    frame = max(1, int(round(_FRAME_S * sr)))
-    hop = max(1, int(round(_HOP_S * sr)))
-    if len(x) < frame:
-        starts = np.array([0])
-        frame = len(x)
-    else:
-        starts = np.arange(0, len(x) - frame + 1, hop)
-    c = np.concatenate(([0.0], np.cumsum(x.astype(np.float64) ** 2)))
-    energy = c[starts + frame] - c[starts]
-    peak = float(energy.max()) if len(energy) else 0.0
-    if peak <= 0.0:
-        return None
-    active = np.flatnonzero(energy >= peak * 10.0 ** (-TRIM_DB / 10.0))
-    a, b = int(starts[active[0]]), int(min(len(x), starts[active[-1]] + frame))
-    # A frame that only grazes the event counts as active: tighten the span to the samples.
-    loud = np.flatnonzero(np.abs(x[a:b]) >= np.max(np.abs(x)) * 10.0 ** (-TRIM_DB / 20.0))
-    if len(loud) == 0:
-        return a, b
-    return a + int(loud[0]), a + int(loud[-1]) + 1
-
-
-def _loudest_window(x: np.ndarray, length: int) -> int:
-    c = np.concatenate(([0.0], np.cumsum(x.astype(np.float64) ** 2)))
-    return int(np.argmax(c[length:] - c[:-length]))
-
-
-def trim_event(x: np.ndarray, sr: int, max_len: int) -> tuple[np.ndarray, int, int] | None:
-    """An event recording (float64 samples) as it is mixed in: its active span, at most its
-    loudest ``max_len`` samples, zero mean, :data:`FADE_S` raised-cosine fades. Returns the
-    samples and where they lie in ``x`` (first, end sample), or None for silence."""
-    span = _active_span(x, sr)
-    if span is None:
-        return None  # digital silence: nothing to mix in
-    a, b = span
-    if b - a > max_len:
-        a += _loudest_window(x[a:b], max_len)
-        b = a + max_len
-    ev = x[a:b] - np.mean(x[a:b])
-    fade = min(int(round(FADE_S * sr)), len(ev) // 4)
-    if fade > 0:
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
-        ev[:fade] *= ramp
-        ev[-fade:] *= ramp[::-1]
-    if not np.any(ev):
-        return None
-    return ev, a, b
-
-
-def _prepare_event(path: Path, rel: str, category: str, sr: int, max_len: int) -> _Event | None:
-    trimmed = trim_event(load_audio(path, sr=sr).samples.astype(np.float64), sr, max_len)
-    if trimmed is None:
-        return None
-    ev, a, b = trimmed
-    return _Event(ev, category, rel, a / sr, b / sr)
-
-
-def _energy_band(x: np.ndarray, sr: int) -> tuple[float, float]:
-    """Lower and upper edge (Hz) of the band holding the central BAND_ENERGY of ``x``'s energy."""
-    nfft = _NFFT
-    if len(x) < nfft:
-        x = np.pad(x, (0, nfft - len(x)))
-    hop = nfft // 2
-    starts = np.arange(0, len(x) - nfft + 1, hop)
-    window = np.hanning(nfft)
-    frames = np.stack([x[s : s + nfft] for s in starts]) * window
-    power = np.sum(np.abs(np.fft.rfft(frames, axis=1)) ** 2, axis=0)
-    cum = np.cumsum(power) / np.sum(power)
-    tail = (1.0 - BAND_ENERGY) / 2.0
-    lo = int(np.searchsorted(cum, tail, side="right"))
-    hi = int(np.searchsorted(cum, 1.0 - tail, side="left"))
-    df = sr / nfft
-    f0 = max(0.0, (lo - 0.5) * df)
-    f1 = min(sr / 2.0, (min(hi, len(cum) - 1) + 0.5) * df)
-    return float(f0), float(f1)
-
-
-# ---------------------------------------------------------------------------------------------
 # Output folder
 # ---------------------------------------------------------------------------------------------
 
@@ -376,21 +167,15 @@ def _is_generated(rel: Path) -> bool:
 
 def _check_out(out: Path) -> None:
     """Refuse an output that is a file, or a non-empty folder that is not an EnvMix build."""
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"{out}: exists and is not a folder; choose a folder for the dataset")
-    if not out.is_dir() or not any(out.iterdir()):
+    found = layout.existing_folder(out, _MARKER)
+    if found is None:
         return
-    readme = out / "README.txt"
-    ours = readme.is_file() and readme.read_text(encoding="utf-8", errors="replace").startswith(
-        _MARKER
-    )
-    if not ours:
+    if not found.marked:
         raise ParameterError(
             f"{out}: folder is not empty and holds no EnvMix build; choose a new or empty folder"
         )
-    manifest = fileio.read_manifest(out)
-    if manifest is not None:  # a build that listed its files: any change is the user's
-        changed, extra = fileio.tree_changes(out, manifest)
+    if found.manifest is not None:  # a build that listed its files: any change is the user's
+        changed, extra = found.changes()
         if changed:
             raise ParameterError(
                 f"{out}: holds an earlier EnvMix build whose files were changed since "
@@ -409,54 +194,15 @@ def _check_out(out: Path) -> None:
         )
 
 
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Put the finished build ``tmp`` at ``out``, replacing an empty folder or an earlier build."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    trash = fileio.make_temp_dir(out)
-    old = trash / "old"
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def _write_float(path: Path, samples: np.ndarray, sr: int) -> None:
-    """Mono 32-bit float WAV, plain RIFF (libsndfile's PEAK chunk holds a time stamp)."""
-    data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
-    if len(data) > 0xFFFFFFFF - 64:
-        raise ParameterError(f"{path}: {len(data)} bytes is too long for a WAV file")
-    fmt = struct.pack("<HHIIHHH", 3, 1, sr, 4 * sr, 4, 32, 0)  # IEEE float, mono
-    fact = struct.pack("<I", len(data) // 4)
-    body = b"".join(
-        (
-            b"WAVE",
-            b"fmt ", struct.pack("<I", len(fmt)), fmt,
-            b"fact", struct.pack("<I", len(fact)), fact,
-            b"data", struct.pack("<I", len(data)), data,
-        )
-    )
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-
-
-def _csv_text(columns: Sequence[str], rows: list[tuple]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _level_tag(level: float) -> str:
-    return "0" if level == 0 else f"{level:+g}"
+# The layout writer's helpers under their earlier names (bench/realdata.py uses them).
+_swap_in = layout.swap_in
+_write_float = layout.write_float_wav
+_csv_text = layout.csv_text
+_level_tag = layout.level_tag
 
 
 def _readme(s: EnvMixSummary, n_events: int, max_event_seconds: float) -> str:
-    levels = ", ".join(_level_tag(x) for x in s.levels_db)
+    levels = ", ".join(layout.level_tag(x) for x in s.levels_db)
     return f"""{_MARKER} (built by specview.envmix from UrbanSound8K and ESC-50)
 
 Background: UrbanSound8K class {s.background_class}, seed {s.seed}.
@@ -625,24 +371,13 @@ def build_envmix(
     event_order = np.random.default_rng([seed, _S_EVENTS]).permutation(len(esc_rows))
 
     _check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # built in a hidden folder beside ``out`` (``0777`` less the umask; if the build is
-    # killed, the next write beside it removes it) and swapped in whole when complete
-    tmp = fileio.make_temp_dir(out)
-    try:
+    # built in a private folder beside ``out`` and swapped in whole when complete (after
+    # checking again that nothing appeared there meanwhile)
+    with layout.build_in_temp(out, recheck=_check_out) as tmp:
         summary = _write_build(
             tmp, us8k, esc, background, slices, train_idx, test_idx, anom_pos, esc_rows,
             event_order, levels, seed, sr, clip_seconds, max_event_seconds, n_short, progress,
         )
-        files = {p.relative_to(tmp).as_posix(): fileio.sha256_file(p)
-                 for p in sorted(tmp.rglob("*")) if p.is_file()}
-        (tmp / fileio.MANIFEST_NAME).write_text(fileio.manifest_text(files), encoding="utf-8",
-                                                newline="")
-        _check_out(out)  # nothing may have appeared there meanwhile
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return replace(summary, root=out)
 
 
@@ -655,29 +390,18 @@ def _write_build(
 ) -> EnvMixSummary:
     n = int(round(clip_seconds * sr))
     max_len = min(int(round(max_event_seconds * sr)), n)
-    total = len(train_idx) + len(test_idx)
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
-    def width(count: int) -> int:
-        return max(4, len(str(max(count - 1, 0))))
-
-    (tmp / "train").mkdir()
-    (tmp / "test" / "sources").mkdir(parents=True)
+    w = layout.DatasetWriter(tmp, sr, clips="float", total=len(train_idx) + len(test_idx),
+                             progress=progress)
     train_rows = []
+    width = layout.index_width(len(train_idx), 4)
     for k, i in enumerate(train_idx):
-        name = f"normal_{k:0{width(len(train_idx))}d}.wav"
-        _write_float(tmp / "train" / name, _load_background(slices[i], sr, n), sr)
+        name = f"normal_{k:0{width}d}.wav"
+        w.train_clip(name, _load_background(slices[i], sr, n))
         train_rows.append((name, background, slices[i].rel))
-        tick()
+        w.tick()
 
     n_anom = len(anom_pos)
-    w_norm, w_anom = width(len(test_idx) - n_anom), width(n_anom)
+    w_norm, w_anom = layout.index_width(len(test_idx) - n_anom, 4), layout.index_width(n_anom, 4)
     test_rows = []
     next_event = 0
     k_norm = k_anom = 0
@@ -686,27 +410,13 @@ def _write_build(
         bg = _load_background(s, sr, n)
         if pos not in anom_pos:
             name = f"normal_{k_norm:0{w_norm}d}.wav"
-            _write_float(tmp / "test" / name, bg, sr)
+            w.test_clip(name, bg)
             test_rows.append((name, 0, "", "", "", "", "", "", background, s.rel, "", "", ""))
             k_norm += 1
-            tick()
+            w.tick()
             continue
-        # The next usable event of the seeded shuffle (cycled); silent files are passed over.
-        for _ in range(len(esc_rows)):
-            lineno, row = esc_rows[int(event_order[next_event % len(esc_rows)])]
-            next_event += 1
-            rel = f"audio/{row['filename']}"
-            path = esc / rel
-            if not path.is_file():
-                raise DatasetError(
-                    f"ESC-50: expected {path} (listed in {esc / _ESC50_CSV}, line {lineno}); "
-                    "is the copy complete?"
-                )
-            event = _prepare_event(path, rel, row["category"], sr, max_len)
-            if event is not None:
-                break
-        else:
-            raise DatasetError(f"{esc / _ESC50_CSV}: every listed event is silent")
+        event = _next_event(esc, esc_rows, event_order, next_event, sr, max_len)
+        next_event = event.next
         level = levels[k_anom % len(levels)]
         rng = np.random.default_rng([seed, _S_PLACE, k_anom])
         mix, anomaly, bg32, t0, t1 = _mix(bg, event.signal, level, rng, sr, s)
@@ -714,12 +424,8 @@ def _write_build(
         span = anomaly[int(round(t0 * sr)) : int(round(t1 * sr))]
         f0, f1 = (round(f, 3) for f in _energy_band(span.astype(np.float64), sr))
         tag = re.sub(r"[^A-Za-z0-9_-]+", "-", event.category)
-        stem = f"anomaly_{k_anom:0{w_anom}d}_{tag}_{_level_tag(level)}dB"
-        _write_float(tmp / "test" / f"{stem}.wav", mix, sr)
-        _write_float(tmp / "test" / "sources" / f"{stem}.anomaly.wav", anomaly, sr)
-        _write_float(tmp / "test" / "sources" / f"{stem}.background.wav", bg32, sr)
-        box = Box(t0, t1, f0, f1, event.category)
-        write_raven(sidecar_path(tmp / "test" / f"{stem}.wav"), [box])
+        stem = layout.anomaly_stem(k_anom, w_anom, tag, level)
+        w.anomalous_clip(stem, mix, anomaly, bg32, Box(t0, t1, f0, f1, event.category))
         test_rows.append(
             (
                 f"{stem}.wav", 1, event.category, f"{round(measured, 4) + 0.0:.4f}",
@@ -728,22 +434,17 @@ def _write_build(
             )
         )
         k_anom += 1
-        tick()
+        w.tick()
 
-    (tmp / "train" / META_FILE).write_text(
-        _csv_text(_TRAIN_COLUMNS, train_rows), encoding="utf-8", newline=""
-    )
-    (tmp / "test" / META_FILE).write_text(
-        _csv_text(_TEST_COLUMNS, test_rows), encoding="utf-8", newline=""
-    )
+    w.meta("train", _TRAIN_COLUMNS, train_rows)
+    w.meta("test", _TEST_COLUMNS, test_rows)
     summary = EnvMixSummary(
         root=tmp, background_class=background, seed=seed, sr=sr, clip_seconds=clip_seconds,
         levels_db=levels, n_train=len(train_idx), n_test_normal=len(test_idx) - n_anom,
         n_test_anomalous=n_anom, n_short_skipped=n_short,
     )
-    (tmp / "README.txt").write_text(
-        _readme(summary, len(esc_rows), max_event_seconds), encoding="utf-8", newline=""
-    )
+    w.readme(_readme(summary, len(esc_rows), max_event_seconds))
+    w.finish()
     return summary
 
 
