@@ -1,13 +1,16 @@
 """Property-based round trips (hypothesis): Raven tables with arbitrary extra columns, views,
 selection numbers, encodings and line endings; Audacity labels; JSON boxes with any text."""
 
+import codecs
 import dataclasses
 import re
+import warnings
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from specview import annotations as A
+from specview.errors import SpecviewWarning
 from specview.tabletext import decode
 from specview.types import Box
 
@@ -81,6 +84,19 @@ def _rows(side, encoding):
     return [m.group(0) for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)]
 
 
+def _save(audio, side, boxes) -> None:
+    """``save_sidecar``; the one warning allowed: a Windows-1252 table whose new bytes would read
+    back as other text (valid UTF-8) is switched to UTF-8 with a byte-order mark."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        A.save_sidecar(audio, boxes)
+    switched = [w for w in caught if "byte-order mark" in str(w.message)]
+    assert [w for w in caught if w not in switched] == []
+    if switched:
+        assert issubclass(switched[0].category, SpecviewWarning)
+        assert side.read_bytes().startswith(codecs.BOM_UTF8)
+
+
 @SETTINGS
 @given(table=raven_tables(), data=st.data())
 def test_raven_edit_delete_add_touch_only_what_changed(tmp_path, table, data):
@@ -99,7 +115,7 @@ def test_raven_edit_delete_add_touch_only_what_changed(tmp_path, table, data):
     k = data.draw(st.integers(0, len(boxes) - 1))
     label = data.draw(_cells(_cp1252 if encoding == "cp1252" else _any).map(str.strip))
     edited = dataclasses.replace(boxes[k], t1=boxes[k].t1 + 1.0, label=label)
-    A.save_sidecar(audio, [*boxes[:k], edited, *boxes[k + 1:]])
+    _save(audio, side, [*boxes[:k], edited, *boxes[k + 1:]])
     new_lines = _rows(side, encoding)
     assert len(new_lines) == len(old_lines)
     if state.label_column is None and label:  # the label needs a column: one is added
@@ -122,7 +138,7 @@ def test_raven_edit_delete_add_touch_only_what_changed(tmp_path, table, data):
     keep = data.draw(st.lists(st.booleans(), min_size=len(boxes), max_size=len(boxes)))
     kept = [b for b, f in zip(boxes, keep, strict=True) if f]
     groups = A.read_raven_table(side, label_column=col).groups  # box k <-> group k
-    A.save_sidecar(audio, kept)
+    _save(audio, side, kept)
     gone = {r for g, f in zip(groups, keep, strict=True) if not f for r in g.rows}
     expected = [ln for i, ln in enumerate(old_lines) if i not in gone]
     assert _rows(side, encoding) == expected
@@ -131,7 +147,7 @@ def test_raven_edit_delete_add_touch_only_what_changed(tmp_path, table, data):
     side.write_bytes(before)
     boxes = A.load_sidecar(audio, label_column=col).boxes
     new = Box(1.0, 2.0, 300.0, 400.0, "new")
-    A.save_sidecar(audio, boxes + [new])
+    _save(audio, side, boxes + [new])
     after = _rows(side, encoding)
     assert after[0].startswith(old_lines[0].rstrip("\r\n"))  # + "Annotation" if it had none
     assert [ln.rstrip("\r\n") for ln in after[1:len(old_lines)]] == [
@@ -250,3 +266,21 @@ def test_raven_labels_with_tabs_and_line_breaks_are_written_as_spaces(tmp_path, 
     assert [b.label for b in back] == expected
     assert [(b.t0, b.t1, b.f0, b.f1) for b in back] == [(b.t0, b.t1, b.f0, b.f1) for b in boxes]
     A.sidecar_path(audio).unlink()
+
+
+def test_a_cp1252_edit_that_would_read_back_as_utf8_switches_to_utf8_with_bom(tmp_path):
+    """Found by hypothesis: header cell ``Â¡`` (C2 A1: valid UTF-8 for ``¡``) in a Windows-1252
+    table kept Windows-1252 by a row's ``\xa0`` cell; deleting that row left bytes that read
+    back as UTF-8, so the header turned into ``¡``. The save switches to UTF-8 with a BOM."""
+    head = "\t".join([*H, "Â¡"])
+    text = head + "\n\tSpectrogram 1\t1\t0.0\t1.0\t10.0\t20.0\t\xa0\n"
+    audio, side = _write(tmp_path, text, "cp1252")
+    assert len(A.load_sidecar(audio).boxes) == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        A.save_sidecar(audio, [])
+    assert len(caught) == 1 and "byte-order mark" in str(caught[0].message)
+    data = side.read_bytes()
+    assert data.startswith(codecs.BOM_UTF8)
+    assert data[3:].decode("utf-8") == head + "\n"
+    assert A.load_sidecar(audio).columns == [*H, "Â¡"]

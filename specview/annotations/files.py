@@ -51,7 +51,10 @@ def _write_table(path: Path, text: str, fmt: TextFormat) -> bytes:
     """Encode ``text`` as ``fmt`` and write it atomically; return the bytes written.
 
     A character the file's encoding cannot hold (a new label in a Windows-1252 table) switches
-    the file to UTF-8 with a byte-order mark rather than dropping it, with a warning.
+    the file to UTF-8 with a byte-order mark rather than dropping it, with a warning. So does
+    Windows-1252 text whose bytes would read back as other text: bytes that happen to be valid
+    UTF-8 (``Â¡`` is ``C2 A1``, UTF-8 for ``¡``) are read as UTF-8, so an edit that removes the
+    file's last byte invalid in UTF-8 would otherwise change every such cell of the table.
     """
     try:
         data = encode(text, fmt)
@@ -61,6 +64,13 @@ def _write_table(path: Path, text: str, fmt: TextFormat) -> bytes:
             "saved as UTF-8 with a byte-order mark instead",
             SpecviewWarning, stacklevel=3)
         data = encode(text, TextFormat("utf-8", True, fmt.newline))
+    else:
+        if not fmt.bom and decode(data)[0] != text:
+            warnings.warn(
+                f"{path}: in {fmt.name} the table's bytes would read back as UTF-8, changing its "
+                "text; it is saved as UTF-8 with a byte-order mark instead",
+                SpecviewWarning, stacklevel=3)
+            data = encode(text, TextFormat("utf-8", True, fmt.newline))
     atomic_write_bytes(path, data)
     return data
 
