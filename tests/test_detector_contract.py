@@ -3,6 +3,8 @@ known answer: machine-like normal clips, anomalies injected in known time-freque
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -239,18 +241,65 @@ def test_progress_reaches_total_and_cancel_leaves_the_detector_unfitted(cls, ove
     assert det.is_fitted
 
 
+def _state(det) -> dict:
+    return {k: v.clone() for k, v in det.state_tensors().items()}
+
+
+def _same_state(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_contract_covers_every_registered_detector():
+    from specview.detectors import DETECTORS as REGISTRY
+
+    assert {cls for cls, *_ in DETECTORS} == set(REGISTRY.values())
+
+
 @each_class
-def test_cancel_after_a_fit_leaves_the_detector_unfitted(cls, over, encoder, data):
-    det = cls(cls.Params(**{**over, **({"epochs": 1} if cls in (CFA, STFPM) else {})}))
+def test_a_cancelled_or_failed_refit_leaves_the_previous_fit_intact(cls, over, encoder, data):
+    det = cls(cls.Params(**{**over, **({"epochs": 2} if cls in (CFA, STFPM) else {})}))
     det.fit(encoder, iter(data["train"][:3]))
-    assert det.is_fitted
+    spec = data["anomalous"][0][0]
+    before, state = det.score(encoder, spec), _state(det)
+    history = copy.deepcopy(getattr(det, "history", None))
+    others = data["train"][3:6]
 
-    def cancel(done: int, total: int) -> None:
-        raise Cancelled("stop")
+    def unchanged() -> None:
+        assert det.is_fitted
+        after = det.score(encoder, spec)
+        assert np.array_equal(before.map, after.map) and before.clip_score == after.clip_score
+        assert np.array_equal(before.frame_scores, after.frame_scores)
+        assert _same_state(state, _state(det))
+        assert getattr(det, "history", None) == history
 
-    with pytest.raises(Cancelled):
-        det.fit(encoder, iter(data["train"][:3]), progress=cancel)
-    assert not det.is_fitted
+    # a complete refit on other clips reports this many steps ...
+    calls: list[tuple[int, int]] = []
+    cls(det.params).fit(encoder, iter(others), n_clips=3, progress=lambda d, t: calls.append((d, t)))
+    # ... cancel one at its first step, the first after reading the clips, the last two
+    for stop_at in sorted({1, 4, len(calls) - 1, len(calls)}):
+        seen = []
+
+        def cancel(done: int, total: int, stop_at=stop_at, seen=seen) -> None:
+            seen.append(done)
+            if len(seen) == stop_at:
+                raise Cancelled("stop")
+
+        with pytest.raises(Cancelled):
+            det.fit(encoder, iter(others), n_clips=3, progress=cancel)
+        unchanged()
+
+    def unreadable():  # a fit that fails while reading the clips
+        yield others[0]
+        raise OSError("the disk went away")
+
+    with pytest.raises(OSError):
+        det.fit(encoder, unreadable(), n_clips=3)
+    unchanged()
+
+    # and a refit that completes replaces the model
+    det.fit(encoder, iter(others))
+    assert not _same_state(state, _state(det))
 
 
 @each_class
@@ -270,3 +319,25 @@ def test_params_have_help_and_reject_bad_values(cls, over):
         for bad, pattern in cases:
             with pytest.raises(ParameterError, match=pattern):
                 cls.Params(**{**over, name: bad})
+    # every number is type-checked: no float field takes infinity, no int field 2.5
+    for f in dataclasses.fields(params):
+        if isinstance(getattr(params, f.name), bool):
+            continue
+        bad = {float: float("inf"), int: 2.5}.get(type(getattr(params, f.name)))
+        if bad is not None:
+            with pytest.raises(ParameterError, match=f.name):
+                cls.Params(**{**over, f.name: bad})
+
+
+@each_class
+def test_invalid_params_are_refused_when_the_detector_is_built(cls, over):
+    cls(cls.Params(**over))
+    cls(None)  # the defaults
+    for name in ("smooth_s", "smooth_mel"):
+        forced = cls.Params(**over)
+        object.__setattr__(forced, name, -1.0)  # past the Params' own check
+        with pytest.raises(ParameterError, match=rf"{name} -1\.0"):
+            cls(forced)
+    other = next(c for c, *_ in DETECTORS if c is not cls)
+    with pytest.raises(ParameterError, match=f"takes {cls.Params.__name__}"):
+        cls(other.Params())

@@ -50,9 +50,9 @@ def test_map_is_the_product_of_the_upsampled_layer_maps():
 
 
 def test_student_equal_to_teacher_gives_a_zero_map(enc, train, monkeypatch):
-    params = STFPMParams(student_init="teacher")
-    object.__setattr__(params, "epochs", 0)  # refused from users (nothing trained); here: no step
-    det = STFPM(params)
+    det = STFPM(STFPMParams(student_init="teacher"))
+    # refused from users (nothing trained); here: no step
+    object.__setattr__(det.params, "epochs", 0)
     det.fit(enc, train)
     res = det.score(enc, machine(99, 70, enc))
     assert res.map.shape == (32, 70)

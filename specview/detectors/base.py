@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, ClassVar
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
 from specview.encoders.base import Encoder, resolve_device
-from specview.errors import ModelFileError
+from specview.errors import ModelFileError, ParameterError
 from specview.types import AnomalyResult, Progress, Spectrogram
 
 
@@ -17,6 +18,18 @@ class Detector:
 
     Subclasses implement :meth:`fit`, :meth:`score`, :meth:`state_tensors` and
     :meth:`load_state_tensors`; parameters are a frozen dataclass (``Params``).
+
+    The contract (``tests/test_detector_contract.py``, every registered detector):
+
+    * parameters are checked when the detector is built: a value out of range (a negative
+      smoothing, say) raises :class:`~specview.errors.ParameterError`, also when it was forced
+      into a ``Params`` afterwards, and so does a ``Params`` of another method;
+    * :meth:`fit` builds the new model aside and replaces the previous one only once complete: a
+      fit that fails or is cancelled (the progress callback raises
+      :class:`~specview.errors.Cancelled`) leaves the detector exactly as it was, fitted and
+      scoring as before, or unfitted;
+    * progress is monotone and ends at its total;
+    * an unfitted detector refuses to score or save; a saved and reloaded one scores the same.
     """
 
     name: ClassVar[str]
@@ -24,7 +37,12 @@ class Detector:
     description: ClassVar[str] = ""
 
     def __init__(self, params: Any = None, *, device: str | torch.device | None = "cpu") -> None:
-        self.params = params if params is not None else self.Params()
+        params = params if params is not None else self.Params()
+        if not isinstance(params, self.Params):
+            raise ParameterError(
+                f"{self.name} takes {self.Params.__name__}, got {type(params).__name__}")
+        params.__post_init__()  # again: refuses a value forced in after the Params were built
+        self.params = params
         self.device = resolve_device(device)
 
     @property
@@ -39,6 +57,12 @@ class Detector:
         n_clips: int | None = None,
         progress: Progress | None = None,
     ) -> None:
+        """Fit on normal spectrograms (an iterable, read once).
+
+        ``progress(done, total)`` is called as the fit advances (``n_clips``, when known, sizes
+        the total); it may raise :class:`~specview.errors.Cancelled`, and the previous fit then
+        stays as it was.
+        """
         raise NotImplementedError
 
     def score(
@@ -62,6 +86,30 @@ class Detector:
         if missing:
             raise ModelFileError(f"{self.name} model file lacks tensor(s) {missing}")
         return [check_tensor(self.name, n, tensors[n], integer=n in integer) for n in names]
+
+
+_Fit = TypeVar("_Fit", bound=Callable[..., Any])
+
+
+def restored_on_failure(*names: str) -> Callable[[_Fit], _Fit]:
+    """Decorator of a ``fit`` that updates attributes ``names`` while it runs (a trained
+    method's live ``history``, for pollers): when it fails or is cancelled, they are put back
+    as they were, so that the previous fit stays whole."""
+
+    def wrap(fit: _Fit) -> _Fit:
+        @functools.wraps(fit)
+        def wrapper(self, *args, **kwargs):
+            saved = {n: getattr(self, n) for n in names}
+            try:
+                return fit(self, *args, **kwargs)
+            except BaseException:
+                for n, v in saved.items():
+                    setattr(self, n, v)
+                raise
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap
 
 
 def check_tensor(owner: str, name: str, t: torch.Tensor, *, integer: bool = False,

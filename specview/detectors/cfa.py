@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specview.detectors.base import Detector
+from specview.detectors.base import Detector, restored_on_failure
 from specview.detectors.components import (
     EarlyStopping,
     check_smoothing,
@@ -262,6 +262,7 @@ class CFA(Detector):
         return s.reshape(f, t)
 
     # -- fit ------------------------------------------------------------------------------
+    @restored_on_failure("history")  # shown live while training, for pollers
     def fit(
         self,
         encoder: Encoder,
@@ -275,7 +276,8 @@ class CFA(Detector):
         Progress runs over reading the clips, building the memory bank, then the epochs;
         ``self.history`` holds one ``{"epoch", "train_loss", "val_loss"}`` per epoch.
         """
-        self._clear()  # a failed or cancelled fit leaves the detector unfitted
+        # the new model is built aside and replaces the previous one only when complete: a
+        # failed or cancelled fit leaves the detector as it was (history included)
         p = self.params
         cache = _FeatureCache(self, encoder, p.cache_mb)
         clip_windows: list[list[int]] = []  # per clip, its windows' indices in the cache

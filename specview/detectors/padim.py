@@ -189,7 +189,8 @@ class PaDiM(Detector):
 
         Progress counts the clips, plus one step for the inversion.
         """
-        self._clear()  # a failed or cancelled fit leaves the detector unfitted
+        # the model is built aside and replaces the previous one only when complete: a failed
+        # or cancelled fit leaves the detector as it was
         p = self.params
         total = (n_clips or 0) + 1
         acc: GaussianAccumulator | None = None

@@ -114,7 +114,8 @@ class PatchCore(Detector):
         progress: Progress | None = None,
     ) -> None:
         p = self.params
-        self.memory_bank = self._bank_sq = None  # a cancelled or failed fit leaves none
+        # the bank is built aside and replaces the previous one only when complete: a failed or
+        # cancelled fit leaves the detector as it was
         reservoir = ReservoirBank(p.max_patches, seed=p.seed)
         steps = 100
         total = (n_clips or 0) + steps
@@ -140,6 +141,8 @@ class PatchCore(Detector):
                 bank, n, projection_dim=p.projection_dim, seed=p.seed, progress=coreset_progress
             )
             bank = bank[idx.to(bank.device)]
+        elif progress is not None:  # every patch kept: the coreset's steps are done at once
+            progress(done + steps, done + steps)
         self._set_bank(bank.contiguous())
 
     def _set_bank(self, bank: torch.Tensor) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from specview.detectors.base import Detector, check_tensor
+from specview.detectors.base import Detector, check_tensor, restored_on_failure
 from specview.detectors.components import (
     EarlyStopping,
     check_smoothing,
@@ -166,6 +166,7 @@ class STFPM(Detector):
         return encoder.run_chunked(lambda t: net(t, batch_stats=False), x)
 
     # -- fit ------------------------------------------------------------------------------
+    @restored_on_failure("history")  # shown live while training, for pollers
     def fit(
         self,
         encoder: Encoder,
@@ -179,7 +180,8 @@ class STFPM(Detector):
         Progress runs over reading the clips, then the epochs; ``self.history`` holds one
         ``{"epoch", "train_loss", "val_loss"}`` per epoch.
         """
-        self._clear()  # a failed or cancelled fit leaves the detector unfitted
+        # the new model is built aside and replaces the previous one only when complete: a
+        # failed or cancelled fit leaves the detector as it was (history included)
         p = self.params
         n_known = n_clips or 0
 

@@ -78,7 +78,8 @@ class ZScore(Detector):
         progress: Progress | None = None,
     ) -> None:
         """Band means and deviations over every frame of the normal clips."""
-        self.mean = self.std = None  # a cancelled refit leaves no half-old model
+        # the model replaces the previous one only when complete: a failed or cancelled fit
+        # leaves the detector as it was
         total = (n_clips or 0) + 1
         s = ss = None
         count = 0
