@@ -104,7 +104,7 @@ def test_failed_rename_keeps_the_old_file(tmp_path, monkeypatch):
     def broken(src, dst):
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(fileio.os, "replace", broken)
+    monkeypatch.setattr(fileio.staging.os, "replace", broken)
     with pytest.raises(OutputWriteError) as info:
         fileio.atomic_write_text(p, "new\n")
     msg = str(info.value)
@@ -120,7 +120,7 @@ def test_failed_fsync_keeps_the_old_file(tmp_path, monkeypatch):
     def broken(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fileio.os, "fsync", broken)
+    monkeypatch.setattr(fileio.staging.os, "fsync", broken)
     with pytest.raises(OutputWriteError, match="No space left on device.*free some space"):
         fileio.atomic_write_bytes(p, b"new" * 1000)
     assert p.read_bytes() == b"old" and _files(tmp_path) == ["m.safetensors"]

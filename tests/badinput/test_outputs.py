@@ -69,7 +69,7 @@ def files(folder: Path) -> list[str]:
 @pytest.fixture
 def new_process(monkeypatch):
     """Forget this process's orphan scans, as the next ``specview`` command would start."""
-    monkeypatch.setattr(fileio, "_last_clean", {})
+    monkeypatch.setattr(fileio.orphans, "_last_clean", {})
 
 
 @pytest.fixture(scope="module")
