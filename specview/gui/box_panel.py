@@ -260,6 +260,7 @@ class BoxPanel(QWidget):
         state.results_changed.connect(self.refresh)
         state.annotations_changed.connect(self.refresh)
         state.selection_changed.connect(self._show_selection)
+        state.selected_region_changed.connect(self._show_region)
         self.refresh()
 
     def preferred_width(self) -> int:
@@ -319,6 +320,7 @@ class BoxPanel(QWidget):
         self.accept_button.setEnabled(editable and bool(st.flagged))
         self.dismiss_button.setEnabled(bool(st.flagged))
         self._show_selection()
+        self._show_region()
 
     def _show_selection(self) -> None:
         sel = self.state.selected
@@ -339,14 +341,19 @@ class BoxPanel(QWidget):
         return self.label_combo.currentText().strip()
 
     def selected_flagged(self) -> int | None:
-        rows = self.flag_table.selectionModel().selectedRows()
-        if rows:
-            return rows[0].row()
-        return 0 if self.flag_table.rowCount() == 1 else None
+        """The flagged region the buttons act on (:meth:`AppState.region_in_focus`)."""
+        return self.state.region_in_focus()
 
     def select_flagged(self, k: int) -> None:
         if 0 <= k < self.flag_table.rowCount():
             self.flag_table.selectRow(k)
+
+    def _show_region(self) -> None:
+        k = self.state.selected_region
+        with QSignalBlocker(self.flag_table):
+            self.flag_table.clearSelection()
+            if k is not None and k < self.flag_table.rowCount():
+                self.flag_table.selectRow(k)
 
     # -- panel -> annotator -----------------------------------------------------------------
     def _on_table_selection(self) -> None:
@@ -356,6 +363,7 @@ class BoxPanel(QWidget):
 
     def _on_flag_selection(self) -> None:
         rows = self.flag_table.selectionModel().selectedRows()
+        self.state.select_region(rows[0].row() if rows else None)
         if rows:
             self.flagged_selected.emit(rows[0].row())
 

@@ -187,8 +187,7 @@ class Listener(QObject):
         return opts
 
     def _flag_selected(self) -> int | None:
-        panel = getattr(self.view.window(), "box_panel", None)
-        return panel.selected_flagged() if panel is not None else None
+        return self.state.region_in_focus()
 
     def _samples(self) -> tuple[np.ndarray, int]:
         path = self.state.clip_path

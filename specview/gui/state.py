@@ -82,6 +82,8 @@ class AppState(QObject):
         ``boxes`` or ``flagged`` changed by an edit (undoable through ``undo_stack``).
     selection_changed()
         ``selected`` (index into ``boxes``, or None) changed.
+    selected_region_changed()
+        ``selected_region`` (index into ``flagged``, or None) changed.
     """
 
     clip_loaded = Signal(object)
@@ -92,6 +94,7 @@ class AppState(QObject):
     scores_changed = Signal()
     annotations_changed = Signal()
     selection_changed = Signal()
+    selected_region_changed = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -105,6 +108,7 @@ class AppState(QObject):
         self.scores: dict[Path, ClipScore] = {}
         #: The model's flagged regions on this clip that are neither accepted nor dismissed.
         self.flagged: list[FlaggedRegion] = []
+        self.selected_region: int | None = None  # index into ``flagged``
         self.selected: int | None = None
         #: False while the clip's sidecar could not be read and is kept untouched.
         self.boxes_editable = True
@@ -125,6 +129,21 @@ class AppState(QObject):
     def _flag(self) -> None:
         r, m = self.result, self.model
         self.flagged = m.flagged(r) if (r is not None and m is not None) else []
+        self.select_region(None)
+
+    def select_region(self, index: int | None) -> None:
+        """Make flagged region ``index`` (of ``flagged``) the selected one, or none."""
+        if index is not None and not 0 <= index < len(self.flagged):
+            index = None
+        if index != self.selected_region:
+            self.selected_region = index
+            self.selected_region_changed.emit()
+
+    def region_in_focus(self) -> int | None:
+        """The flagged region an action applies to: the selected one, else the only one."""
+        if self.selected_region is not None:
+            return self.selected_region
+        return 0 if len(self.flagged) == 1 else None
 
     def set_clip(self, path: Path, display: Spectrogram, result: AnomalyResult | None,
                  boxes: list[Box] | None = None, *, editable: bool = True) -> None:
@@ -164,6 +183,7 @@ class AppState(QObject):
         self.boxes = list(boxes)
         if flagged is not None:
             self.flagged = list(flagged)
+            self.select_region(None)
         self.annotations_changed.emit()
         self.select(selected)
 
