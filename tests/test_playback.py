@@ -506,10 +506,19 @@ from specview.playback import Player
 ok, why = Player.available()
 assert ok, why
 x = np.load(sys.argv[1])
+sr = int(sys.argv[2])
 p = Player()
-p.play(x, int(sys.argv[2]))
-assert p.is_playing
+# a looping sound never ends by itself, so it is playing until stop() at any pace of the sink
+p.play(np.zeros(4096, np.float32), sr, loop=True)
+assert p.is_playing and p.position() is not None
+p.stop()
+assert not p.is_playing and p.position() is None and p.wait(0)
+# the `type file` sink over `null` is not paced: the whole signal may be taken before play()
+# returns, so is_playing is not sampled here; its end is (once, idle by then)
+ends = []
+p.play(x, sr, on_finished=lambda: ends.append(p.is_playing))
 assert p.wait(30), "playback did not finish"
+assert ends == [False], ends
 assert p.position() is None and not p.is_playing
 p.close()
 print("played")
