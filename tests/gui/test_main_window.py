@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -169,23 +170,42 @@ def test_hover_readout(qtbot, window, tiny_dataset, model_path, burst) -> None:
     assert window.readout.text() == ""
 
 
-def test_fit_runs_in_background_and_gui_stays_responsive(qtbot, window, tiny_dataset) -> None:
-    ticks: list[int] = []
-    timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(1))
-    timer.start(20)
+def test_fit_runs_in_background_and_gui_stays_responsive(
+    qtbot, window, tiny_dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fit is held at its start until the GUI thread has handled an event posted after
+    # controller.fit() returned: that can only happen if the fit runs on another thread while
+    # the event loop keeps turning (a fit on the GUI thread would time out the gate instead).
+    real_fit = pipeline.fit
+    gate = threading.Event()
+    seen: dict[str, object] = {}
+
+    def gated_fit(*args, **kwargs):
+        seen["fit_thread"] = threading.get_ident()
+        seen["gate_opened"] = gate.wait(20)
+        return real_fit(*args, **kwargs)
+
+    def from_the_event_loop() -> None:
+        seen["gui_thread"] = threading.get_ident()
+        seen["busy"] = (window.progress.isVisibleTo(window)
+                        and not window.menu_actions["fit"].isEnabled())
+        gate.set()
+
+    monkeypatch.setattr(pipeline, "fit", gated_fit)
     progress: list[tuple[int, int]] = []
     window.controller.task_progress.connect(lambda d, t: progress.append((d, t)))
     with qtbot.waitSignal(window.controller.task_ended, timeout=TIMEOUT) as blocker:
         window.controller.fit(tiny_dataset, overrides={"coreset_ratio": "0.05"})
         assert window.progress.isVisibleTo(window) and window.cancel_button.isVisibleTo(window)
         assert not window.menu_actions["fit"].isEnabled()
-    timer.stop()
+        QTimer.singleShot(0, from_the_event_loop)
     assert blocker.args[0] == "done"
+    # the event was handled while the fit waited on it, with the window showing the fit busy
+    assert seen["gate_opened"] is True and seen["busy"] is True
+    assert seen["fit_thread"] != seen["gui_thread"] == threading.main_thread().ident
     assert window.state.model is not None and window.state.model.info["n_train_clips"] == 4
     assert window.state.model_path is None and "unsaved" in window.windowTitle()
     assert progress and progress[-1][0] == progress[-1][1]
-    assert len(ticks) >= 3  # the event loop kept running while the fit worked
     assert not window.progress.isVisibleTo(window) and window.menu_actions["fit"].isEnabled()
     # the fitted model saves, and the window now names its file
     out = window.controller.save_model(Path(window.settings.fileName()).parent / "fitted")
