@@ -1,14 +1,19 @@
+import json
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from aisfx_reference import ATOL, LAYERS, PATH, RTOL, reference_input, summarise
 
 from specview.encoders import ENCODERS, make_encoder
 from specview.encoders.aisfx import AisfxEncoder, AisfxParams, load_checkpoint
 from specview.errors import ParameterError, WeightsError
 
 pytestmark = pytest.mark.weights
+
+#: SHA-256 of aisfx 0.1.2's models/checkpoint.pth (24 900 277 bytes), the default weights
+SHIPPED_SHA256 = "499ea75909c932a2f94c35fa722fa4fabc5bcb7e84917209cc5f7402627b7eb5"
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +26,34 @@ def test_real_weights_load_and_give_the_documented_grid(enc):
     # 217 frames padded to 224 (multiple of 8); block2 strides 4, block3 strides 8
     assert [tuple(f.shape) for f in feats] == [(128, 24, 56), (256, 12, 28)]
     assert all(torch.isfinite(f).all() for f in feats)
-    assert enc.config()["weights"].startswith("sha256:")
+    assert enc.config()["weights"] == "sha256:" + SHIPPED_SHA256
     d = enc.describe()
     assert "ISMIR 2022" in d["provenance"]
     assert d["layers"][0].startswith("block2: 128 channels, one cell = 92.9 ms x 4 mel band(s)")
     lo, hi = enc.layer_grids()[0].cell_bandwidth_hz(enc.front_end)
     # HTK mel over 0-22050 Hz: 4 bands span ~140 Hz at the bottom, ~3.7 kHz at the top
     assert 100 < lo < 200 and 3000 < hi < 4500
+
+
+def test_shipped_weights_give_the_reference_output():
+    """Every block's output on a fixed log-mel, against tests/data/aisfx_reference.json (written
+    by tests/aisfx_reference.py): statistics, per-channel means and raw values."""
+    ref = json.loads(PATH.read_text())
+    assert ref["weights_sha256"] == SHIPPED_SHA256
+    enc = AisfxEncoder(AisfxParams(layers=LAYERS))
+    assert enc.weights_id() == "sha256:" + SHIPPED_SHA256
+    x = reference_input()
+    assert x.shape == (96, 125) and x.dtype == np.float32
+    np.testing.assert_allclose([x.mean(dtype=np.float64), x.std(dtype=np.float64)],
+                               [ref["input"]["mean"], ref["input"]["std"]], rtol=1e-6)
+    got = summarise(enc.features(x))
+    for layer in LAYERS:
+        g, r = got[layer], ref["layers"][layer]
+        assert g["shape"] == r["shape"], layer
+        for key in ("mean", "std", "max", "channel_mean", "values"):
+            np.testing.assert_allclose(np.asarray(g[key]), np.asarray(r[key]), rtol=RTOL,
+                                       atol=ATOL, err_msg=f"{layer} {key}")
+        assert g["active"] == pytest.approx(r["active"], abs=1e-3), layer
 
 
 def test_weights_are_pretrained_not_random(enc):
