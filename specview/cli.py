@@ -176,22 +176,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
     check_output_file(out, inputs=[args.train])  # before the fit, not after it
     model = pipeline.build(args.method, args.encoder, overrides, device=args.device)
     bar = _Bar(f"fitting {args.method}")
-    shown = 0
 
-    def progress(done: int, total: int) -> None:
-        # trained methods (CFA, STFPM) keep per-epoch losses: show epoch and loss as they come
-        nonlocal shown
-        bar(done, total)
-        history = getattr(model.detector, "history", None)
-        if history and history[-1]["epoch"] != shown:
-            last = history[-1]
-            shown = last["epoch"]
-            val = "" if last.get("val_loss") is None else f", validation {last['val_loss']:.5g}"
-            line = f"epoch {shown}: loss {last['train_loss']:.5g}{val}"
-            if sys.stderr.isatty():
-                bar.set_postfix(line)
-            else:
-                print(line, file=sys.stderr, flush=True)
+    def on_epoch(entry: dict) -> None:
+        # trained methods (CFA, STFPM) report each epoch's losses: show them as they come
+        val = "" if entry.get("val_loss") is None else f", validation {entry['val_loss']:.5g}"
+        line = f"epoch {entry['epoch']}: loss {entry['train_loss']:.5g}{val}"
+        if sys.stderr.isatty():
+            bar.set_postfix(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     train, channel = args.train, _dataset_channel(args)
     from specview.datasets import is_dataset, load_dataset
@@ -203,7 +196,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     elif channel == "default":
         channel = None
     try:
-        pipeline.fit(train, channel=channel, progress=progress, model=model,
+        pipeline.fit(train, channel=channel, progress=bar, on_epoch=on_epoch, model=model,
                      resample=args.resample)
     finally:
         bar.close()

@@ -26,6 +26,7 @@ from specview.calibration import (
 )
 from specview.datasets import input_files, training_files
 from specview.detectors import DEFAULT_DETECTOR, DETECTORS, Detector
+from specview.detectors.base import EpochReport
 from specview.detectors.components import context_frames, frame_scores
 from specview.encoders import DEFAULT_ENCODER, ENCODERS, Encoder
 from specview.errors import (
@@ -365,6 +366,7 @@ def fit(
     device: str | None = "cpu",
     channel: int | None = None,
     progress: Progress | None = None,
+    on_epoch: EpochReport | None = None,
     model: Model | None = None,
     calibration_fraction: float = 0.15,
     cache: SpecCache | None = None,
@@ -382,6 +384,10 @@ def fit(
     ----------
     train : path or list of paths
         A dataset folder (its ``train/`` is used), a folder of audio files, a file, or a list.
+    on_epoch : callable, optional
+        ``on_epoch(entry)`` after each training epoch of a trained method (CFA, STFPM), ``entry``
+        its ``{"epoch", "train_loss", "val_loss"}`` (:data:`specview.detectors.base.EpochReport`);
+        the other methods never call it.
     model : Model, optional
         An unfitted model from :func:`build` to fit instead of building one (lets a caller watch
         ``model.detector.history``, the per-epoch losses of trained methods, while it fits).
@@ -415,7 +421,8 @@ def fit(
             durations.append(s.duration)
             yield s
 
-    model.detector.fit(model.encoder, specs(), n_clips=len(fit_files), progress=progress)
+    extra = {} if on_epoch is None else {"on_epoch": on_epoch}
+    model.detector.fit(model.encoder, specs(), n_clips=len(fit_files), progress=progress, **extra)
     fit_seconds = time.perf_counter() - t0
     held_out = bool(cal_files)
     raw, levels = [], []

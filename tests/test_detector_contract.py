@@ -289,6 +289,14 @@ def test_a_cancelled_or_failed_refit_leaves_the_previous_fit_intact(cls, over, e
             det.fit(encoder, iter(others), n_clips=3, progress=cancel)
         unchanged()
 
+    if cls in (CFA, STFPM):  # cancelled from the epoch report, mid-training
+        def stop(entry: dict) -> None:
+            raise Cancelled("stop")
+
+        with pytest.raises(Cancelled):
+            det.fit(encoder, iter(others), on_epoch=stop)
+        unchanged()
+
     def unreadable():  # a fit that fails while reading the clips
         yield others[0]
         raise OSError("the disk went away")
@@ -300,6 +308,17 @@ def test_a_cancelled_or_failed_refit_leaves_the_previous_fit_intact(cls, over, e
     # and a refit that completes replaces the model
     det.fit(encoder, iter(others))
     assert not _same_state(state, _state(det))
+
+
+@each_class
+def test_trained_methods_report_each_epoch_and_the_others_never(cls, over, encoder, data):
+    det = cls(cls.Params(**{**over, **({"epochs": 2} if cls in (CFA, STFPM) else {})}))
+    entries: list[dict] = []
+    det.fit(encoder, iter(data["train"][:3]), on_epoch=entries.append)
+    assert entries == getattr(det, "history", [])
+    if cls in (CFA, STFPM):
+        assert [e["epoch"] for e in entries] == [1, 2]
+        assert all(np.isfinite(e["train_loss"]) and e["val_loss"] is None for e in entries)
 
 
 @each_class

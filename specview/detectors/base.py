@@ -12,6 +12,11 @@ from specview.encoders.base import Encoder, resolve_device
 from specview.errors import ModelFileError, ParameterError
 from specview.types import AnomalyResult, Progress, Spectrogram
 
+#: ``on_epoch(entry)``: a trained method's report after each epoch, ``entry`` the
+#: ``{"epoch", "train_loss", "val_loss"}`` it appends to its ``history`` (``val_loss`` None
+#: without a validation split); may raise :class:`specview.errors.Cancelled`.
+EpochReport = Callable[[dict], None]
+
 
 class Detector:
     """Fitted on normal recordings only; scores a front-end spectrogram into an anomaly map.
@@ -56,12 +61,14 @@ class Detector:
         *,
         n_clips: int | None = None,
         progress: Progress | None = None,
+        on_epoch: EpochReport | None = None,
     ) -> None:
         """Fit on normal spectrograms (an iterable, read once).
 
         ``progress(done, total)`` is called as the fit advances (``n_clips``, when known, sizes
-        the total); it may raise :class:`~specview.errors.Cancelled`, and the previous fit then
-        stays as it was.
+        the total); methods that train a network also call ``on_epoch(entry)`` after each
+        epoch (:data:`EpochReport`), the others never do. Either may raise
+        :class:`~specview.errors.Cancelled`; the previous fit then stays as it was.
         """
         raise NotImplementedError
 

@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specview.detectors.base import Detector, restored_on_failure
+from specview.detectors.base import Detector, EpochReport, restored_on_failure
 from specview.detectors.components import (
     EarlyStopping,
     check_smoothing,
@@ -270,11 +270,13 @@ class CFA(Detector):
         *,
         n_clips: int | None = None,
         progress: Progress | None = None,
+        on_epoch: EpochReport | None = None,
     ) -> None:
         """Train on normal clips.
 
         Progress runs over reading the clips, building the memory bank, then the epochs;
-        ``self.history`` holds one ``{"epoch", "train_loss", "val_loss"}`` per epoch.
+        ``self.history`` holds one ``{"epoch", "train_loss", "val_loss"}`` per epoch, also passed
+        to ``on_epoch`` as each epoch ends.
         """
         # the new model is built aside and replaces the previous one only when complete: a
         # failed or cancelled fit leaves the detector as it was (history included)
@@ -351,6 +353,8 @@ class CFA(Detector):
                     best = (copy.deepcopy(descriptor.state_dict()), r.detach().clone())
             history.append(entry)
             self.history = history
+            if on_epoch is not None:
+                on_epoch(entry)
             report(n + 2 + epoch, n)
             if len(val_feats) and stopper.stop:
                 break

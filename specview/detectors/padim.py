@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from specview.detectors.base import Detector
+from specview.detectors.base import Detector, EpochReport
 from specview.detectors.components import (
     GaussianAccumulator,
     check_smoothing,
@@ -184,6 +184,7 @@ class PaDiM(Detector):
         *,
         n_clips: int | None = None,
         progress: Progress | None = None,
+        on_epoch: EpochReport | None = None,
     ) -> None:
         """Accumulate the Gaussians over normal clips (streaming), then invert them once.
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from specview.detectors.base import Detector
+from specview.detectors.base import Detector, EpochReport
 from specview.detectors.components import (
     ReservoirBank,
     check_smoothing,
@@ -112,6 +112,7 @@ class PatchCore(Detector):
         *,
         n_clips: int | None = None,
         progress: Progress | None = None,
+        on_epoch: EpochReport | None = None,
     ) -> None:
         p = self.params
         # the bank is built aside and replaces the previous one only when complete: a failed or

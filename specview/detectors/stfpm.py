@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from specview.detectors.base import Detector, check_tensor, restored_on_failure
+from specview.detectors.base import Detector, EpochReport, check_tensor, restored_on_failure
 from specview.detectors.components import (
     EarlyStopping,
     check_smoothing,
@@ -174,11 +174,13 @@ class STFPM(Detector):
         *,
         n_clips: int | None = None,
         progress: Progress | None = None,
+        on_epoch: EpochReport | None = None,
     ) -> None:
         """Train the student on normal clips.
 
         Progress runs over reading the clips, then the epochs; ``self.history`` holds one
-        ``{"epoch", "train_loss", "val_loss"}`` per epoch.
+        ``{"epoch", "train_loss", "val_loss"}`` per epoch, also passed to ``on_epoch`` as each
+        epoch ends.
         """
         # the new model is built aside and replaces the previous one only when complete: a
         # failed or cancelled fit leaves the detector as it was (history included)
@@ -245,6 +247,8 @@ class STFPM(Detector):
                     best = copy.deepcopy(student.state_dict())
             history.append(entry)
             self.history = history
+            if on_epoch is not None:
+                on_epoch(entry)
             report(n + epoch + 1, n)
             if val_t and stopper.stop:
                 break

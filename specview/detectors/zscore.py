@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from specview.detectors.base import Detector
+from specview.detectors.base import Detector, EpochReport
 from specview.detectors.components import (
     check_smoothing,
     map_result,
@@ -76,6 +76,7 @@ class ZScore(Detector):
         *,
         n_clips: int | None = None,
         progress: Progress | None = None,
+        on_epoch: EpochReport | None = None,
     ) -> None:
         """Band means and deviations over every frame of the normal clips."""
         # the model replaces the previous one only when complete: a failed or cancelled fit
