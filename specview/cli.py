@@ -358,7 +358,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from specview.evaluation import compare
+    from specview.comparison import compare
     from specview.params import parse_overrides
 
     _set_threads(args.threads)

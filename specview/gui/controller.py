@@ -299,16 +299,12 @@ class Controller(QObject):
         def work(progress: Progress) -> pipeline.Model:
             model = pipeline.build(**kw)
 
-            def watch(done: int, total: int) -> None:
-                progress(done, total)
-                # trained methods (CFA, STFPM) keep per-epoch losses: show them as they come
-                history = getattr(model.detector, "history", None)
-                if history:
-                    last = history[-1]
-                    self.status.emit(f"{model.method}: epoch {last['epoch']}, "
-                                     f"loss {last['train_loss']:.4g}")
+            def on_epoch(entry: dict) -> None:
+                # trained methods (CFA, STFPM) report each epoch's losses as they come
+                self.status.emit(f"{model.method}: epoch {entry['epoch']}, "
+                                 f"loss {entry['train_loss']:.4g}")
 
-            return pipeline.fit(folder, progress=watch, model=model)
+            return pipeline.fit(folder, progress=progress, model=model, on_epoch=on_epoch)
 
         def done(model: pipeline.Model) -> None:
             self.state.set_model(model, None)
