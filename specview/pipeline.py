@@ -48,6 +48,9 @@ from specview.windows import plan_windows, stitch
 WINDOW_SECONDS = 60.0
 #: How far from a recording's ends the row profile measures and corrects edge effects.
 EDGE_SECONDS = 0.5
+#: Gain of the energy focus of new models' maps (see :meth:`RowProfile.focus
+#: <specview.calibration.RowProfile.focus>`).
+FOCUS_GAIN = 0.25
 
 
 @dataclass(frozen=True)
@@ -144,9 +147,17 @@ class Model:
         rows = self.calibration.rows if self.calibration is not None else None
         result = score_spectrogram(self.detector, self.encoder, spec, rows=rows)
         if rows is not None and rows.power_ceiling:
-            excess = rows.excess_power(expand(spec.values, self.encoder.front_end))
+            power = expand(spec.values, self.encoder.front_end)
+            excess = rows.excess_power(power)
             if excess is not None and excess.shape == result.map.shape:
                 result.extras["excess_power"] = excess
+                if rows.focus_gain:
+                    # the focused map is shown and ranked; regions are those of the detector's
+                    # own (profiled) map, which the threshold was calibrated on
+                    amap = rows.focus(result.map, power)
+                    result = AnomalyResult(amap, result.times, result.freqs, float(amap.max()),
+                                           frame_scores(amap),
+                                           extras={**result.extras, "region_map": result.map})
         return result
 
     def score_file(self, path: str | Path, *, channel: int | None | str = "fitted") -> ScoredClip:
@@ -163,7 +174,8 @@ class Model:
             return []
         cal = (self.calibration if flag_rate is None
                else self.calibration.with_flag_rate(flag_rate))
-        regions = flagged_regions(result.map, result.times, result.freqs, cal.threshold,
+        amap = result.extras.get("region_map", result.map)
+        regions = flagged_regions(amap, result.times, result.freqs, cal.threshold,
                                   min_cells=min_cells, base=cal.median)
         rows = cal.rows
         return event_regions(regions, result.extras.get("excess_power"), result.times,
@@ -434,7 +446,9 @@ def fit(
     # each frequency row measured against its own normal spread (see calibration.RowProfile),
     # then the threshold and quantiles of the profiled maps
     rows = fit_row_profile(raw, edge_frames=context_frames(model.encoder, EDGE_SECONDS))
-    rows = dataclasses.replace(rows, power_ceiling=power_ceiling(levels))
+    grid = max(model.encoder.layer_grids(), key=lambda g: g.freq_stride * g.time_stride)
+    rows = dataclasses.replace(rows, power_ceiling=power_ceiling(levels), focus_gain=FOCUS_GAIN,
+                               focus_size=(2 * grid.freq_stride + 1, grid.time_stride + 1))
     maps = [rows.apply(m) for m in raw]
     cal = calibrate(maps, [float(m.max()) for m in maps], held_out=held_out)
     model.calibration = dataclasses.replace(cal, rows=rows)

@@ -205,3 +205,32 @@ def test_row_profile_refuses_maps_of_another_front_end_and_bad_maps():
         fit_row_profile([np.zeros((8, 10)), np.zeros((7, 10))])
     with pytest.raises(ParameterError, match="non-finite"):
         fit_row_profile([np.full((8, 10), np.nan)])
+
+
+def test_the_energy_focus_moves_the_peak_to_the_band_the_sound_adds_energy_to():
+    """A broad hill peaking at row 16 over a tone whose energy lies in rows 12-13: the focus
+    moves the peak into the tone's rows; without excess energy, or with no gain, the map is
+    unchanged; the gain is at most ``focus_gain`` of the neighbourhood's top."""
+    n_rows, n_t = 40, 60
+    r = np.arange(n_rows)[:, None]
+    t = np.arange(n_t)[None, :]
+    hill = (9.2 * np.exp(-((r - 16) / 8.0) ** 2) * np.exp(-((t - 30) / 12.0) ** 2)).astype(
+        np.float32)
+    ceiling = np.full(n_rows, 1.0)
+    prof = RowProfile((0.0,) * n_rows, (1.0,) * n_rows, (), tuple(ceiling), 0.25, (17, 9))
+    quiet = np.full((n_rows, n_t), 0.5)  # everywhere under its ceiling
+    np.testing.assert_array_equal(prof.focus(hill, quiet), hill)
+    tone = quiet.copy()
+    tone[12:14, 20:40] = 200.0  # 20x the reference (10 x the median ceiling)
+    out = prof.focus(hill, tone)
+    peak = np.unravel_index(int(np.argmax(out)), out.shape)
+    assert peak[0] in (12, 13) and 20 <= peak[1] < 40
+    assert np.argmax(hill.max(1)) == 16  # it was not there before
+    assert (out - hill).max() <= 0.25 * hill.max() + 1e-5
+    np.testing.assert_array_equal(out[:, :10], hill[:, :10])  # far from the tone: untouched
+    off = RowProfile((0.0,) * n_rows, (1.0,) * n_rows, (), tuple(ceiling))  # older files
+    np.testing.assert_array_equal(off.focus(hill, tone), hill)
+    back = RowProfile.from_dict(prof.to_dict())
+    assert back == prof
+    with pytest.raises(ValueError, match="focus_gain"):
+        RowProfile.from_dict({**prof.to_dict(), "focus_gain": -1})

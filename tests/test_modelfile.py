@@ -174,7 +174,13 @@ def test_fitted_models_score_through_their_row_profile_and_older_files_load_unch
     assert rows is not None and len(rows.loc) == spec.values.shape[0]
     raw = score_spectrogram(model.detector, model.encoder, spec)
     res = model.score_file(clips[16000][0]).result
-    np.testing.assert_array_equal(res.map, rows.apply(raw.map))
+    from specview.spectrogram import expand
+
+    # ... focused on the energy above normal (rows.focus); regions from the profiled map
+    assert rows.focus_gain > 0
+    np.testing.assert_array_equal(res.extras["region_map"], rows.apply(raw.map))
+    np.testing.assert_array_equal(
+        res.map, rows.focus(rows.apply(raw.map), expand(spec.values, fe)))
     assert res.clip_score == float(res.map.max())
     np.testing.assert_array_equal(res.frame_scores, frame_scores(res.map))
     assert res.extras["raw_clip_score"] == raw.clip_score
