@@ -118,12 +118,9 @@ def _compare_run(root, out, subsets, methods, encoders, routed, device, faithful
                 model = fit(ds.train, model=Model(enc, det), channel=ds.channel, cache=cache)
                 pair_dir = out / (sub or "") / f"{method}-{enc_name}"
                 model.save(pair_dir / "model.safetensors")
-                enc._cache, saved = None, enc._cache  # score with the network, not the cache
-                try:
+                with enc.uncached():  # score with the network, not the cache
                     report, evals = evaluate(model, ds, pair_dir, faithfulness=faithfulness,
                                              figures=figures, cache=cache)
-                finally:
-                    enc._cache = saved
                 pair_evals.append((f"{method} / {enc_name}", model, evals))
                 rows.append(_comparison_row(sub, method, enc_name, report, model,
                                             features_seconds))

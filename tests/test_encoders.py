@@ -109,3 +109,17 @@ def test_registry_and_params():
         make_encoder("wav2vec")
     with pytest.raises(WeightsError, match="not found"):
         make_encoder("aisfx", {"weights": "/nonexistent/ckpt.pth"})
+
+
+def test_uncached_runs_the_network_and_keeps_the_cache_for_afterwards():
+    from specview.encoders.tiny import TinyEncoder
+
+    enc = TinyEncoder()
+    enc.cache_features(1 << 24)
+    x = np.random.default_rng(0).normal(size=(enc.front_end.n_mels, 64)).astype(np.float32)
+    first = enc.features(x)
+    assert enc.features(x)[0] is first[0]  # a cache hit returns the stored tensors
+    with enc.uncached():
+        fresh = enc.features(x)
+    assert fresh[0] is not first[0] and torch.equal(fresh[0], first[0])
+    assert enc.features(x)[0] is first[0]  # the cache is back, with its entry

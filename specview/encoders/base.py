@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -164,6 +166,16 @@ class Encoder:
         self._cache = OrderedDict() if max_bytes else None
         self._cache_limit = int(max_bytes or 0)
         self._cache_bytes = 0
+
+    @contextmanager
+    def uncached(self) -> Iterator[None]:
+        """Inside the block the network runs on every input; the cache is kept for afterwards
+        (a comparison times scoring as a user's run would see it, without cached features)."""
+        saved, self._cache = self._cache, None
+        try:
+            yield
+        finally:
+            self._cache = saved
 
     @torch.no_grad()
     def features(self, spec: Spectrogram | np.ndarray) -> list[torch.Tensor]:
