@@ -57,22 +57,23 @@ from specview.detectors.base import Detector, EpochReport, restored_on_failure
 from specview.detectors.components import (
     EarlyStopping,
     check_smoothing,
+    check_window,
     context_features,
     context_frames,
-    map_result,
+    grid_map_result,
     pad_frames,
     padded_length,
-    scores_to_map,
     smooth_mel_field,
     smooth_s_field,
     split_validation,
+    tiled_grid,
     window_frames,
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
 from specview.params import check_fields
 from specview.types import AnomalyResult, Progress, Spectrogram
-from specview.windows import plan_windows, stitch, window_starts
+from specview.windows import window_starts
 
 MEMORIES = ("location", "row")
 
@@ -405,34 +406,26 @@ class CFA(Detector):
         if self.descriptor is None or self.centroids is None:
             raise ParameterError("CFA is not fitted; fit it or load a model file")
         values = spec.values
-        n_time = values.shape[1]
-        m = encoder.time_multiple
-        padded = padded_length(n_time, m)
+        padded = padded_length(values.shape[1], encoder.time_multiple)
         if self.params.memory == "row":
-            grid = self._window_grid(encoder, values)
-            size = padded
+            grid, size = self._window_grid(encoder, values), padded
         else:
             window = self.window_frames
-            if window % m:
-                raise ModelFileError(
-                    f"the model's window of {window} frames is no multiple of the encoder's "
-                    f"{m}: it was fitted with another encoder setup"
-                )
-            size = max(padded, window)
-            x = pad_frames(values, size)
-            spans = plan_windows(size, window, align_end=True)
-            grids = [self._window_grid(encoder, x[:, s.slice]) for s in spans]
-            if grids[0].numel() != self.centroids.shape[0]:
-                raise ModelFileError(
-                    f"the window's feature grid has {grids[0].numel()} cells but the model "
-                    f"{self.centroids.shape[0]} centroids: it was fitted with another encoder setup"
-                )
-            grid = stitch(grids, spans, stride=window // grids[0].shape[1], overlap="mean")
-        grid = grid.float().cpu()
-        amap = scores_to_map(grid, padded_size=(values.shape[0], size), n_time=n_time,
-                             spec=spec, smooth_s=self.params.smooth_s,
-                             smooth_mel=self.params.smooth_mel)
-        return map_result(amap, spec, valid, patch_grid=grid.numpy())
+            check_window(window, encoder.time_multiple)
+            centroids = self.centroids
+
+            def cells(x: np.ndarray) -> torch.Tensor:
+                g = self._window_grid(encoder, x)
+                if g.numel() != centroids.shape[0]:
+                    raise ModelFileError(
+                        f"the window's feature grid has {g.numel()} cells but the model "
+                        f"{centroids.shape[0]} centroids: it was fitted with another encoder "
+                        "setup")
+                return g
+
+            grid, size = tiled_grid(pad_frames(values, padded), window, cells)
+        return grid_map_result(grid, spec, size, valid, smooth_s=self.params.smooth_s,
+                               smooth_mel=self.params.smooth_mel)
 
     # -- model files ----------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:

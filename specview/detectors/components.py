@@ -440,3 +440,39 @@ def map_result(
         map=amap, times=spec.times, freqs=spec.freqs, clip_score=clip,
         frame_scores=frame_scores(amap), extras={**extras, "peak_score": clip},
     )
+
+
+def check_window(window: int, multiple: int) -> None:
+    """A model's fixed window must be a multiple of the encoder's time multiple."""
+    if window % multiple:
+        from specview.errors import ModelFileError
+
+        raise ModelFileError(
+            f"the model's window of {window} frames is no multiple of the encoder's "
+            f"{multiple}: it was fitted with another encoder setup"
+        )
+
+
+def tiled_grid(values: np.ndarray, window: int, grid_of) -> tuple[torch.Tensor, int]:
+    """``grid_of`` (a window's values -> its score grid) over end-aligned windows of
+    ``window`` frames covering ``values`` (padded by repeating its last frame up to at least
+    one window), stitched with overlaps averaged; ``(grid, padded length in frames)``.
+    PaDiM's cell mode and CFA's position memory score recordings of any length this way."""
+    from specview.windows import plan_windows, stitch
+
+    size = max(values.shape[1], window)
+    x = pad_frames(values, size)
+    spans = plan_windows(size, window, align_end=True)
+    grids = [grid_of(x[:, s.slice]) for s in spans]
+    return stitch(grids, spans, stride=window // grids[0].shape[1], overlap="mean"), size
+
+
+def grid_map_result(grid: torch.Tensor, spec, size: int, valid: tuple[int, int] | None, *,
+                    smooth_s: float, smooth_mel: float) -> AnomalyResult:
+    """A score grid over ``size`` frames upsampled and smoothed to ``spec``'s grid
+    (:func:`scores_to_map`), as an :class:`AnomalyResult` (:func:`map_result`)."""
+    grid = grid.float().cpu()
+    values = spec.values
+    amap = scores_to_map(grid, padded_size=(values.shape[0], size), n_time=values.shape[1],
+                         spec=spec, smooth_s=smooth_s, smooth_mel=smooth_mel)
+    return map_result(amap, spec, valid, patch_grid=grid.numpy())

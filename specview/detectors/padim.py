@@ -45,22 +45,23 @@ from specview.detectors.base import Detector, EpochReport
 from specview.detectors.components import (
     GaussianAccumulator,
     check_smoothing,
+    check_window,
     context_features,
     context_frames,
+    grid_map_result,
     mahalanobis,
-    map_result,
     pad_frames,
     padded_length,
-    scores_to_map,
     smooth_mel_field,
     smooth_s_field,
+    tiled_grid,
     window_frames,
 )
 from specview.encoders.base import Encoder
 from specview.errors import ModelFileError, ParameterError
 from specview.params import check_fields
 from specview.types import AnomalyResult, Progress, Spectrogram
-from specview.windows import plan_windows, stitch, window_starts
+from specview.windows import window_starts
 
 MODES = ("cell", "row")
 SHORT = ("pad", "prefix")
@@ -268,34 +269,22 @@ class PaDiM(Detector):
         if self.mean is None:
             raise ParameterError("PaDiM is not fitted; fit it or load a model file")
         values = spec.values
-        n_time = values.shape[1]
-        m = encoder.time_multiple
-        padded = padded_length(n_time, m)
+        padded = padded_length(values.shape[1], encoder.time_multiple)
         if self.params.mode == "row":
-            grid = self._row_scores(self._embedding(encoder, values))
-            size = padded
+            grid, size = self._row_scores(self._embedding(encoder, values)), padded
         else:
             window = self.window_frames
-            if window % m:
-                raise ModelFileError(
-                    f"the model's window of {window} frames is no multiple of the encoder's "
-                    f"{m}: it was fitted with another encoder setup"
-                )
+            check_window(window, encoder.time_multiple)
+
+            def cells(x: np.ndarray) -> torch.Tensor:
+                return self._cell_scores(self._embedding(encoder, x))
+
             if padded < window and self.params.short_clips == "prefix":
-                grid = self._cell_scores(self._embedding(encoder, values))
-                size = padded
+                grid, size = cells(values), padded
             else:
-                size = max(padded, window)
-                x = pad_frames(values, size)
-                spans = plan_windows(size, window, align_end=True)
-                grids = [self._cell_scores(self._embedding(encoder, x[:, s.slice]))
-                         for s in spans]
-                grid = stitch(grids, spans, stride=window // grids[0].shape[1], overlap="mean")
-        grid = grid.float().cpu()
-        amap = scores_to_map(grid, padded_size=(values.shape[0], size), n_time=n_time,
-                             spec=spec, smooth_s=self.params.smooth_s,
-                             smooth_mel=self.params.smooth_mel)
-        return map_result(amap, spec, valid, patch_grid=grid.numpy())
+                grid, size = tiled_grid(pad_frames(values, padded), window, cells)
+        return grid_map_result(grid, spec, size, valid, smooth_s=self.params.smooth_s,
+                               smooth_mel=self.params.smooth_mel)
 
     # -- model files ----------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:
