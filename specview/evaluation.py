@@ -32,7 +32,8 @@ from specview.audio import load_audio
 from specview.datasets import Dataset, load_dataset
 from specview.errors import DatasetError
 from specview.fileio import atomic_write_text, check_output_folder, staged
-from specview.pipeline import Model, SpecCache, load_for, map_stem, write_map
+from specview.pipeline import Model, SpecCache, load_for
+from specview.scoring import map_stem, write_map
 from specview.results import (
     DELETION_FRACTIONS,
     ClipResult,
@@ -124,6 +125,40 @@ def evaluate(
     (:func:`specview.fileio.staged`): a run that fails leaves an earlier report unchanged.
     ``out_dir`` is checked before any clip is scored: it may not be the dataset folder, a
     file, or lie under a file.
+
+    Parameters
+    ----------
+    model : Model
+        A fitted model (:func:`specview.pipeline.fit` or :func:`specview.pipeline.load_model`);
+        it is not changed (``flag_rate`` applies to this evaluation only).
+    dataset : Dataset or path
+        Its ``test/`` clips are scored; Raven sidecars and isolated sources are the truth.
+    out_dir : path, optional
+        Where the report goes; nothing is written without it.
+    min_iou : float
+        IoU at which a flagged region matches a truth box.
+    tau : float
+        Share of the isolated source's dB range above which its cells are anomalous.
+    flag_rate : float, optional
+        Share of normal clips allowed a flagged region, instead of the model's.
+
+    Returns
+    -------
+    report : dict
+        What ``metrics.json`` holds (:func:`specview.results.summarise`).
+    results : list of ClipResult
+        One per test clip, in the dataset's order.
+
+    Examples
+    --------
+    >>> from specview import pipeline
+    >>> from specview.evaluation import evaluate
+    >>> model = pipeline.fit("data/fan")                            # doctest: +SKIP
+    >>> report, results = evaluate(model, "data/fan", "report/")    # doctest: +SKIP
+    >>> report["clip"]["auroc"], report["boxes"]["f1"]              # doctest: +SKIP
+    (1.0, 0.62)
+    >>> results[0].metrics["peak_in_truth"]                         # doctest: +SKIP
+    True
     """
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if not ds.test:
