@@ -22,7 +22,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from specview import datasets, pipeline
+    from specview import datasets, demo_cache, pipeline
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -33,7 +33,7 @@ def main() -> None:
             if marks["generate"] is None and done >= total // 2:
                 marks["generate"] = time.perf_counter()
 
-        data, model_path = pipeline.ensure_demo(Path(tmp) / "demo", progress=progress)
+        data, model_path = demo_cache.ensure_demo(Path(tmp) / "demo", progress=progress)
         t_fit = time.perf_counter()
         gen = (marks["generate"] or t_fit) - t0
         steps += [("generate the demo data", gen), ("fit and calibrate PatchCore", t_fit - t0 - gen)]
@@ -45,7 +45,7 @@ def main() -> None:
         steps += [("load the model and the dataset", t1 - t_fit),
                   ("score the first clip", time.perf_counter() - t1)]
         again0 = time.perf_counter()
-        pipeline.ensure_demo(Path(tmp) / "demo")
+        demo_cache.ensure_demo(Path(tmp) / "demo")
         steps.append(("second start (cached): check the cache", time.perf_counter() - again0))
     for name, s in steps:
         print(f"{name:42s} {s:6.1f} s")

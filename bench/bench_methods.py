@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from _common import auroc, box_mask, peak_in_box, pixel_auroc
 
-from specview import pipeline
+from specview import demo_cache, pipeline
 from specview.datasets import load_dataset
 from specview.detectors import DETECTORS
 from specview.encoders import ENCODERS
@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    root = args.root or pipeline.demo_paths()[0].parent
+    root = args.root or demo_cache.demo_paths()[0].parent
     data = root / args.machine
     if not (data / "train").is_dir():
         from specview.demo import make_demo_dataset

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from specview import pipeline
+from specview import demo_cache, pipeline
 from specview.datasets import load_dataset
 from specview.detectors.components import greedy_coreset
 from specview.spectrogram import front_end_features
@@ -67,11 +67,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    data, _ = pipeline.demo_paths(args.root)
+    data, _ = demo_cache.demo_paths(args.root)
     if not (data / "train").is_dir():
         from specview.demo import make_demo_dataset
 
-        make_demo_dataset(data, machine=pipeline.DEMO_MACHINE, seed=pipeline.DEMO_SEED)
+        make_demo_dataset(data, machine=demo_cache.DEMO_MACHINE, seed=demo_cache.DEMO_SEED)
     ds = load_dataset(data)
     print(f"demo dataset {data}: {len(ds.train)} train, {len(ds.test)} test clips; "
           f"torch threads {torch.get_num_threads()}")

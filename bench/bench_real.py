@@ -52,7 +52,7 @@ import torch
 from bench_borders import border_mask
 
 import specview
-from specview import pipeline
+from specview import demo_cache, pipeline
 from specview.datasets import load_dataset
 from specview.detectors import DETECTORS
 from specview.encoders import DEFAULT_ENCODER, ENCODERS
@@ -251,7 +251,7 @@ def main() -> None:
                     help="overrides, e.g. stfpm.epochs=20 or encoder.n_mels=64")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cache = args.cache or pipeline.cache_dir() / "realdata"
+    cache = args.cache or demo_cache.cache_dir() / "realdata"
     machines = args.machines or find_machines(cache)
     if not machines:
         sys.exit(f"{cache}: no machine folders (with train/ and test/)")

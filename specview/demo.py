@@ -23,7 +23,7 @@ Otherwise (a sidecar or clip edited, a file added, a tree of an earlier specview
 manifest, another folder) it is refused, unless ``force`` (``demo-data --force``): then the
 demo's files are overwritten and files of other names are left alone. Files of an earlier run
 that this one does not write (a larger run's extra clips) are removed only while unchanged.
-With ``keep_changed`` (the GUI's cached demo, :func:`specview.pipeline.ensure_demo`) nothing is
+With ``keep_changed`` (the GUI's cached demo, :func:`specview.demo_cache.ensure_demo`) nothing is
 refused and nothing the user changed is replaced: only missing and unchanged files are written.
 
 Machines (:data:`MACHINES`, :mod:`specview.demo_machines`)
@@ -137,7 +137,7 @@ def _background(
     return x * (_REF_PEAK * gain / np.max(np.abs(x)))
 
 
-#: Written by :func:`specview.pipeline.ensure_demo` beside the dataset; not a changed file.
+#: Written by :func:`specview.demo_cache.ensure_demo` beside the dataset; not a changed file.
 _FLAG = ".complete"
 
 

@@ -33,7 +33,6 @@ from specview.datasets import Dataset, load_dataset
 from specview.errors import DatasetError
 from specview.fileio import atomic_write_text, check_output_folder, staged
 from specview.pipeline import Model, SpecCache, load_for
-from specview.scoring import map_stem, write_map
 from specview.results import (
     DELETION_FRACTIONS,
     ClipResult,
@@ -44,6 +43,7 @@ from specview.results import (
     summarise,
     write_rows,
 )
+from specview.scoring import map_stem, write_map
 from specview.spectrogram import compress, mel_power, to_db
 from specview.types import AnomalyResult, Progress, Spectrogram
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from specview import __version__
-from specview.audio import audio_info, check_not_constant, load_audio, resample
+from specview.audio import audio_info, load_audio, resample
 from specview.calibration import (
     Calibration,
     RowProfile,
@@ -24,7 +22,8 @@ from specview.calibration import (
     fit_row_profile,
     power_ceiling,
 )
-from specview.datasets import input_files, training_files
+from specview.checks import check_length, check_result, check_training_files, split_calibration
+from specview.datasets import training_files
 from specview.detectors import DEFAULT_DETECTOR, DETECTORS, Detector
 from specview.detectors.base import EpochReport
 from specview.detectors.components import context_frames, frame_scores
@@ -36,7 +35,6 @@ from specview.errors import (
     SpecviewError,
     SpecviewWarning,
 )
-from specview.fileio import atomic_output, atomic_write_text, check_output_folder, staged
 from specview.metrics import event_regions, flagged_regions
 from specview.modelfile import load_tensors, save_tensors
 from specview.params import from_dict, to_dict, with_overrides
@@ -269,104 +267,6 @@ def _training_spectrograms(
     for p in files:
         yield compress(front_end_power(p, encoder, channel, cache, band_sr=band_sr),
                        encoder.front_end)
-
-
-def check_length(path: str | Path, duration: float, encoder: Encoder) -> None:
-    """Refuse a recording shorter than one feature cell of ``encoder``
-    (:attr:`~specview.encoders.base.Encoder.min_seconds`).
-
-    Raises
-    ------
-    AudioError
-        Naming the file, its length and the minimum.
-    """
-    need = encoder.min_seconds
-    if duration < need:
-        raise AudioError(
-            f"{path}: {duration:.4g} s long, shorter than one feature cell of the "
-            f"{encoder.name} encoder: give clips of at least {need:.3f} s"
-        )
-
-
-def check_training_files(files: Sequence[Path], encoder: Encoder, channel: int | None,
-                         *, resample: bool = False) -> dict[str, Any]:
-    """Check every training clip before any fitting; return what the model records of them.
-
-    Each clip is read once at its own rate and must pass :func:`specview.audio.load_audio`'s
-    checks, be at least one feature cell long (:func:`check_length`) and not be constant
-    (:func:`specview.audio.check_not_constant`: silent or DC-only clips are refused). All clips
-    must share one sample rate: a model fitted on a mix of 8 and 96 kHz clips learns both an
-    empty and a full top band as normal. With ``resample`` they are instead all brought to the
-    lowest rate among them (a :class:`~specview.errors.SpecviewWarning` says so).
-
-    Returns
-    -------
-    dict
-        ``train_nyquist_hz`` (half the lowest rate), ``train_sample_rates`` (sorted) and
-        ``band_sr`` (the rate clips pass through before the front end, or None).
-
-    Raises
-    ------
-    AudioError
-        Naming the first bad clip, or listing the sample rates found.
-    """
-    rates: dict[int, list[Path]] = {}
-    for p in files:
-        a = load_audio(p, channel=channel)
-        check_length(p, a.duration, encoder)
-        check_not_constant(a)
-        rates.setdefault(a.sr, []).append(Path(p))
-    lowest = min(rates)
-    if len(rates) > 1:
-        found = "; ".join(f"{sr} Hz: {len(ps)} ({ps[0].name}{', ...' if len(ps) > 1 else ''})"
-                          for sr, ps in sorted(rates.items()))
-        if not resample:
-            raise AudioError(
-                f"training clips have different sample rates ({found}): a model must hear one "
-                f"band; pass --resample (resample=True) to bring them all to {lowest} Hz"
-            )
-        n = sum(len(ps) for sr, ps in rates.items() if sr != lowest)
-        warnings.warn(
-            f"resampled {n} training clip(s) to {lowest} Hz, the lowest rate among them "
-            f"({found}): every clip now covers 0-{lowest / 2:g} Hz", SpecviewWarning,
-            stacklevel=3)
-    band_sr = lowest if lowest < encoder.front_end.sr else None
-    return {"train_nyquist_hz": lowest / 2, "train_sample_rates": sorted(rates),
-            "band_sr": band_sr}
-
-
-def check_result(result: AnomalyResult, path: str | Path | None) -> AnomalyResult:
-    """Refuse a score or map holding NaN or infinite values, so none reaches a results file.
-
-    Raises
-    ------
-    SpecviewError
-        Naming the clip.
-    """
-    bad = [what for what, v in (("clip score", np.asarray(result.clip_score)),
-                                ("map", result.map), ("frame scores", result.frame_scores))
-           if not np.all(np.isfinite(v))]
-    if bad:
-        raise SpecviewError(
-            f"{path or 'audio'}: scoring gave NaN or infinite values ({', '.join(bad)}); "
-            "nothing is written for it: the model file or the recording is damaged"
-        )
-    return result
-
-
-def split_calibration(files: Sequence[Path], fraction: float) -> tuple[list[Path], list[Path]]:
-    """``(fit files, calibration files)``: every k-th file (evenly spread, deterministic) is
-    kept out of the fit to calibrate scores on; none when fewer than 8 files are given."""
-    if not 0.0 <= fraction < 1.0:
-        raise ParameterError(f"calibration fraction {fraction!r}; expected 0 <= f < 1")
-    n = len(files)
-    k = int(round(n * fraction)) if n >= 8 else 0
-    if fraction > 0 and n >= 8:
-        k = max(k, 2)
-    if k == 0:
-        return list(files), []
-    idx = set(np.linspace(0, n - 1, k + 2)[1:-1].round().astype(int).tolist())
-    return [p for i, p in enumerate(files) if i not in idx], [files[i] for i in sorted(idx)]
 
 
 def fit(
@@ -624,154 +524,3 @@ def _difference(saved: Any, now: Any) -> str:
         return (", ".join(f"saved {k}={saved.get(k)!r}, now {k}={now.get(k)!r}"
                           for k in keys[:4]) + (", ..." if len(keys) > 4 else ""))
     return f"saved {saved!r}, now {now!r}"
-
-
-# -- batch scoring ------------------------------------------------------------------------------
-
-def write_map(folder: Path, stem: str, r: AnomalyResult, used: set[str]) -> str:
-    """Save ``r`` as ``folder/<stem>.npz`` (map, times, freqs, frame_scores); a stem already in
-    ``used`` gets a ``-2``, ``-3``... suffix. Returns the stem written."""
-    base, k = stem, 1
-    while stem in used:  # same stem from two folders
-        k += 1
-        stem = f"{base}-{k}"
-    used.add(stem)
-    with atomic_output(folder / f"{stem}.npz") as tmp:  # tmp ends in .npz: savez keeps its name
-        np.savez_compressed(
-            tmp,
-            map=r.map.astype(np.float32),
-            times=r.times.astype(np.float64),
-            freqs=r.freqs.astype(np.float64),
-            frame_scores=r.frame_scores.astype(np.float32),
-        )
-    return stem
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows as CSV (header from the first row; floats to 6 significant digits); none: no file.
-
-    UTF-8 with the csv module's ``\\r\\n`` line ends, written atomically
-    (:func:`specview.fileio.atomic_write_text`).
-    """
-    if not rows:
-        return
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    for row in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_write_text(path, buf.getvalue(), newline="")
-
-
-def map_stem(path: Path) -> str:
-    """Name of a clip's map file: its stem, prefixed with its folder when the folder is a label
-    folder (MIMII keeps ``normal/00000000.wav`` and ``abnormal/00000000.wav``)."""
-    parent = path.parent.name
-    return f"{parent}_{path.stem}" if parent.lower() in ("normal", "abnormal") else path.stem
-
-
-def score_files(
-    model: Model,
-    inputs: Iterable[str | Path],
-    out_dir: str | Path,
-    *,
-    channel: int | None | str = "fitted",
-    progress: Progress | None = None,
-    subset: str | None = None,
-) -> list[dict[str, Any]]:
-    """Score recordings; write ``scores.csv`` and ``maps/<stem>.npz`` under ``out_dir``.
-
-    Returns the rows of ``scores.csv``. The outputs are staged (:func:`specview.fileio.staged`):
-    they replace the previous ones only once every clip is scored and written, so a run that
-    fails (an unreadable file stops it with its error, a full disk, Ctrl+C) leaves the previous
-    ``scores.csv`` and maps byte-identical and no partial file.
-
-    Raises
-    ------
-    ParameterError
-        ``out_dir`` is an input, a file, or lies under a file (checked before any scoring).
-    specview.fileio.OutputWriteError
-        ``out_dir`` cannot be written in, or a write failed.
-    """
-    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
-    files = input_files(inputs, subset=subset)
-    out = Path(out_dir)
-    check_output_folder(out, inputs=inputs)
-    for p in files:  # every file's header, length and band before any scoring
-        model.check_recording(p)
-    rows: list[dict[str, Any]] = []
-    used: set[str] = set()
-    with staged(protect=files):
-        for i, p in enumerate(files):
-            t0 = time.perf_counter()
-            scored = model.score_file(p, channel=channel)
-            r = scored.result
-            stem = write_map(out / "maps", map_stem(p), r, used)
-            peak = np.unravel_index(int(np.argmax(r.map)), r.map.shape)
-            rows.append({
-                "file": str(p),
-                "score": r.clip_score,
-                "duration_s": scored.display.duration,
-                "peak_time_s": float(r.times[peak[1]]),
-                "peak_freq_hz": float(r.freqs[peak[0]]),
-                "map": f"maps/{stem}.npz",
-                "score_seconds": time.perf_counter() - t0,
-            })
-            if progress is not None:
-                progress(i + 1, len(files))
-        write_csv(out / "scores.csv", rows)
-    return rows
-
-
-# -- built-in demo ------------------------------------------------------------------------------
-
-def cache_dir() -> Path:
-    """Where specview keeps generated data: ``$SPECVIEW_CACHE`` or ``~/.cache/specview``."""
-    import os
-
-    env = os.environ.get("SPECVIEW_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "specview"
-
-
-DEMO_MACHINE = "fan"
-DEMO_SEED = 0
-
-
-def demo_paths(root: str | Path | None = None) -> tuple[Path, Path]:
-    """``(dataset folder, model file)`` of the built-in demo."""
-    root = Path(root) if root is not None else cache_dir() / "demo"
-    return root / DEMO_MACHINE, root / f"{DEMO_MACHINE}-patchcore-aisfx.safetensors"
-
-
-def ensure_demo(
-    root: str | Path | None = None, *, device: str | None = "cpu", progress: Progress | None = None
-) -> tuple[Path, Path]:
-    """Generate the demo dataset and fit the default model on it, unless already cached.
-
-    Returns ``(dataset folder, model file)``. Progress runs over generation then fitting.
-    """
-    from specview.demo import make_demo_dataset
-
-    data, model_path = demo_paths(root)
-    done_flag = data / ".complete"
-    if not done_flag.is_file():
-        # keep_changed: a clip or sidecar the user edited in the cached demo is never replaced
-        make_demo_dataset(data, machine=DEMO_MACHINE, seed=DEMO_SEED, keep_changed=True,
-                          progress=(lambda i, n: progress(i, 2 * n)) if progress else None)
-        atomic_write_text(done_flag, "ok\n")
-    if model_path.is_file():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SpecviewWarning)  # an old cache is refitted
-                cached = load_model(model_path, device=device)
-            if cached.calibration is not None and "train_nyquist_hz" in cached.info:
-                return data, model_path
-        except ModelFileError:
-            pass  # stale (e.g. other weights, no calibration or band yet): refit below
-    model = fit(data, device=device,
-                progress=(lambda i, n: progress(n + i, 2 * n)) if progress else None)
-    model.save(model_path)
-    return data, model_path

@@ -1,4 +1,4 @@
-"""The real `make run` path: `pipeline.ensure_demo` from an empty cache, as the window calls it.
+"""The real `make run` path: `demo_cache.ensure_demo` from an empty cache, as the window calls it.
 
 The GUI tests replace ``ensure_demo`` with a fake; here it generates the demo dataset and fits
 the default model (PatchCore on aisfx) for real, into a temporary ``$SPECVIEW_CACHE``, and the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specview import datasets, pipeline
+from specview import datasets, demo_cache, pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.weights]
 
@@ -23,7 +23,7 @@ def demo(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPECVIEW_CACHE", str(cache))
         # what the window's start_demo runs: no root, the cache from the environment
-        data, model_path = pipeline.ensure_demo(progress=lambda d, t: calls.append((d, t)))
+        data, model_path = demo_cache.ensure_demo(progress=lambda d, t: calls.append((d, t)))
     return cache, data, model_path, calls
 
 
@@ -37,7 +37,7 @@ def scored(demo):
 
 def test_files_land_in_the_cache_and_progress_reaches_the_end(demo):
     cache, data, model_path, calls = demo
-    assert (data, model_path) == pipeline.demo_paths(cache / "demo")
+    assert (data, model_path) == demo_cache.demo_paths(cache / "demo")
     assert data == cache / "demo" / "fan" and model_path.is_file()
     assert (data / ".complete").read_text() == "ok\n"
     assert len(list((data / "train").glob("*.wav"))) == 40
@@ -66,9 +66,9 @@ def test_second_start_uses_the_cache(demo, monkeypatch):
     def no_refit(*a, **k):
         raise AssertionError("ensure_demo refitted a cached demo")
 
-    monkeypatch.setattr(pipeline, "fit", no_refit)
+    monkeypatch.setattr(demo_cache, "fit", no_refit)
     calls = []
-    assert pipeline.ensure_demo(progress=lambda d, t: calls.append(d)) == (data, model_path)
+    assert demo_cache.ensure_demo(progress=lambda d, t: calls.append(d)) == (data, model_path)
     assert calls == [] and (model_path.stat().st_mtime_ns, model_path.read_bytes()) == before
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from specview import datasets, pipeline
+from specview import datasets, demo_cache, pipeline
 from specview.annotations import SidecarState, load_sidecar, sidecar_path
 from specview.audio import AUDIO_SUFFIXES, audio_info, load_audio
 from specview.encoders.aisfx import AisfxParams, aisfx_front_end
@@ -319,7 +319,7 @@ class Controller(QObject):
         """Prepare the demo (generated and fitted once, then cached), then show an anomaly."""
 
         def work(progress: Progress) -> tuple[datasets.Dataset, pipeline.Model, Path]:
-            data, model_path = pipeline.ensure_demo(progress=progress)
+            data, model_path = demo_cache.ensure_demo(progress=progress)
             return datasets.load_dataset(data), pipeline.load_model(model_path), model_path
 
         def done(out: tuple[datasets.Dataset, pipeline.Model, Path]) -> None:

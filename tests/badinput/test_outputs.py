@@ -315,7 +315,7 @@ def test_ctrl_c_half_way_leaves_the_previous_scores(cli, case, scored, monkeypat
 
 
 def test_evaluate_failing_while_writing_keeps_the_previous_report(cli, case, monkeypatch):
-    from specview import pipeline
+    from specview import scoring
 
     out = case / "report"
     assert cli("evaluate", case / "m.safetensors", case / "ds", "--out", out, *FAST).rc == 0
@@ -328,7 +328,7 @@ def test_evaluate_failing_while_writing_keeps_the_previous_report(cli, case, mon
             raise OSError(errno.ENOSPC, "No space left on device")
         real(file, **arrays)
 
-    monkeypatch.setattr(pipeline.np, "savez_compressed", savez)
+    monkeypatch.setattr(scoring.np, "savez_compressed", savez)
     o = cli("evaluate", case / "m.safetensors", case / "ds", "--out", out, *FAST)
     assert_refused(o, r"report/maps/.*\.npz: could not write the file \(No space left on device\)")
     assert_unchanged(before, snapshot(case))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from specview import pipeline
+from specview import demo_cache
 from specview.app import make_main_window
 
 TIMEOUT = 60000
@@ -31,7 +31,7 @@ def test_demo_opens_the_first_anomaly_with_its_heatmap(
                 progress(i, 3)
         return tiny_dataset, model_path
 
-    monkeypatch.setattr(pipeline, "ensure_demo", fake_ensure_demo)
+    monkeypatch.setattr(demo_cache, "ensure_demo", fake_ensure_demo)
     win = make_main_window(demo=True, settings=settings)
     qtbot.addWidget(win)
     qtbot.waitUntil(lambda: win.state.result is not None, timeout=TIMEOUT)
@@ -51,7 +51,7 @@ def test_demo_failure_is_reported(qtbot, settings, monkeypatch: pytest.MonkeyPat
     def broken(root=None, *, device="cpu", progress=None):
         raise DatasetError("demo generator unavailable")
 
-    monkeypatch.setattr(pipeline, "ensure_demo", broken)
+    monkeypatch.setattr(demo_cache, "ensure_demo", broken)
     win = make_main_window(demo=True, settings=settings)
     qtbot.addWidget(win)
     with qtbot.waitSignal(win.controller.task_ended, timeout=TIMEOUT) as blocker:
