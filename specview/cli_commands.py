@@ -14,6 +14,7 @@ from pathlib import Path
 
 from specview.errors import SpecviewError
 from specview.fileio import atomic_output, check_output_file, check_output_folder, refuse_same_file
+from specview.types import DEFAULT_CHANNEL
 
 
 class _Bar:
@@ -137,10 +138,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from specview.datasets import is_dataset, load_dataset
 
     if is_dataset(args.train):
-        kw = {} if channel == "default" else {"channel": channel}
-        ds = load_dataset(args.train, subset=args.subset, **kw)
+        ds = load_dataset(args.train, subset=args.subset, channel=channel)
         train, channel = ds.train, ds.channel
-    elif channel == "default":
+    elif channel == DEFAULT_CHANNEL:  # a folder of recordings: the mean of their channels
         channel = None
     try:
         pipeline.fit(train, channel=channel, progress=bar, on_epoch=on_epoch, model=model,
@@ -168,7 +168,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     model = pipeline.load_model(args.model, device=args.device)
     ch = _dataset_channel(args)
     rows = _with_bar("scoring", lambda p: scoring.score_files(
-        model, args.inputs, args.out, channel="fitted" if ch == "default" else ch, progress=p,
+        model, args.inputs, args.out, channel=ch, progress=p,
         subset=args.subset))
     print(f"{Path(args.out) / 'scores.csv'}: {len(rows)} clip(s) scored")  # type: ignore[arg-type]
     return 0
@@ -273,10 +273,11 @@ def _print_summary(report: dict) -> None:
 
 
 def _dataset_channel(args: argparse.Namespace):
-    """``--channel`` as given; ``mean`` -> None; unset -> the dataset's own default."""
+    """``--channel`` as given; ``mean`` -> None; unset -> :data:`DEFAULT_CHANNEL` (the
+    dataset's or the model's own)."""
     raw = getattr(args, "channel", None)
     if raw is None:
-        return "default"
+        return DEFAULT_CHANNEL
     if str(raw).lower() == "mean":
         return None
     try:
@@ -293,9 +294,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     check_output_folder(args.out, inputs=[args.model, args.dataset])
     model = pipeline.load_model(args.model, device=args.device)
-    ch = _dataset_channel(args)
-    kw = {} if ch == "default" else {"channel": ch}
-    ds = load_dataset(args.dataset, subset=args.subset, **kw)
+    ds = load_dataset(args.dataset, subset=args.subset, channel=_dataset_channel(args))
     report, _ = _with_bar("evaluating", lambda p: evaluate(  # type: ignore[misc]
         model, ds, args.out, min_iou=args.iou, flag_rate=args.flag_rate,
         faithfulness=not args.no_faithfulness, figures=not args.no_figures, progress=p))

@@ -39,7 +39,16 @@ from specview.metrics import event_regions, flagged_regions
 from specview.modelfile import load_tensors, save_tensors
 from specview.params import from_dict, to_dict, with_overrides
 from specview.spectrogram import compress, expand, mel_power, to_db
-from specview.types import AnomalyResult, Audio, FlaggedRegion, Progress, Spectrogram
+from specview.types import (
+    DEFAULT_CHANNEL,
+    AnomalyResult,
+    Audio,
+    Channel,
+    FlaggedRegion,
+    Progress,
+    Spectrogram,
+    check_channel,
+)
 from specview.windows import plan_windows, stitch
 
 #: Longest stretch scored at once; longer recordings are scored in windows and stitched.
@@ -123,12 +132,14 @@ class Model:
             )
         return sr
 
-    def load(self, path: str | Path, *, channel: int | None | str = "fitted") -> Audio:
-        """Read a file as the model hears it; ``channel="fitted"`` uses the channel the model
-        was fitted on (None = mean of channels). The file is checked first
+    def load(self, path: str | Path, *, channel: Channel = DEFAULT_CHANNEL) -> Audio:
+        """Read a file as the model hears it; ``channel="default"`` (:data:`DEFAULT_CHANNEL
+        <specview.types.DEFAULT_CHANNEL>`) uses the channel the model was fitted on (None =
+        mean of channels). The file is checked first
         (:meth:`check_recording`), and a recording of a wider band than the training audio is
         band-limited to it (:attr:`band_sr`), as the training clips were."""
-        if channel == "fitted":
+        check_channel(channel)
+        if channel == DEFAULT_CHANNEL:
             channel = self.info.get("channel")
         self.check_recording(path)
         return load_for(path, self.encoder, channel, band_sr=self.band_sr)
@@ -158,7 +169,7 @@ class Model:
                                            extras={**result.extras, "region_map": result.map})
         return result
 
-    def score_file(self, path: str | Path, *, channel: int | None | str = "fitted") -> ScoredClip:
+    def score_file(self, path: str | Path, *, channel: Channel = DEFAULT_CHANNEL) -> ScoredClip:
         return self.score_audio(self.load(path, channel=channel))
 
     def save(self, path: str | Path) -> None:

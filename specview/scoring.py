@@ -13,7 +13,7 @@ from specview.datasets import input_files
 from specview.fileio import atomic_output, check_output_folder, staged
 from specview.pipeline import Model
 from specview.results import write_rows
-from specview.types import AnomalyResult, Progress
+from specview.types import DEFAULT_CHANNEL, AnomalyResult, Channel, Progress
 
 
 def write_map(folder: Path, stem: str, r: AnomalyResult, used: set[str]) -> str:
@@ -58,7 +58,7 @@ def score_files(
     inputs: Iterable[str | Path],
     out_dir: str | Path,
     *,
-    channel: int | None | str = "fitted",
+    channel: Channel = DEFAULT_CHANNEL,
     progress: Progress | None = None,
     subset: str | None = None,
 ) -> list[dict[str, Any]]:

@@ -9,11 +9,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 #: ``progress(done, total)``; may raise :class:`specview.errors.Cancelled`.
 Progress = Callable[[int, int], None]
+
+#: The one spelling of "the context's own channel": a dataset's (channel 0 of MIMII's
+#: eight-channel arrays, else the mean of all channels), a fitted model's (the channel it was
+#: fitted on). Resolved where the context is known: :func:`specview.datasets.load_dataset`,
+#: :meth:`specview.pipeline.Model.load`.
+DEFAULT_CHANNEL = "default"
+#: A channel choice everywhere in specview: an index from 0, None for the mean of all
+#: channels, or :data:`DEFAULT_CHANNEL`.
+Channel = int | None | Literal["default"]
+
+
+def check_channel(channel: object) -> None:
+    """Refuse anything but an index >= 0, None or :data:`DEFAULT_CHANNEL`."""
+    if channel is None or channel == DEFAULT_CHANNEL:
+        return
+    if isinstance(channel, bool) or not isinstance(channel, int) or channel < 0:
+        from specview.errors import ParameterError
+
+        raise ParameterError(
+            f"channel must be a whole number >= 0, None (mean of channels) or "
+            f"{DEFAULT_CHANNEL!r} (the dataset's or the model's own), got {channel!r}")
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,20 @@ def test_plain_dataset_reads_as_before(tmp_path):
     assert [(c.path.name, c.label, c.meta) for c in ds.test] == [("anomaly_0.wav", 1, {})]
     assert training_files(tmp_path, subset="") == ds.train
     assert input_files([tmp_path], subset="") == [c.path for c in ds.test]
+
+
+def test_one_spelling_of_the_channel_choice():
+    """``"default"`` is the only word for "the context's own channel" (issue 13: None, an
+    index, "auto", "fitted" and "default" were translated in every layer)."""
+    import pytest
+
+    from specview.datasets import AUTO
+    from specview.errors import ParameterError
+    from specview.types import DEFAULT_CHANNEL, check_channel
+
+    assert AUTO == DEFAULT_CHANNEL == "default"
+    for ok in (None, 0, 3, "default"):
+        check_channel(ok)
+    for bad in ("auto", "fitted", -1, True, 1.0, "0"):
+        with pytest.raises(ParameterError, match="'default'"):
+            check_channel(bad)

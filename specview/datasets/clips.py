@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from specview.annotations import read_sidecar
-from specview.types import Box
+from specview.types import DEFAULT_CHANNEL, Box, Channel
 
-#: ``channel`` value meaning "what the layout's baseline uses": channel 0 for MIMII, else the mean.
-AUTO = "auto"
-Channel = int | None | Literal["auto"]
+#: ``channel`` value meaning "what the layout's baseline uses": channel 0 for MIMII, else the
+#: mean (the same spelling as everywhere, :data:`specview.types.DEFAULT_CHANNEL`).
+AUTO = DEFAULT_CHANNEL
+
+__all__ = ["AUTO", "Channel", "Dataset", "TestClip"]
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,8 @@ from specview.datasets.clips import AUTO, Channel, Dataset, TestClip
 from specview.datasets.layouts import _Found, _found_or_raise, _pick
 from specview.datasets.listing import _source, label_from_name, list_audio
 from specview.datasets.meta import META_FILE, read_meta_csv
-from specview.errors import AudioError, DatasetError, ParameterError
-
-
-def _check_channel_arg(channel: object) -> None:
-    if channel is None or channel == AUTO:
-        return
-    if isinstance(channel, bool) or not isinstance(channel, int) or channel < 0:
-        raise ParameterError(
-            f"channel must be a whole number >= 0, None (mean of channels) or 'auto', "
-            f"got {channel!r}"
-        )
+from specview.errors import AudioError, DatasetError
+from specview.types import check_channel
 
 
 def _check_channel(channel: int | None, files: list[Path]) -> None:
@@ -131,10 +122,11 @@ def load_dataset(
     subset : str, optional
         Name from :func:`dataset_subsets`, or a unique tail of one (``"id_00"`` for
         ``"fan/id_00"``). Needed when ``root`` holds several subsets.
-    channel : int, None or "auto"
+    channel : int, None or "default"
         Channel every file of the dataset is read from (recorded in :attr:`Dataset.channel`):
-        an index from 0, None for the mean of all channels, ``"auto"`` (default) for channel 0
-        on MIMII (as its baselines) and the mean elsewhere.
+        an index from 0, None for the mean of all channels, ``"default"``
+        (:data:`~specview.types.DEFAULT_CHANNEL`) for channel 0 on MIMII (as its baselines)
+        and the mean elsewhere.
 
     Returns
     -------
@@ -148,9 +140,9 @@ def load_dataset(
         No known layout, several subsets and no ``subset``, an unknown ``subset``, a malformed
         ``test/meta.csv``, or a channel the files do not have.
     ParameterError
-        ``channel`` is not an index, None or ``"auto"``.
+        ``channel`` is not an index, None or ``"default"``.
     """
-    _check_channel_arg(channel)
+    check_channel(channel)
     root = Path(root)
     return _read(_pick(root, _found_or_raise(root), subset), channel)
 
@@ -160,5 +152,5 @@ def load_datasets(root: str | Path, *, channel: Channel = AUTO) -> list[Dataset]
 
     See :func:`load_dataset` for ``channel`` and the errors.
     """
-    _check_channel_arg(channel)
+    check_channel(channel)
     return [_read(f, channel) for f in _found_or_raise(Path(root))]
