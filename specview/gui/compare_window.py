@@ -168,6 +168,7 @@ class CompareWindow(CompareActions, QMainWindow):
     def _fill_clip_list(self, rows: list[tuple[Path, int | None]]) -> None:
         self._rows = rows
         self._fill_clip_columns()
+
     def _fill_clip_columns(self) -> None:
         self.clips.fill(getattr(self, "_rows", []), [e.name.split(" (")[0] for e in self.entries],
                         self.summaries)
