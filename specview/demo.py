@@ -32,22 +32,10 @@ fan, pump, valve and engine; each dataset plays one unit (its nominal speed, bla
 resonances drawn once from the seed), and every clip varies it: speed +-5 %, load (harmonic
 and noise levels), gain +-3 dB, random phases, slow drift of speed and level within the clip.
 
-Anomalies (:mod:`specview.demo_anomalies`; one per anomalous clip, inside its box, at least
-0.3 s from the clip ends)
--------------------------------------------------------------------------------------------
-impact
-    Decaying noise burst with a few ringing modes, band-limited to about 1-8 kHz; the box runs
-    from 20 ms before the onset to 150 ms after it.
-whine
-    Bearing tone at 2-8 kHz with a few Hz of frequency jitter, 0.5-1.5 s with fades; the box is
-    the tone +- (max(5 % of f, 40 Hz) + jitter).
-rattle
-    Train of short clicks (15-40 per second) band-limited to a 1.5-4 kHz wide band, 0.4-1 s.
-friction
-    Band-limited noise (3-10 kHz) with stick-slip pulsing, 0.3-1 s with fades.
-dropout
-    The machine attenuated over 0.3-0.8 s in a band or across the whole band; the anomaly
-    source is the (negative) removed part, the box the band where it was removed.
+Anomalies (:mod:`specview.demo_anomalies`, which describes each)
+-----------------------------------------------------------------
+impact, whine, rattle, friction and dropout: one per anomalous clip, inside its box, at least
+0.3 s from the clip ends.
 
 Level definition
 ----------------
