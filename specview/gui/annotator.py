@@ -72,7 +72,7 @@ class Annotator(QObject):
         panel.label_column_chosen.connect(self.choose_label_column)
         panel.export_requested.connect(self.export_dialog)
         panel.flagged_selected.connect(self._zoom_flagged)
-        state.annotations_changed.connect(self.save)
+        state.boxes_changed.connect(self.save)
         self.saved.connect(lambda p: panel.save_label.setText(f"Saved to {p.name}"))
         self.save_failed.connect(lambda m: panel.save_label.setText(f"Not saved: {m}"))
         state.clip_loaded.connect(lambda _p: panel.save_label.setText(

@@ -258,8 +258,8 @@ class BoxPanel(QWidget):
             and self.dismiss_requested.emit(self.selected_flagged()))
         state.clip_loaded.connect(self.refresh)
         state.results_changed.connect(self.refresh)
-        state.annotations_changed.connect(self.refresh)
-        state.selection_changed.connect(self._show_selection)
+        state.boxes_changed.connect(self.refresh)
+        state.selected_changed.connect(self._show_selection)
         state.selected_region_changed.connect(self._show_region)
         self.refresh()
 

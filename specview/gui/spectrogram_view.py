@@ -211,8 +211,8 @@ class SpectrogramView(QWidget):
         state.clip_loaded.connect(self._on_clip_loaded)
         state.results_changed.connect(self._on_results_changed)
         state.scores_changed.connect(self._apply_heat_levels)
-        state.annotations_changed.connect(self.refresh_boxes)
-        state.selection_changed.connect(self.refresh_boxes)
+        state.boxes_changed.connect(self.refresh_boxes)
+        state.selected_changed.connect(self.refresh_boxes)
         self.legend = self._make_legend()
         self.threshold_line: pg.InfiniteLine | None = None
 

@@ -78,9 +78,9 @@ class AppState(QObject):
     scores_changed()
         ``scores`` (clip path -> :class:`ClipScore` under the current model) grew or was
         cleared with a model change.
-    annotations_changed()
+    boxes_changed()
         ``boxes`` or ``flagged`` changed by an edit (undoable through ``undo_stack``).
-    selection_changed()
+    selected_changed()
         ``selected`` (index into ``boxes``, or None) changed.
     selected_region_changed()
         ``selected_region`` (index into ``flagged``, or None) changed.
@@ -92,8 +92,8 @@ class AppState(QObject):
     model_saved = Signal(object)
     dataset_opened = Signal()
     scores_changed = Signal()
-    annotations_changed = Signal()
-    selection_changed = Signal()
+    boxes_changed = Signal()
+    selected_changed = Signal()
     selected_region_changed = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -159,7 +159,7 @@ class AppState(QObject):
         self._flag()
         self.clip_loaded.emit(self.clip_path)
         self.results_changed.emit()
-        self.selection_changed.emit()
+        self.selected_changed.emit()
 
     def _stack_for(self, path: Path | None) -> QUndoStack:
         """The undo history of ``path`` (made on first use), now the active one."""
@@ -184,7 +184,7 @@ class AppState(QObject):
         if flagged is not None:
             self.flagged = list(flagged)
             self.select_region(None)
-        self.annotations_changed.emit()
+        self.boxes_changed.emit()
         self.select(selected)
 
     def select(self, index: int | None) -> None:
@@ -192,7 +192,7 @@ class AppState(QObject):
             index = None
         if index != self.selected:
             self.selected = index
-            self.selection_changed.emit()
+            self.selected_changed.emit()
 
     def set_model(self, model: Model | None, path: Path | None = None) -> None:
         self.model = model
