@@ -151,7 +151,7 @@ class RowProfile:
         return cls(loc, scale, edge, pm, gain, (size[0], size[1]))
 
 
-def power_ceiling(powers: Sequence[np.ndarray], q: float = 0.99) -> tuple[float, ...]:
+def power_ceiling(powers: Sequence[np.ndarray], *, q: float = 0.99) -> tuple[float, ...]:
     """Each row's ``q`` quantile of mel power over every frame of normal clips' power
     spectrograms."""
     v = np.concatenate([np.asarray(x, dtype=np.float64) for x in powers], axis=1)

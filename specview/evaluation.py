@@ -179,7 +179,7 @@ def evaluate(
         energy = None
         if clip.anomaly_source is not None:
             logmel = _anomaly_logmel(clip.anomaly_source, model, result.map.shape[1])
-            energy = (M.energy_mask(logmel, tau), M.minmax01(logmel))
+            energy = (M.energy_mask(logmel, tau=tau), M.minmax01(logmel))
         elif clip.label == 0 and any_sources:
             energy = (np.zeros(result.map.shape, dtype=bool), np.zeros(result.map.shape))
         faith = None

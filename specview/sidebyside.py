@@ -72,7 +72,7 @@ def score_with_all(path: Path, entries: Sequence[Entry]) -> list[tuple[Spectrogr
 
 
 def clip_results(clip: TestClip | Path, entries: Sequence[Entry],
-                 scored: Sequence[tuple[Spectrogram, AnomalyResult]],
+                 scored: Sequence[tuple[Spectrogram, AnomalyResult]], *,
                  boxes: Sequence[Box] | None = None) -> list[ClipResult]:
     """Every model's :class:`~specview.results.ClipResult` for one clip (its sidecar's boxes
     unless ``boxes`` are given, read once)."""

@@ -29,8 +29,8 @@ def test_perfect_and_inverted_ranking():
     assert M.partial_auc(s, y) == pytest.approx(1.0)
     assert M.roc_auc(-s, y) == pytest.approx(0.0)
     # McClish-standardised pAUC of an inverted ranking: 0.5 * (1 - a / (2 - a)), a = max_fpr
-    assert M.partial_auc(-s, y, 0.1) == pytest.approx(9 / 19)
-    assert M.partial_auc(-s, y, 0.1) == pytest.approx(roc_auc_score(y, -s, max_fpr=0.1))
+    assert M.partial_auc(-s, y, max_fpr=0.1) == pytest.approx(9 / 19)
+    assert M.partial_auc(-s, y, max_fpr=0.1) == pytest.approx(roc_auc_score(y, -s, max_fpr=0.1))
 
 
 def test_two_by_two_with_one_swap():
@@ -78,8 +78,8 @@ def test_against_sklearn_with_ties(seed, n):
     s = np.round(rng.normal(size=n) + 0.8 * y, 1)
     assert M.roc_auc(s, y) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
     for a in (0.05, 0.1, 0.3):
-        assert M.partial_auc(s, y, a) == pytest.approx(roc_auc_score(y, s, max_fpr=a), abs=1e-12)
-    assert M.partial_auc(s, y, 1.0) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+        assert M.partial_auc(s, y, max_fpr=a) == pytest.approx(roc_auc_score(y, s, max_fpr=a), abs=1e-12)
+    assert M.partial_auc(s, y, max_fpr=1.0) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
     assert M.average_precision(s, y) == pytest.approx(average_precision_score(y, s), abs=1e-12)
     f1, thr = M.best_f1(s, y)
     assert f1 == pytest.approx(_sk_best_f1(y, s), abs=1e-12)
@@ -156,16 +156,16 @@ def test_boxes_to_mask_union_of_boxes():
 
 def test_energy_mask_by_hand():
     x = np.array([[0.0, 1.0], [2.0, 3.0]])  # normalised 0, 1/3, 2/3, 1; mass 2
-    np.testing.assert_array_equal(M.energy_mask(x, 0.4), [[False, False], [False, True]])
-    np.testing.assert_array_equal(M.energy_mask(x, 0.6), [[False, False], [True, True]])
+    np.testing.assert_array_equal(M.energy_mask(x, tau=0.4), [[False, False], [False, True]])
+    np.testing.assert_array_equal(M.energy_mask(x, tau=0.6), [[False, False], [True, True]])
     db = np.array([[-80.0, -80.0], [-20.0, -50.0]])  # normalised 0, 0, 1, 0.5; mass 1.5
-    np.testing.assert_array_equal(M.energy_mask(db, 0.4), [[False, False], [True, False]])
-    np.testing.assert_array_equal(M.energy_mask(db, 0.7), [[False, False], [True, True]])
+    np.testing.assert_array_equal(M.energy_mask(db, tau=0.4), [[False, False], [True, False]])
+    np.testing.assert_array_equal(M.energy_mask(db, tau=0.7), [[False, False], [True, True]])
 
 
 def test_energy_mask_ties_and_constant():
     x = np.array([[5.0, 5.0], [1.0, 1.0]])
-    np.testing.assert_array_equal(M.energy_mask(x, 0.4), [[True, True], [False, False]])
+    np.testing.assert_array_equal(M.energy_mask(x, tau=0.4), [[True, True], [False, False]])
     assert not M.energy_mask(np.full((3, 4), -30.0)).any()
 
 

@@ -106,7 +106,8 @@ class CompareActions:
         path = self.state.clip_path
         if path is None or path not in self.cache:
             raise SpecviewError("nothing to export: no clip is shown")
-        evals = S.clip_results(path, self.entries, self.cache[path], load_sidecar(path).boxes)
+        evals = S.clip_results(path, self.entries, self.cache[path],
+                                boxes=load_sidecar(path).boxes)
         report.panes_figure(Path(file), evals, [e.name for e in self.entries],
                             [e.model for e in self.entries], dpi=dpi)
         return Path(file)

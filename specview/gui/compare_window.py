@@ -228,7 +228,7 @@ class CompareWindow(CompareActions, QMainWindow):
             return
         self._remember(path, out)
         boxes = load_sidecar(path).boxes
-        self.shown = S.clip_results(path, entries, out, boxes)
+        self.shown = S.clip_results(path, entries, out, boxes=boxes)
         self.summaries[path] = S.summaries(entries, self.shown)
         self.view.link_frequency(same_rows([d.freqs for d, _r in out]))
         for pane, e, res in zip(self.view.panes, entries, self.shown, strict=True):

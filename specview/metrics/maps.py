@@ -140,9 +140,9 @@ def pro_curve(maps, masks, *, connectivity: int = 8) -> tuple[np.ndarray, np.nda
 def aupro(
     maps,
     masks,
+    *,
     max_fpr: float = 0.3,
     n_thresholds: int | None = None,
-    *,
     connectivity: int = 8,
 ) -> float:
     """Normalised area under the per-region-overlap curve up to ``max_fpr`` (MVTec AD).
@@ -289,7 +289,7 @@ def _clipped_area(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
 # --------------------------------------------------------------------------- temporal metrics
 
 
-def temporal_scores(amap, top: int = 5) -> np.ndarray:
+def temporal_scores(amap, *, top: int = 5) -> np.ndarray:
     """Per-frame score: mean of the ``top`` highest cells in each frame, float32 ``(n_time,)``.
 
     Same definition as :attr:`specview.types.AnomalyResult.frame_scores`.
@@ -313,7 +313,7 @@ def temporal_metrics(maps, masks, *, top: int = 5) -> dict[str, float]:
     mask in that frame is.
     """
     ms, ks = _map_pairs(maps, masks)
-    s = np.concatenate([temporal_scores(m, top).astype(np.float64) for m in ms])
+    s = np.concatenate([temporal_scores(m, top=top).astype(np.float64) for m in ms])
     y = np.concatenate([k.any(axis=0) for k in ks])
     return {
         "auroc": roc_auc(s, y),

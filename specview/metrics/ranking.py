@@ -124,7 +124,7 @@ def roc_auc(scores, labels) -> float:
     return _trapezoid(fpr, tpr)
 
 
-def partial_auc(scores, labels, max_fpr: float = 0.1) -> float:
+def partial_auc(scores, labels, *, max_fpr: float = 0.1) -> float:
     """Standardised partial AUC over ``FPR in [0, max_fpr]`` (McClish correction).
 
     Returns ``0.5 * (1 + (pAUC - min) / (max - min))`` with ``min = max_fpr**2 / 2`` and
@@ -168,7 +168,7 @@ def clip_metrics(scores, labels, *, max_fpr: float = 0.1) -> dict[str, float]:
     """``auroc``, ``pauc`` (standardised, FPR <= ``max_fpr``), ``ap`` and ``f1_max``."""
     return {
         "auroc": roc_auc(scores, labels),
-        "pauc": partial_auc(scores, labels, max_fpr),
+        "pauc": partial_auc(scores, labels, max_fpr=max_fpr),
         "ap": average_precision(scores, labels),
         "f1_max": best_f1(scores, labels)[0],
     }

@@ -96,7 +96,7 @@ def boxes_to_mask(boxes: Sequence[Box], times, freqs) -> np.ndarray:
     return mask
 
 
-def energy_mask(anomaly_logmel, tau: float = 0.4) -> np.ndarray:
+def energy_mask(anomaly_logmel, *, tau: float = 0.4) -> np.ndarray:
     """Ground-truth mask from the log-mel of the anomaly alone (the reference paper's rule).
 
     Min-max normalise to [0, 1], sort cells by value descending and keep the loudest cells
