@@ -170,6 +170,23 @@ class Model:
         return result
 
     def score_file(self, path: str | Path, *, channel: Channel = DEFAULT_CHANNEL) -> ScoredClip:
+        """Score a recording as the model hears it (:meth:`load`).
+
+        Returns
+        -------
+        ScoredClip
+            ``result``: the map ``(n_freq, n_time)`` with ``times`` (s) and ``freqs`` (Hz),
+            the clip score and frame scores; ``display``: the dB spectrogram on the same grid.
+
+        Examples
+        --------
+        >>> model = load_model("fan.safetensors")                      # doctest: +SKIP
+        >>> clip = model.score_file("fan/test/anomaly_003.wav")         # doctest: +SKIP
+        >>> clip.result.map.shape, clip.result.clip_score               # doctest: +SKIP
+        ((96, 216), 7.42)
+        >>> [r.box for r in model.flagged(clip.result)]                 # doctest: +SKIP
+        [Box(t0=2.21, t1=2.60, f0=1187.0, f1=4422.0, label='', ...)]
+        """
         return self.score_audio(self.load(path, channel=channel))
 
     def save(self, path: str | Path) -> None:
@@ -324,6 +341,14 @@ def fit(
         Accept training clips of different sample rates by bringing them all to the lowest
         one (a :class:`~specview.errors.SpecviewWarning` says how many were resampled);
         without it, mixed rates are refused.
+
+    Examples
+    --------
+    >>> from specview import pipeline
+    >>> model = pipeline.fit("data/fan", method="patchcore")        # doctest: +SKIP
+    >>> model.info["n_train_clips"], model.info["n_calibration_clips"]  # doctest: +SKIP
+    (34, 6)
+    >>> model.save("fan.safetensors")                               # doctest: +SKIP
     """
     if isinstance(train, (str, Path)):
         files = training_files(train)
