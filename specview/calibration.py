@@ -67,7 +67,7 @@ class RowProfile:
     #: The focus's neighbourhood, ``(rows, frames)`` of the map (odd).
     focus_size: tuple[int, int] = (1, 1)
 
-    def focus(self, amap: np.ndarray, power: np.ndarray) -> np.ndarray:
+    def focus(self, amap: np.ndarray, excess: np.ndarray | None) -> np.ndarray:
         """The profiled map ``amap`` re-focused on the sound that exceeds its normal level.
 
         A detector's map is as coarse as the encoder's features (aisfx: a cell is 8 mel bands x
@@ -75,8 +75,8 @@ class RowProfile:
         hill whose top can lie a few bands beside the sound that raised it (a 425 Hz tone
         peaked at 588 Hz). Each cell gains up to ``focus_gain`` times the highest map value of
         its neighbourhood (``focus_size``: a feature cell either way in frequency, half of one
-        in time), in proportion to the mel power ``power`` puts there above the row's normal
-        ceiling: ``g = 1 - exp(-excess / (10 * median ceiling))``, 0 without excess. So the
+        in time), in proportion to ``excess``, the mel power there above the row's normal
+        ceiling (:meth:`excess_power`): ``g = 1 - exp(-excess / (10 * median ceiling))``, 0 without excess. So the
         map's peak moves to where the event's energy is, within the region the detector
         found; a normal clip (its cells under their 99th percentile but for 1 %) and an
         anomaly that removes sound are left almost as they were. Unchanged without the
@@ -85,7 +85,6 @@ class RowProfile:
         a = np.asarray(amap, dtype=np.float32)
         if not self.focus_gain or not self.power_ceiling:
             return a
-        excess = self.excess_power(power)
         if excess is None or excess.shape != a.shape:
             return a
         from scipy.ndimage import maximum_filter

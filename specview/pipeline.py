@@ -163,7 +163,7 @@ class Model:
                 if rows.focus_gain:
                     # the focused map is shown and ranked; regions are those of the detector's
                     # own (profiled) map, which the threshold was calibrated on
-                    amap = rows.focus(result.map, power)
+                    amap = rows.focus(result.map, excess)
                     result = AnomalyResult(amap, result.times, result.freqs, float(amap.max()),
                                            frame_scores(amap),
                                            extras={**result.extras, "region_map": result.map})

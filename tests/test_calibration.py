@@ -219,17 +219,18 @@ def test_the_energy_focus_moves_the_peak_to_the_band_the_sound_adds_energy_to():
     ceiling = np.full(n_rows, 1.0)
     prof = RowProfile((0.0,) * n_rows, (1.0,) * n_rows, (), tuple(ceiling), 0.25, (17, 9))
     quiet = np.full((n_rows, n_t), 0.5)  # everywhere under its ceiling
-    np.testing.assert_array_equal(prof.focus(hill, quiet), hill)
+    np.testing.assert_array_equal(prof.focus(hill, prof.excess_power(quiet)), hill)
     tone = quiet.copy()
     tone[12:14, 20:40] = 200.0  # 20x the reference (10 x the median ceiling)
-    out = prof.focus(hill, tone)
+    out = prof.focus(hill, prof.excess_power(tone))
     peak = np.unravel_index(int(np.argmax(out)), out.shape)
     assert peak[0] in (12, 13) and 20 <= peak[1] < 40
     assert np.argmax(hill.max(1)) == 16  # it was not there before
     assert (out - hill).max() <= 0.25 * hill.max() + 1e-5
+    np.testing.assert_array_equal(prof.focus(hill, None), hill)  # no statistics: unchanged
     np.testing.assert_array_equal(out[:, :10], hill[:, :10])  # far from the tone: untouched
     off = RowProfile((0.0,) * n_rows, (1.0,) * n_rows, (), tuple(ceiling))  # older files
-    np.testing.assert_array_equal(off.focus(hill, tone), hill)
+    np.testing.assert_array_equal(off.focus(hill, off.excess_power(tone)), hill)
     back = RowProfile.from_dict(prof.to_dict())
     assert back == prof
     with pytest.raises(ValueError, match="focus_gain"):

@@ -180,7 +180,7 @@ def test_fitted_models_score_through_their_row_profile_and_older_files_load_unch
     assert rows.focus_gain > 0
     np.testing.assert_array_equal(res.extras["region_map"], rows.apply(raw.map))
     np.testing.assert_array_equal(
-        res.map, rows.focus(rows.apply(raw.map), expand(spec.values, fe)))
+        res.map, rows.focus(rows.apply(raw.map), rows.excess_power(expand(spec.values, fe))))
     assert res.clip_score == float(res.map.max())
     np.testing.assert_array_equal(res.frame_scores, frame_scores(res.map))
     assert res.extras["raw_clip_score"] == raw.clip_score
