@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from specview.datasets import TestClip
 from specview.gui.state import AppState
 from specview.results import localisation, make_result, score_clips
 
@@ -80,7 +81,8 @@ class EvalPanel(QWidget):
             self.clip_scores = None
             self.clip_note.setText("Load or fit a model to score this clip.")
         else:
-            res = make_result(model, self.state.clip_path or Path("clip"), r,
+            # the boxes on screen are the truth: no sidecar is looked for
+            res = make_result(model, TestClip(self.state.clip_path or Path("clip"), None), r,
                               boxes=self.state.boxes)
             self.clip_scores = res.localisation
             self.clip_note.setText(
