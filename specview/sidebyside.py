@@ -8,6 +8,7 @@ model (:func:`score_dataset`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +100,7 @@ def score_dataset(
     summ: dict[Path, list[tuple[float, float]]] = {}
     for i, p in enumerate(paths):
         scored = (known or {}).get(p) or score_with_all(p, entries)
-        clip = as_clip(p)
-        clip = TestClip(p, labels.get(p), boxes_path=clip.boxes_path)
-        res = clip_results(clip, entries, scored)
+        res = clip_results(dataclasses.replace(as_clip(p), label=labels.get(p)), entries, scored)
         summ[p] = summaries(entries, res)
         for k, r in enumerate(res):
             per_model[k].append(r)
