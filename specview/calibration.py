@@ -106,7 +106,14 @@ class RowProfile:
         return np.ascontiguousarray(np.maximum(np.asarray(power, dtype=np.float64) - mean, 0.0),
                                     dtype=np.float32)
 
-    def apply(self, amap: np.ndarray) -> np.ndarray:
+    def apply(self, amap: np.ndarray, *, offset: int = 0, total: int | None = None) -> np.ndarray:
+        """The profiled map of ``amap``.
+
+        ``amap`` may be a piece of a longer recording's map: its columns are frames
+        ``offset : offset + n`` of a map of ``total`` frames (default: the whole map), so
+        the edge factors reach only the recording's own first and last frames. The pieces of
+        a map, profiled one by one, equal the whole map profiled at once.
+        """
         a = np.asarray(amap, dtype=np.float32)
         if a.ndim != 2 or a.shape[0] != len(self.loc):
             raise ModelFileError(
@@ -115,11 +122,17 @@ class RowProfile:
         loc = np.asarray(self.loc, dtype=np.float32)[:, None]
         scale = np.asarray(self.scale, dtype=np.float32)[:, None]
         z = (a - loc) / scale
-        n = min(len(self.edge), a.shape[1] // 2)
+        total = a.shape[1] if total is None else int(total)
+        n = min(len(self.edge), total // 2)
         if n:
             g = np.asarray(self.edge[:n], dtype=np.float32)
-            z[:, :n] /= g
-            z[:, a.shape[1] - n:] /= g[::-1]
+            cols = np.arange(offset, offset + a.shape[1])
+            head = cols < n
+            if head.any():
+                z[:, head] /= g[cols[head]]
+            tail = cols >= total - n
+            if tail.any():
+                z[:, tail] /= g[total - 1 - cols[tail]]
         return np.ascontiguousarray(z, dtype=np.float32)
 
     def to_dict(self) -> dict:
@@ -265,6 +278,40 @@ class Calibration:
         beta = float(mx.std(ddof=1)) * np.sqrt(6.0) / np.pi
         mu = float(mx.mean()) - _EULER * beta
         return float(mu - beta * np.log(-np.log(1.0 - self.flag_rate)))
+
+    def threshold_per_hour(self, per_hour: float, *, block_seconds: float) -> float:
+        """The flag threshold for recordings of any length: about ``per_hour`` false flags per
+        hour of normal audio.
+
+        The Gumbel law of :attr:`threshold` is the law of the highest cell of a calibration
+        clip, a block of ``block_seconds`` of normal audio (the calibration clips' length). An
+        hour holds ``3600 / block_seconds`` such blocks, so ``per_hour`` flags an hour are
+        ``p = per_hour * block_seconds / 3600`` per block, and the threshold is the law's
+        ``1 - p`` quantile. At ``per_hour = flag_rate * 3600 / block_seconds`` it is
+        :attr:`threshold` itself: a day-long recording and a set of short clips are flagged at
+        the same rate per hour.
+
+        Raises
+        ------
+        ParameterError
+            ``per_hour`` or ``block_seconds`` not positive, or a rate of one flag per block or
+            more.
+        """
+        if not (math.isfinite(block_seconds) and block_seconds > 0):
+            raise ParameterError(f"block_seconds={block_seconds!r}; expected a duration > 0")
+        if not (math.isfinite(per_hour) and per_hour > 0):
+            raise ParameterError(f"false flags per hour {per_hour!r}: expected a number > 0")
+        p = per_hour * block_seconds / 3600.0
+        if not p < 1.0:
+            raise ParameterError(
+                f"{per_hour:g} false flags per hour is one per {3600 / per_hour:.3g} s, as often "
+                f"as the calibration's {block_seconds:.3g} s blocks; choose fewer than "
+                f"{3600 / block_seconds:.3g} per hour")
+        return self.with_flag_rate(p).threshold
+
+    def flags_per_hour(self, block_seconds: float) -> float:
+        """The calibration's own rate (``flag_rate`` per block) as false flags per hour."""
+        return self.flag_rate * 3600.0 / float(block_seconds)
 
     def with_flag_rate(self, rate: float) -> Calibration:
         if not 0.0 < rate < 1.0:

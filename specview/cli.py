@@ -151,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder (scores.csv, maps/*.npz)")
     s.add_argument("--subset", default=None,
                    help="which subset of a multi-part dataset (MIMII/DCASE machine id)")
+    s.add_argument("--false-flags-per-hour", type=number(low=0, low_open=True), default=None,
+                   metavar="R",
+                   help="flag threshold of recordings over 5 minutes (scored in a stream into "
+                        "long/<name>.zarr): R false flags per hour of normal audio (default: "
+                        "the model's calibrated rate, e.g. 36 for 5 %% of 5-s clips)")
     s.set_defaults(func=cmd_score)
 
     pl = sub.add_parser("play", help="listen to a recording: a span, a band, slowed down, or "

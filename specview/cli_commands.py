@@ -40,6 +40,33 @@ class _Bar:
         self._bar.close()
 
 
+class _AudioBar(_Bar):
+    """A progress bar over seconds of audio, showing the real-time factor."""
+
+    def __init__(self, desc: str) -> None:
+        import time
+
+        from tqdm import tqdm
+
+        self._bar = tqdm(desc=desc, unit="s audio", leave=False, file=sys.stderr,
+                         disable=not sys.stderr.isatty(), bar_format=(
+                             "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio "
+                             "[{elapsed}<{remaining}{postfix}]"))
+        self.desc = desc
+        self._t0 = time.perf_counter()
+
+    def __call__(self, done: float, total: float) -> None:  # type: ignore[override]
+        import time
+
+        if self._bar.total != total:
+            self._bar.total = total
+        self._bar.n = done
+        took = time.perf_counter() - self._t0
+        if took > 0 and done > 0:
+            self._bar.set_postfix_str(f"{done / took:.0f}x real time", refresh=False)
+        self._bar.refresh()
+
+
 def _with_bar(desc: str, fn: Callable[[Callable[[int, int], None]], object]) -> object:
     bar = _Bar(desc)
     try:
@@ -167,10 +194,25 @@ def cmd_score(args: argparse.Namespace) -> int:
     check_output_folder(args.out, inputs=[args.model, *args.inputs])
     model = pipeline.load_model(args.model, device=args.device)
     ch = _dataset_channel(args)
-    rows = _with_bar("scoring", lambda p: scoring.score_files(
-        model, args.inputs, args.out, channel=ch, progress=p,
-        subset=args.subset))
-    print(f"{Path(args.out) / 'scores.csv'}: {len(rows)} clip(s) scored")  # type: ignore[arg-type]
+    from specview.longscore import LONG_SECONDS
+
+    def said(path: Path, seconds: float, took: float) -> None:
+        if seconds > LONG_SECONDS:  # a long recording: one line when it is done
+            print(f"{path}: {seconds / 3600:.2f} h scored in {took:.0f} s "
+                  f"({seconds / max(took, 1e-9):.0f}x real time)", file=sys.stderr)
+
+    bar = _AudioBar("scoring")
+    try:
+        rows = scoring.score_files(model, args.inputs, args.out, channel=ch, progress=bar,
+                                   subset=args.subset, per_hour=args.false_flags_per_hour,
+                                   on_file=said)
+    finally:
+        bar.close()
+    print(f"{Path(args.out) / 'scores.csv'}: {len(rows)} clip(s) scored")
+    for r in rows:
+        if "events" in r:
+            print(f"{r['file']}: {r['events']} flagged event(s) "
+                  f"({r['events_per_hour']:.1f} per hour), {Path(args.out) / r['map']}")
     return 0
 
 

@@ -49,7 +49,7 @@ from specview.types import (
     Spectrogram,
     check_channel,
 )
-from specview.windows import plan_windows, stitch
+from specview.windows import Span, plan_windows, stitch
 
 #: Longest stretch scored at once; longer recordings are scored in windows and stitched.
 WINDOW_SECONDS = 60.0
@@ -191,6 +191,30 @@ class Model:
 
     def save(self, path: str | Path) -> None:
         save_model(self, path)
+
+    @property
+    def block_seconds(self) -> float:
+        """Length of the calibration's blocks of normal audio (its clips' mean duration; for
+        model files from before it was stored, the training clips' mean duration)."""
+        cal = self.calibration
+        if cal is not None and cal.extras.get("clip_seconds"):
+            return float(cal.extras["clip_seconds"])
+        n = self.info.get("n_train_clips") or 0
+        total = self.info.get("train_seconds") or 0.0
+        return float(total) / n if n and total else 10.0
+
+    def threshold_per_hour(self, per_hour: float | None = None) -> float:
+        """The flag threshold for ``per_hour`` false flags per hour of normal audio
+        (:meth:`Calibration.threshold_per_hour`; ParameterError without a calibration or for
+        a rate out of range); None: the calibration's own rate per hour."""
+        cal = self.calibration
+        if cal is None:
+            raise ParameterError("this model file has no calibration (refit it): no threshold "
+                                 "to flag long recordings with")
+        block = self.block_seconds
+        if per_hour is None:
+            per_hour = cal.flags_per_hour(block)
+        return cal.threshold_per_hour(per_hour, block_seconds=block)
 
     def flagged(self, result: AnomalyResult, *, flag_rate: float | None = None,
                 min_cells: int = 2) -> list[FlaggedRegion]:
@@ -373,12 +397,13 @@ def fit(
     model.detector.fit(model.encoder, specs(), n_clips=len(fit_files), progress=progress, **extra)
     fit_seconds = time.perf_counter() - t0
     held_out = bool(cal_files)
-    raw, levels = [], []
+    raw, levels, seconds = [], [], []
     scored = cal_files or fit_files[:10]
     for p, s in zip(scored, _training_spectrograms(scored, model.encoder, channel, cache, band_sr),
                     strict=True):
         raw.append(check_result(score_spectrogram(model.detector, model.encoder, s), p).map)
         levels.append(expand(s.values, model.encoder.front_end))
+        seconds.append(s.duration)
     # each frequency row measured against its own normal spread (see calibration.RowProfile),
     # then the threshold and quantiles of the profiled maps
     rows = fit_row_profile(raw, edge_frames=context_frames(model.encoder, EDGE_SECONDS))
@@ -387,7 +412,8 @@ def fit(
                                focus_size=(2 * grid.freq_stride + 1, grid.time_stride + 1))
     maps = [rows.apply(m) for m in raw]
     cal = calibrate(maps, [float(m.max()) for m in maps], held_out=held_out)
-    model.calibration = dataclasses.replace(cal, rows=rows)
+    model.calibration = dataclasses.replace(
+        cal, rows=rows, extras={**cal.extras, "clip_seconds": float(np.mean(seconds))})
     model.info = {
         "n_train_clips": len(fit_files),
         "n_calibration_clips": len(cal_files),
@@ -423,16 +449,23 @@ def score_spectrogram(
                          frame_scores(amap), extras={**extras, "raw_clip_score": result.clip_score})
 
 
+def window_plan(encoder: Encoder, n_time: int,
+                window_seconds: float = WINDOW_SECONDS) -> list[Span]:
+    """The windows a recording of ``n_time`` front-end frames is scored in (one for up to 1.5
+    windows; longer ones in windows of ``window_seconds`` with 16 cells of context each side).
+    Whole-file scoring and streaming (:mod:`specview.longscore`) use the same plan, so their
+    maps agree."""
+    fe = encoder.front_end
+    m = encoder.time_multiple
+    win = max(m, int(window_seconds / fe.seconds_per_frame) // m * m)
+    return plan_windows(n_time, win, margin=16 * m, multiple=m, whole_up_to=win * 3 // 2)
+
+
 def _score_windows(
     detector: Detector, encoder: Encoder, spec: Spectrogram, window_seconds: float
 ) -> AnomalyResult:
     fe = encoder.front_end
-    n_time = spec.values.shape[1]
-    m = encoder.time_multiple
-    win = max(m, int(window_seconds / fe.seconds_per_frame) // m * m)
-    # a recording up to 1.5 windows long is scored whole; longer ones in windows with 16 cells
-    # of context each side
-    spans = plan_windows(n_time, win, margin=16 * m, multiple=m, whole_up_to=win * 3 // 2)
+    spans = window_plan(encoder, spec.values.shape[1], window_seconds)
     if len(spans) == 1:
         return detector.score(encoder, spec)
     maps, frames = [], []

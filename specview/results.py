@@ -443,15 +443,17 @@ def per_clip_rows(results: list[ClipResult]) -> list[dict]:
     return rows
 
 
-def write_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Rows as CSV, atomically; none: no file.
+def write_rows(path: str | Path, rows: Sequence[Mapping[str, Any]], *,
+               columns: Sequence[str] | None = None) -> None:
+    """Rows as CSV, atomically; none: no file (with ``columns``: the header alone).
 
-    The header is every key in order of first appearance; a missing or None cell is empty;
-    floats have 6 significant digits. UTF-8 with the csv module's ``\\r\\n`` line ends.
+    The header is ``columns``, else every key in order of first appearance; a missing or None
+    cell is empty; floats have 6 significant digits (pass a string for more). UTF-8 with the
+    csv module's ``\\r\\n`` line ends.
     """
-    if not rows:
+    if not rows and columns is None:
         return
-    keys: list[str] = []
+    keys: list[str] = list(columns or [])
     for r in rows:
         keys += [k for k in r if k not in keys]
     buf = io.StringIO(newline="")

@@ -76,7 +76,7 @@ from specview.fileio.orphans import (
     is_temp_name,
 )
 from specview.fileio.orphans import _host_tag as _host_tag
-from specview.fileio.staging import OutputSet, make_temp_dir, staged
+from specview.fileio.staging import OutputSet, atomic_folder, make_temp_dir, staged
 
 __all__ = [
     "CLEAN_INTERVAL",
@@ -85,6 +85,7 @@ __all__ = [
     "STALE_SECONDS",
     "OutputSet",
     "OutputWriteError",
+    "atomic_folder",
     "atomic_output",
     "atomic_write_bytes",
     "atomic_write_text",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno as errno_
 import os
+import shutil
 import stat
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
@@ -21,6 +22,7 @@ from specview.fileio.orphans import CLEAN_INTERVAL, _create_temp, _temp_name, cl
 
 __all__ = [
     "OutputSet",
+    "atomic_folder",
     "make_temp_dir",
     "staged",
 ]
@@ -85,6 +87,7 @@ class OutputSet:
         self._created: list[Path] = []
         self._protected: dict[tuple[int, int], str] = {}
         self._deletions: list[tuple[Path, str | None]] = []
+        self._folders: dict[Path, Path] = {}  # target folder -> the temporary tree standing for it
         self._staged = staged
         self._done = False
         self.protect(protect)
@@ -127,6 +130,28 @@ class OutputSet:
                 raise _write_error(entry.path, exc, staged=self._staged,
                                    folder=entry.temp.parent) from exc
             raise
+
+    def folder(self, path: str | Path) -> Path:
+        """A new empty temporary folder standing for the folder ``path`` (a tree such as a
+        chunked array store, written by a library file by file): :meth:`commit` puts it in
+        place of ``path`` (the previous tree is removed only then), :meth:`abort` removes it."""
+        if self._done:
+            raise RuntimeError("this OutputSet was already committed or aborted")
+        target = resolve_target(path)
+        if target.exists() and not target.is_dir():
+            raise _write_error(Path(path), NotADirectoryError(
+                errno_.ENOTDIR, "it is a file, not a folder"), staged=self._staged)
+        self._check_protected(Path(path), target)
+        try:
+            self._make_folder(target.parent)
+        except OSError as exc:
+            raise _write_error(Path(path), exc, staged=self._staged) from exc
+        old = self._folders.pop(target, None)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        tmp = make_temp_dir(target)
+        self._folders[target] = tmp
+        return tmp
 
     def write_bytes(self, path: str | Path, data: bytes) -> None:
         with self.output(path) as tmp:
@@ -183,6 +208,14 @@ class OutputSet:
                 self.abort()
                 raise
             folders[e.target.parent] = None
+        for target, tmp in list(self._folders.items()):
+            try:
+                _swap_folder(tmp, target)
+            except OSError as exc:
+                self.abort()
+                raise _write_error(target, exc, staged=False) from exc
+            del self._folders[target]
+            folders[target.parent] = None
         self._done = True
         self._entries.clear()
         for path, digest in self._deletions:
@@ -197,6 +230,9 @@ class OutputSet:
         """Remove every temporary file, and the folders this set created if they are empty."""
         for e in list(self._entries.values()):
             self._drop(e)
+        for tmp in self._folders.values():
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._folders.clear()
         for d in reversed(self._created):
             with contextlib.suppress(OSError):
                 os.rmdir(d)
@@ -289,6 +325,43 @@ def make_temp_dir(target: str | Path) -> Path:
         raise FileExistsError(errno_.EEXIST, f"no free temporary name beside {target}")
     except OSError as exc:
         raise _write_error(target, exc, staged=True) from exc
+
+
+def _swap_folder(tmp: Path, target: Path) -> None:
+    """Put the tree ``tmp`` in place of the folder ``target``: the old tree is renamed aside
+    first and removed once the new one is in place (a failed rename puts it back)."""
+    aside = None
+    if target.exists():
+        aside = target.parent / _temp_name(target.name, suffix="")
+        os.rename(target, aside)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        if aside is not None:
+            os.rename(aside, target)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """A temporary folder to build the tree ``path`` in (``with atomic_folder("a.zarr") as
+    tmp: ...``): when the block ends normally the tree replaces ``path`` (inside
+    :func:`staged`: when the staged block ends); when it raises, the tree is removed and the
+    previous one stays. A killed writer leaves a temporary folder that the next write into the
+    same parent folder removes."""
+    outer = _ACTIVE.get()
+    if outer is not None:
+        yield outer.folder(path)
+        return
+    outputs = OutputSet()
+    try:
+        yield outputs.folder(path)
+    except BaseException:
+        outputs.abort()
+        raise
+    outputs.commit()
 
 
 def _finish_temp(e: _Entry) -> None:

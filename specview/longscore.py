@@ -1,0 +1,294 @@
+"""Scoring recordings of any length in bounded memory: audio, spectrogram, map and events in a
+stream (issue 14).
+
+Whole-file scoring (:meth:`Model.score_file <specview.pipeline.Model.score_file>`) holds the
+recording, its spectrogram and its map; an hour at 44.1 kHz is 1.4 GB. Here the recording is
+read in blocks, resampled and turned into spectrogram frames in a stream
+(:mod:`specview.audiostream`), scored in the same windows with context margins as whole-file
+scoring (:func:`specview.pipeline.window_plan`), profiled and focused frame by frame
+(:class:`~specview.calibration.RowProfile`), cut into flagged events as soon as a quiet stretch
+ends them, and written to a store (:mod:`specview.longstore`) as it goes. What is held: one
+window of spectrogram (60 s plus context), one chunk of map, and the frames of an event still
+open. The map, frame scores and events equal those of whole-file scoring (tests compare them on
+a 3-minute recording).
+
+The flag threshold of a long recording is a rate of false flags per hour of normal audio
+(:meth:`Model.threshold_per_hour <specview.pipeline.Model.threshold_per_hour>`), by default the
+calibration's own rate per hour.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from specview import audiostream
+from specview.audio import audio_info
+from specview.calibration import RowProfile
+from specview.checks import check_result
+from specview.detectors.components import frame_scores
+from specview.errors import AudioError
+from specview.longstore import LongEvent, StoreWriter, calibrated
+from specview.metrics import event_regions, flagged_regions
+from specview.metrics.regions import MERGE_GAP_S
+from specview.pipeline import WINDOW_SECONDS, Model, window_plan
+from specview.spectrogram import compress, expand
+from specview.types import DEFAULT_CHANNEL, AnomalyResult, Box, Channel, Spectrogram, check_channel
+
+#: Recordings longer than this are scored in a stream by ``specview score`` (seconds).
+LONG_SECONDS = 300.0
+#: An event still open after this long is closed and a new one begins (seconds), so that the
+#: frames held for an open event stay bounded.
+MAX_EVENT_SECONDS = 600.0
+
+#: ``progress(frames_done, n_frames)`` after each window.
+LongProgress = Callable[[int, int], None]
+
+
+@dataclass
+class LongSummary:
+    """What scoring a long recording gave (the full results are in its store)."""
+
+    path: Path
+    store: Path
+    duration: float
+    n_frames: int
+    clip_score: float
+    peak_time: float
+    peak_freq: float
+    threshold: float
+    median: float
+    per_hour: float
+    events: list[LongEvent] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def realtime_factor(self) -> float:
+        return self.duration / self.seconds if self.seconds > 0 else float("inf")
+
+
+class _Focus:
+    """:meth:`RowProfile.focus` over a map that arrives in pieces: a column is focused once
+    the columns its neighbourhood reaches have arrived, so the pieces equal the whole."""
+
+    def __init__(self, rows: RowProfile) -> None:
+        self.rows = rows
+        self.hw = rows.focus_size[1] // 2
+        self.map: np.ndarray | None = None
+        self.exc: np.ndarray | None = None
+        self.first = 0  # global frame of self.map's column 0
+        self.done = 0   # next global frame to emit
+
+    def push(self, amap: np.ndarray, excess: np.ndarray, *, final: bool
+             ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Add columns; return ``(first, focused, profiled, excess)`` of the columns now final."""
+        if self.map is None:
+            self.map, self.exc = amap, excess
+        else:
+            self.map = np.concatenate([self.map, amap], axis=1)
+            self.exc = np.concatenate([self.exc, excess], axis=1)
+        end = self.first + self.map.shape[1]
+        stop = end if final else max(self.done, end - self.hw)
+        focused = self.rows.focus(self.map, self.exc)
+        a, b = self.done - self.first, stop - self.first
+        out = (self.done, focused[:, a:b], self.map[:, a:b], self.exc[:, a:b])
+        self.done = stop
+        keep = max(self.first, self.done - self.hw) - self.first
+        self.map, self.exc = self.map[:, keep:], self.exc[:, keep:]
+        self.first += keep
+        return out
+
+
+class _Events:
+    """Flagged events of a map that arrives in pieces, as :meth:`Model.flagged
+    <specview.pipeline.Model.flagged>` finds them on the whole map.
+
+    Regions are connected areas above the threshold, and events merge regions less than
+    ``gap_s`` apart; neither reaches across a stretch of more than ``gap_s`` with no cell
+    above the threshold. Columns are held until such a stretch follows them, then cut there
+    and turned into events; an event open longer than :data:`MAX_EVENT_SECONDS` is cut anyway.
+    """
+
+    def __init__(self, threshold: float, median: float, freqs: np.ndarray,
+                 seconds_per_frame: float, normal_power: np.ndarray | None,
+                 min_cells: int = 2) -> None:
+        self.threshold, self.median = float(threshold), float(median)
+        self.freqs, self.spf = freqs, float(seconds_per_frame)
+        self.normal_power, self.min_cells = normal_power, min_cells
+        self.quiet = int(MERGE_GAP_S / self.spf) + 2  # frames of a stretch that ends an event
+        self.max_frames = int(MAX_EVENT_SECONDS / self.spf)
+        self.first = 0
+        self.map = np.zeros((len(freqs), 0), dtype=np.float32)
+        self.exc: np.ndarray | None = None
+        self.events: list[tuple[Box, float, int]] = []
+
+    def push(self, region_map: np.ndarray, excess: np.ndarray | None, *, final: bool) -> None:
+        self.map = np.concatenate([self.map, region_map], axis=1)
+        if excess is not None:
+            self.exc = excess if self.exc is None else np.concatenate([self.exc, excess], axis=1)
+        hot = (self.map >= self.threshold).any(axis=0)
+        n = hot.size
+        if final or n >= self.max_frames:
+            cut = n
+        else:
+            # the end of the last run of `quiet` cold frames
+            cold = np.concatenate([[0], np.cumsum(~hot)])
+            ends = np.nonzero(cold[self.quiet:] - cold[:-self.quiet] == self.quiet)[0]
+            cut = int(ends[-1]) + self.quiet if ends.size else 0
+        if cut == 0:
+            return
+        if hot[:cut].any():
+            self._regions(self.map[:, :cut], None if self.exc is None else self.exc[:, :cut])
+        self.map = self.map[:, cut:]
+        if self.exc is not None:
+            self.exc = self.exc[:, cut:]
+        self.first += cut
+
+    def _regions(self, amap: np.ndarray, exc: np.ndarray | None) -> None:
+        times = np.arange(self.first, self.first + amap.shape[1]) * self.spf
+        regions = flagged_regions(amap, times, self.freqs, self.threshold,
+                                  min_cells=self.min_cells, base=self.median)
+        for r in event_regions(regions, exc, times, self.freqs, normal_power=self.normal_power):
+            self.events.append((r.box, r.score, r.n_cells))
+
+
+def score_long(
+    model: Model,
+    path: str | Path,
+    store: str | Path,
+    *,
+    channel: Channel = DEFAULT_CHANNEL,
+    per_hour: float | None = None,
+    window_seconds: float = WINDOW_SECONDS,
+    block_seconds: float = 30.0,
+    progress: LongProgress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LongSummary:
+    """Score a recording of any length into the store folder ``store`` (created; see
+    :mod:`specview.longstore`).
+
+    Parameters
+    ----------
+    per_hour : float, optional
+        False flags per hour of normal audio the threshold allows (default: the calibration's
+        own rate, see :meth:`Model.threshold_per_hour`).
+    progress : callable, optional
+        ``progress(frames_done, n_frames)`` after each window.
+    should_stop : callable, optional
+        Polled after each window; when it returns True scoring stops with
+        :class:`InterruptedError` (the store is left incomplete: ``attrs["complete"]`` False).
+
+    Raises
+    ------
+    AudioError, ParameterError
+        As whole-file scoring: the recording is checked from its header first
+        (:meth:`Model.check_recording`), and damaged samples stop the run with their time.
+    """
+    t_start = time.perf_counter()
+    path = Path(path)
+    check_channel(channel)
+    if channel == DEFAULT_CHANNEL:
+        channel = model.info.get("channel")
+    model.check_recording(path)
+    enc, det, fe = model.encoder, model.detector, model.encoder.front_end
+    band_sr = model.band_sr
+    cal = model.calibration
+    rows = cal.rows if cal is not None else None
+    threshold = model.threshold_per_hour(per_hour) if cal is not None else float("inf")
+    if per_hour is None and cal is not None:
+        per_hour = cal.flags_per_hour(model.block_seconds)
+    median = cal.median if cal is not None else 0.0
+    n_time = audiostream.expected_frames(path, fe, band_sr=band_sr)
+    spans = window_plan(enc, n_time, window_seconds)
+    spf = fe.seconds_per_frame
+    mel_freqs = fe.mel_centres()
+    duration = audio_info(path)[2]
+    focus = None
+    if rows is not None and rows.power_ceiling and rows.focus_gain:
+        focus = _Focus(rows)
+    normal = np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling else None
+    st = path.stat()
+    writer = StoreWriter(store, n_time=n_time, freqs=mel_freqs, mel_freqs=mel_freqs,
+                         seconds_per_frame=spf, attrs={
+                             "recording": str(path), "recording_bytes": st.st_size,
+                             "recording_mtime": st.st_mtime, "duration": duration,
+                             "method": model.method, "encoder": enc.name,
+                             "threshold": threshold, "median": median,
+                             "per_hour": per_hour})
+    events = _Events(threshold, median, mel_freqs, spf, normal)
+    best_peak, raw_clip = -np.inf, -np.inf
+    clip, peak_at = -np.inf, (0, 0)
+
+    def emit(first: int, amap: np.ndarray, region: np.ndarray, exc: np.ndarray | None,
+             final: bool) -> None:
+        nonlocal clip, peak_at
+        if amap.shape[1]:
+            fs = frame_scores(amap)
+            writer.add_map(first, amap, fs, region.max(axis=0))
+            k = int(np.argmax(amap))
+            r, c = divmod(k, amap.shape[1])
+            if amap[r, c] > clip:
+                clip, peak_at = float(amap[r, c]), (r, first + c)
+        events.push(region, exc, final=final)
+
+    buf = np.zeros((fe.n_mels, 0), dtype=np.float32)
+    buf0 = 0
+    queue = list(spans)
+    for first, power in audiostream.iter_power(path, fe, channel=channel, band_sr=band_sr,
+                                               block_seconds=block_seconds):
+        writer.add_power(first, power)
+        buf = np.concatenate([buf, power], axis=1)
+        while queue and buf0 + buf.shape[1] >= queue[0].stop:
+            s = queue.pop(0)
+            lo, hi = s.start - buf0, s.stop - buf0
+            sub = Spectrogram(buf[:, lo:hi], np.arange(s.start, s.stop) * spf, mel_freqs.copy(),
+                              "power", (s.stop - s.start) * spf if len(spans) > 1 else duration)
+            spec = compress(sub, fe)
+            r = det.score(enc, spec) if len(spans) == 1 else det.score(enc, spec, valid=s.valid)
+            check_result(AnomalyResult(r.map, spec.times, spec.freqs, r.clip_score,
+                                       r.frame_scores), path)
+            peak = r.extras.get("peak_score", r.clip_score)
+            if peak > best_peak:
+                best_peak, raw_clip = peak, r.clip_score
+            v0, v1 = s.valid
+            raw = r.map[:, v0:v1]
+            final = not queue
+            if rows is None:
+                emit(s.valid_start, raw, raw, None, final)
+            else:
+                prof = rows.apply(raw, offset=s.valid_start, total=n_time)
+                exc = None
+                if rows.power_ceiling:
+                    exc = rows.excess_power(expand(spec.values[:, v0:v1], fe))
+                if focus is not None and exc is not None:
+                    emit(*focus.push(prof, exc, final=final), final=final)
+                else:
+                    emit(s.valid_start, prof, prof, exc, final)
+            if queue:
+                drop = queue[0].start - buf0
+                buf = buf[:, drop:]
+                buf0 = queue[0].start
+            if progress is not None:
+                progress(s.valid_stop, n_time)
+            if should_stop is not None and should_stop():
+                raise InterruptedError(f"{path}: scoring stopped at {s.valid_stop * spf:.1f} s")
+    if queue:
+        raise AudioError(f"{path}: the recording ended before its header's length "
+                         f"({buf0 + buf.shape[1]} of {n_time} frames)")
+    if rows is None:
+        clip = float(raw_clip)
+    found = [LongEvent(b, s, float(calibrated([s], median, threshold)[0]), n)
+             for b, s, n in events.events]
+    found.sort(key=lambda e: e.box.t0)
+    summary = LongSummary(path, Path(store), duration, n_time, float(clip),
+                          float(peak_at[1] * spf), float(mel_freqs[peak_at[0]]), threshold,
+                          median, float(per_hour) if per_hour is not None else float("nan"),
+                          found, time.perf_counter() - t_start)
+    writer.finish([(e.box, e.score, e.n_cells) for e in found], {
+        "clip_score": summary.clip_score, "peak_time": summary.peak_time,
+        "peak_freq": summary.peak_freq, "score_seconds": summary.seconds})
+    return summary
