@@ -42,6 +42,25 @@ DEFAULT_FLAG_RATE = 0.05
 _EULER = 0.5772156649015329
 #: Cells kept per calibration set (a uniform sample beyond this), so memory stays bounded.
 MAX_CELLS = 2_000_000
+#: Length of the blocks whose maxima calibrate the threshold of long recordings (seconds).
+BLOCK_SECONDS = 1.0
+
+
+def block_maxima(maps: Sequence[np.ndarray], *, frames_per_block: int,
+                 edge_frames: int = 0) -> list[float]:
+    """The highest cell of each whole block of ``frames_per_block`` frames of each map's
+    interior (``edge_frames`` left out at both ends of maps of at least ``3 * edge_frames``
+    frames), in order."""
+    out: list[float] = []
+    k = max(1, int(frames_per_block))
+    for m in maps:
+        a = np.asarray(m)
+        e = edge_frames if a.shape[1] >= 3 * edge_frames else 0
+        inner = a[:, e:a.shape[1] - e]
+        n = inner.shape[1] // k
+        if n:
+            out += [float(x) for x in inner[:, :n * k].reshape(a.shape[0], n, k).max(axis=(0, 2))]
+    return out
 
 
 @dataclass(frozen=True)
@@ -272,24 +291,28 @@ class Calibration:
     def threshold(self) -> float:
         """The flag threshold on the raw map scale: the ``1 - flag_rate`` quantile of a Gumbel
         law fitted to the clips' maxima (the highest normal cell when fewer than 3 clips)."""
-        mx = np.asarray(self.clip_max, dtype=np.float64)
+        return self._gumbel_quantile(self.clip_max, self.flag_rate)
+
+    def _gumbel_quantile(self, maxima: Sequence[float], p: float) -> float:
+        """The ``1 - p`` quantile of a Gumbel law fitted by moments to ``maxima``."""
+        mx = np.asarray(maxima, dtype=np.float64)
         if mx.size < 3:
             return float(self.cell_quantiles[-1])
         beta = float(mx.std(ddof=1)) * np.sqrt(6.0) / np.pi
         mu = float(mx.mean()) - _EULER * beta
-        return float(mu - beta * np.log(-np.log(1.0 - self.flag_rate)))
+        return float(mu - beta * np.log(-np.log(1.0 - p)))
 
     def threshold_per_hour(self, per_hour: float, *, block_seconds: float) -> float:
         """The flag threshold for recordings of any length: about ``per_hour`` false flags per
         hour of normal audio.
 
-        The Gumbel law of :attr:`threshold` is the law of the highest cell of a calibration
-        clip, a block of ``block_seconds`` of normal audio (the calibration clips' length). An
-        hour holds ``3600 / block_seconds`` such blocks, so ``per_hour`` flags an hour are
-        ``p = per_hour * block_seconds / 3600`` per block, and the threshold is the law's
-        ``1 - p`` quantile. At ``per_hour = flag_rate * 3600 / block_seconds`` it is
-        :attr:`threshold` itself: a day-long recording and a set of short clips are flagged at
-        the same rate per hour.
+        A Gumbel law (the law of maxima) is fitted to the highest cell of blocks of normal
+        audio: the interior blocks of the held-out clips' maps (``extras["block_max"]``, blocks
+        of ``extras["block_seconds"]``, away from the clips' ends, which a long recording has
+        only two of), else the clips' own maxima (blocks of ``block_seconds``, the clips'
+        length; model files from before the blocks were stored). An hour holds ``3600 / block``
+        blocks, so ``per_hour`` flags an hour are ``p = per_hour * block / 3600`` per block, and
+        the threshold is the law's ``1 - p`` quantile.
 
         Raises
         ------
@@ -301,13 +324,17 @@ class Calibration:
             raise ParameterError(f"block_seconds={block_seconds!r}; expected a duration > 0")
         if not (math.isfinite(per_hour) and per_hour > 0):
             raise ParameterError(f"false flags per hour {per_hour!r}: expected a number > 0")
+        maxima = self.clip_max
+        blocks = self.extras.get("block_max") or ()
+        if len(blocks) >= 3 and self.extras.get("block_seconds"):
+            maxima, block_seconds = blocks, float(self.extras["block_seconds"])
         p = per_hour * block_seconds / 3600.0
         if not p < 1.0:
             raise ParameterError(
                 f"{per_hour:g} false flags per hour is one per {3600 / per_hour:.3g} s, as often "
                 f"as the calibration's {block_seconds:.3g} s blocks; choose fewer than "
                 f"{3600 / block_seconds:.3g} per hour")
-        return self.with_flag_rate(p).threshold
+        return self._gumbel_quantile(maxima, p)
 
     def flags_per_hour(self, block_seconds: float) -> float:
         """The calibration's own rate (``flag_rate`` per block) as false flags per hour."""

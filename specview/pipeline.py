@@ -16,8 +16,10 @@ import numpy as np
 from specview import __version__
 from specview.audio import audio_info, load_audio, resample
 from specview.calibration import (
+    BLOCK_SECONDS,
     Calibration,
     RowProfile,
+    block_maxima,
     calibrate,
     fit_row_profile,
     power_ceiling,
@@ -412,8 +414,12 @@ def fit(
                                focus_size=(2 * grid.freq_stride + 1, grid.time_stride + 1))
     maps = [rows.apply(m) for m in raw]
     cal = calibrate(maps, [float(m.max()) for m in maps], held_out=held_out)
-    model.calibration = dataclasses.replace(
-        cal, rows=rows, extras={**cal.extras, "clip_seconds": float(np.mean(seconds))})
+    per_block = int(round(BLOCK_SECONDS / model.encoder.front_end.seconds_per_frame))
+    blocks = block_maxima(maps, frames_per_block=per_block,
+                          edge_frames=context_frames(model.encoder, EDGE_SECONDS))
+    model.calibration = dataclasses.replace(cal, rows=rows, extras={
+        **cal.extras, "clip_seconds": float(np.mean(seconds)), "block_max": blocks[:4000],
+        "block_seconds": per_block * model.encoder.front_end.seconds_per_frame})
     model.info = {
         "n_train_clips": len(fit_files),
         "n_calibration_clips": len(cal_files),
@@ -451,10 +457,9 @@ def score_spectrogram(
 
 def window_plan(encoder: Encoder, n_time: int,
                 window_seconds: float = WINDOW_SECONDS) -> list[Span]:
-    """The windows a recording of ``n_time`` front-end frames is scored in (one for up to 1.5
-    windows; longer ones in windows of ``window_seconds`` with 16 cells of context each side).
-    Whole-file scoring and streaming (:mod:`specview.longscore`) use the same plan, so their
-    maps agree."""
+    """The windows ``n_time`` frames are scored in (one up to 1.5 windows, else windows with 16
+    cells of context each side): whole-file and streamed scoring (:mod:`specview.longscore`)
+    share it, so their maps agree."""
     fe = encoder.front_end
     m = encoder.time_multiple
     win = max(m, int(window_seconds / fe.seconds_per_frame) // m * m)
