@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import machine_tone
+from machine_sounds import machine_tone
 
 from specview.audio import audio_info, load_audio, resample
 from specview.audiostream import (

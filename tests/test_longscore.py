@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SR, machine_tone
+from machine_sounds import SR, machine_tone
 
 from specview.calibration import Calibration, RowProfile
 from specview.errors import ParameterError
