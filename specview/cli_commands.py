@@ -194,10 +194,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     check_output_folder(args.out, inputs=[args.model, *args.inputs])
     model = pipeline.load_model(args.model, device=args.device)
     ch = _dataset_channel(args)
-    from specview.longscore import LONG_SECONDS
+    from specview import longscore
 
     def said(path: Path, seconds: float, took: float) -> None:
-        if seconds > LONG_SECONDS:  # a long recording: one line when it is done
+        if seconds > longscore.LONG_SECONDS:  # a long recording: one line when it is done
             print(f"{path}: {seconds / 3600:.2f} h scored in {took:.0f} s "
                   f"({seconds / max(took, 1e-9):.0f}x real time)", file=sys.stderr)
 
@@ -337,9 +337,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_output_folder(args.out, inputs=[args.model, args.dataset])
     model = pipeline.load_model(args.model, device=args.device)
     ds = load_dataset(args.dataset, subset=args.subset, channel=_dataset_channel(args))
-    report, _ = _with_bar("evaluating", lambda p: evaluate(  # type: ignore[misc]
-        model, ds, args.out, min_iou=args.iou, flag_rate=args.flag_rate,
-        faithfulness=not args.no_faithfulness, figures=not args.no_figures, progress=p))
+    from specview.audio import audio_info
+
+    # the bar counts seconds of audio, with the real-time factor (a header read per clip)
+    ends = [0.0]
+    for clip in ds.test:
+        try:
+            ends.append(ends[-1] + audio_info(clip.path)[2])
+        except SpecviewError:
+            ends.append(ends[-1])  # evaluate refuses it with its own message
+    bar = _AudioBar("evaluating")
+    try:
+        report, _ = evaluate(  # type: ignore[misc]
+            model, ds, args.out, min_iou=args.iou, flag_rate=args.flag_rate,
+            faithfulness=not args.no_faithfulness, figures=not args.no_figures,
+            progress=lambda i, n: bar(ends[min(i, len(ends) - 1)], ends[-1]))
+    finally:
+        bar.close()
     _print_summary(report)
     print(f"{Path(args.out) / 'metrics.json'}: {report['n_clips']['test']} clips evaluated")
     return 0

@@ -12,7 +12,7 @@ import numpy as np
 from specview.audio import audio_info
 from specview.datasets import input_files
 from specview.fileio import atomic_folder, atomic_output, check_output_folder, staged
-from specview.longscore import LONG_SECONDS, score_long
+from specview.longscore import score_long
 from specview.longstore import LongEvent
 from specview.pipeline import Model
 from specview.results import write_rows
@@ -89,12 +89,13 @@ def score_files(
     progress: Progress | None = None,
     subset: str | None = None,
     per_hour: float | None = None,
-    long_seconds: float = LONG_SECONDS,
+    long_seconds: float | None = None,
     on_file: Callable[[Path, float, float], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Score recordings; write ``scores.csv`` and ``maps/<stem>.npz`` under ``out_dir``.
 
-    Recordings longer than ``long_seconds`` (5 minutes) are scored in a stream
+    Recordings longer than ``long_seconds`` (default :data:`specview.longscore.LONG_SECONDS`,
+    5 minutes) are scored in a stream
     (:func:`specview.longscore.score_long`, memory independent of their length) into
     ``long/<stem>.zarr`` (:mod:`specview.longstore`: the map, frame scores and an overview,
     read span by span), with their flagged events in ``long/<stem>.events.csv`` and the Raven
@@ -120,6 +121,10 @@ def score_files(
     files = input_files(inputs, subset=subset)
     out = Path(out_dir)
     check_output_folder(out, inputs=inputs)
+    if long_seconds is None:
+        from specview import longscore
+
+        long_seconds = longscore.LONG_SECONDS
     durations = []
     for p in files:  # every file's header, length and band before any scoring
         model.check_recording(p)

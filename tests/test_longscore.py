@@ -243,3 +243,24 @@ def test_score_files_writes_the_store_events_and_raven_table(model_and_recording
         score_files(model, [rec, bad], out, long_seconds=60.0)
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
+
+
+@pytest.mark.weights
+def test_cli_score_on_a_long_recording(model_and_recording, tmp_path, monkeypatch, capsys):
+    from specview import cli, longscore
+
+    model, rec = model_and_recording
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    monkeypatch.setattr(longscore, "LONG_SECONDS", 60.0)
+    out = tmp_path / "out"
+    assert cli.main(["score", str(path), str(rec), "--out", str(out),
+                     "--false-flags-per-hour", "2"]) == 0
+    text = capsys.readouterr()
+    assert "flagged event(s)" in text.out and "real time" in text.err
+    assert LongStore(out / "long" / "long.zarr").attrs["per_hour"] == 2.0
+    # a rate of one flag per calibration block or more is refused before any scoring
+    code = cli.main(["score", str(path), str(rec), "--out", str(tmp_path / "o2"),
+                     "--false-flags-per-hour", "100000"])
+    assert code == 2 and "per hour" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
