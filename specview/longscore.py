@@ -71,7 +71,7 @@ class LongSummary:
         return self.duration / self.seconds if self.seconds > 0 else float("inf")
 
 
-class _Focus:
+class StreamFocus:
     """:meth:`RowProfile.focus` over a map that arrives in pieces: a column is focused once
     the columns its neighbourhood reaches have arrived, so the pieces equal the whole."""
 
@@ -103,7 +103,7 @@ class _Focus:
         return out
 
 
-class _Events:
+class StreamEvents:
     """Flagged events of a map that arrives in pieces, as :meth:`Model.flagged
     <specview.pipeline.Model.flagged>` finds them on the whole map.
 
@@ -209,7 +209,7 @@ def score_long(
     duration = audio_info(path)[2]
     focus = None
     if rows is not None and rows.power_ceiling and rows.focus_gain:
-        focus = _Focus(rows)
+        focus = StreamFocus(rows)
     normal = np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling else None
     st = path.stat()
     writer = StoreWriter(store, n_time=n_time, freqs=mel_freqs, mel_freqs=mel_freqs,
@@ -219,7 +219,7 @@ def score_long(
                              "method": model.method, "encoder": enc.name,
                              "threshold": threshold, "median": median,
                              "per_hour": per_hour})
-    events = _Events(threshold, median, mel_freqs, spf, normal)
+    events = StreamEvents(threshold, median, mel_freqs, spf, normal)
     best_peak, raw_clip = -np.inf, -np.inf
     clip, peak_at = -np.inf, (0, 0)
 

@@ -15,7 +15,7 @@ from machine_sounds import SR, machine_tone
 
 from specview.calibration import Calibration, RowProfile
 from specview.errors import ParameterError
-from specview.longscore import _Events, _Focus
+from specview.longscore import StreamEvents, StreamFocus
 from specview.longstore import FORMAT, LongStore, StoreError, StoreWriter
 from specview.metrics import event_regions, flagged_regions
 from specview.types import Box
@@ -50,7 +50,7 @@ def test_focus_of_pieces_equals_focus_of_the_whole(rng):
     amap = rng.normal(size=(12, 300)).astype(np.float32)
     exc = np.maximum(rng.normal(size=(12, 300)), 0).astype(np.float32)
     whole = rows.focus(amap, exc)
-    f = _Focus(rows)
+    f = StreamFocus(rows)
     got, firsts = [], []
     pieces = _pieces(300, rng)
     for i, (a, b) in enumerate(pieces):
@@ -77,7 +77,7 @@ def test_events_of_pieces_equal_events_of_the_whole(rng):
     normal = np.full(16, 0.5)
     whole = event_regions(flagged_regions(amap, times, freqs, 1.5, base=0.0), exc, times, freqs,
                           normal_power=normal)
-    ev = _Events(1.5, 0.0, freqs, spf, normal)
+    ev = StreamEvents(1.5, 0.0, freqs, spf, normal)
     pieces = _pieces(n, rng)
     for i, (a, b) in enumerate(pieces):
         ev.push(amap[:, a:b], exc[:, a:b], final=i == len(pieces) - 1)
