@@ -22,6 +22,7 @@ from specview.cli_commands import (
     cmd_gui,
     cmd_methods,
     cmd_play,
+    cmd_render,
     cmd_score,
 )
 from specview.errors import Cancelled, SpecviewError, SpecviewWarning
@@ -157,6 +158,39 @@ def build_parser() -> argparse.ArgumentParser:
                         "long/<name>.zarr): R false flags per hour of normal audio (default: "
                         "the model's calibrated rate, e.g. 36 for 5 %% of 5-s clips)")
     s.set_defaults(func=cmd_score)
+
+    rn = sub.add_parser("render", help="a figure of the view: spectrogram, heatmap, boxes")
+    rn.add_argument("audio", help="audio file")
+    rn.add_argument("--model", default=None, help="model file: draw its heatmap and flags")
+    rn.add_argument("--start", type=number(low=0), default=None, help="start (s)")
+    rn.add_argument("--end", type=number(low=0, low_open=True), default=None, help="end (s)")
+    rn.add_argument("--fmin", type=number(low=0), default=None, help="lowest frequency (Hz)")
+    rn.add_argument("--fmax", type=number(low=0, low_open=True), default=None,
+                    help="highest frequency (Hz)")
+    rn.add_argument("--fft", type=number(int, low=256, high=16384), default=2048,
+                    help="FFT window length (samples, 256-16384; default 2048)")
+    rn.add_argument("--window", default="hann", help="window function (default hann)")
+    rn.add_argument("--overlap", type=number(low=0, high=0.95), default=0.75,
+                    help="window overlap (0-0.95; default 0.75)")
+    rn.add_argument("--zero-padding", type=number(int, low=1, high=8), default=1,
+                    help="FFT length = window x this (1, 2, 4, 8)")
+    rn.add_argument("--scale", choices=["linear", "log", "mel"], default="linear",
+                    help="frequency scale (default linear)")
+    rn.add_argument("--db-range", type=number(low=0, low_open=True), default=80.0,
+                    help="dB shown below the ceiling (default 80)")
+    rn.add_argument("--db-ceiling", type=number(), default=None,
+                    help="top of the colour range (dB re full-scale sine; default automatic)")
+    rn.add_argument("--gain", type=number(), default=0.0, help="gain (dB)")
+    rn.add_argument("--colormap", default="viridis", help="colour map (default viridis)")
+    rn.add_argument("--boxes", action="store_true",
+                    help="draw the recording's boxes (its Raven sidecar)")
+    rn.add_argument("--width", type=number(int, low=200, high=20000), default=1600,
+                    help="figure width (px; default 1600)")
+    rn.add_argument("--height", type=number(int, low=150, high=20000), default=900,
+                    help="figure height (px; default 900)")
+    rn.add_argument("--dpi", type=number(int, low=50, high=1200), default=100)
+    rn.add_argument("--out", required=True, help="figure file: .png, .pdf or .svg")
+    rn.set_defaults(func=cmd_render)
 
     pl = sub.add_parser("play", help="listen to a recording: a span, a band, slowed down, or "
                                      "only (or without) its anomaly")

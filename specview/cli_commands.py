@@ -216,6 +216,79 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """A figure of the view (:mod:`specview.render`)."""
+    from specview.annotations import load_sidecar
+    from specview.audio import audio_info, load_audio
+    from specview.display import DisplaySettings
+    from specview.render import FORMATS, view_figure, write_figure
+
+    out = Path(args.out)
+    if out.suffix.lower() not in FORMATS:
+        raise SpecviewError(f"--out {out}: write the figure as {', '.join(FORMATS)}")
+    check_output_file(out, inputs=[args.audio, args.model])
+    settings = DisplaySettings(
+        n_fft=args.fft, window=args.window, overlap=args.overlap, zero_padding=args.zero_padding,
+        scale=args.scale, fmin=args.fmin or 0.0, fmax=args.fmax, gain_db=args.gain,
+        db_range=args.db_range, db_ceiling=args.db_ceiling, colormap=args.colormap)
+    sr, _, duration = audio_info(args.audio)
+    t0 = args.start or 0.0
+    t1 = min(duration, args.end) if args.end is not None else duration
+    if t1 <= t0:
+        raise SpecviewError(f"--start {t0:g} --end {t1:g}: an empty span (the recording is "
+                            f"{duration:.3f} s long)")
+    model = None
+    channel = None
+    if args.model:
+        from specview import pipeline
+
+        model = pipeline.load_model(args.model, device="cpu")
+        channel = model.info.get("channel")
+    audio = load_audio(args.audio, channel=channel, start=t0, end=t1)
+    heat = flagged = None
+    heat_t = heat_f = None
+    if model is not None:
+        result = _score_span(model, Path(args.audio), t0, t1, duration)
+        cal = model.calibration
+        heat = cal.calibrated(result.map) if cal is not None else result.map
+        heat_t, heat_f = result.times, result.freqs
+        from specview.types import FlaggedRegion
+
+        flagged = [FlaggedRegion(r.box, float(cal.calibrated([[r.score]])[0, 0]), r.n_cells)
+                   for r in model.flagged(result)] if cal is not None else []
+    boxes = load_sidecar(args.audio).boxes if args.boxes else []
+    fig = view_figure(audio.samples, audio.sr, start=t0, settings=settings, heat=heat,
+                      heat_times=heat_t, heat_freqs=heat_f, boxes=boxes, flagged=flagged or (),
+                      span=(t0, t1), size_px=(args.width, args.height), dpi=args.dpi,
+                      title=f"{Path(args.audio).name}" + (f" - {model.method}" if model else ""))
+    write_figure(fig, out)
+    print(f"{out}: {args.width}x{args.height} px, {t0:g}-{t1:g} s")
+    return 0
+
+
+def _score_span(model, path: Path, t0: float, t1: float, duration: float):
+    """The model's result over ``t0``-``t1`` s with times in seconds of the recording: the whole
+    file when it is short, else the span with 30 s of context each side."""
+    from specview.longscore import LONG_SECONDS
+    from specview.types import AnomalyResult
+
+    if duration <= LONG_SECONDS:
+        return model.score_file(path).result
+    from specview.audio import load_audio, resample
+    from specview.types import Audio
+
+    model.check_recording(path)
+    a, b = max(0.0, t0 - 30.0), min(duration, t1 + 30.0)
+    fe = model.encoder.front_end
+    rate = model.band_sr or fe.sr
+    audio = load_audio(path, sr=rate, channel=model.info.get("channel"), start=a, end=b)
+    if rate != fe.sr:
+        audio = Audio(resample(audio.samples, rate, fe.sr), fe.sr, path)
+    r = model.score_audio(audio).result
+    return AnomalyResult(r.map, r.times + a, r.freqs, r.clip_score, r.frame_scores,
+                         extras=r.extras)
+
+
 def cmd_play(args: argparse.Namespace) -> int:
     from specview.audio import load_audio
     from specview.playback import Player, render
