@@ -57,6 +57,9 @@ class Annotator(QObject):
         self.window = parent
         self.ask_on_unreadable = True  # tests switch the dialog off and call the choices
         self.actions: dict[str, QAction] = {}
+        #: N / P while a long recording is open: steps through its events across the whole
+        #: file instead of the span's own boxes and regions (the window sets it)
+        self.step_override = None
         view.box_drawn.connect(self.draw)
         view.box_changed.connect(self.edit)
         view.box_clicked.connect(state.select)
@@ -81,16 +84,18 @@ class Annotator(QObject):
 
     # -- helpers ----------------------------------------------------------------------------
     def _limits(self) -> tuple[float, float] | None:
-        """Clip length and the recording's own Nyquist frequency (never the display grid's
-        top: a box above the analysed band is the user's and stays as drawn)."""
+        """Recording length and the recording's own Nyquist frequency (never the display grid's
+        top: a box above the analysed band is the user's and stays as drawn). A long
+        recording's length is the whole file's, not the span's: boxes are in its seconds."""
         d = self.state.display
         if d is None:
             return None
+        duration = self.state.duration
         if self.state.sample_rate:
             nyq = self.state.sample_rate / 2
         else:
             nyq = float(d.freqs[-1] + (d.freqs[-1] - d.freqs[-2])) if len(d.freqs) > 1 else 1e9
-        return float(d.duration), float(nyq)
+        return float(duration), float(nyq)
 
     def _clamp(self, box: Box) -> Box | None:
         lim = self._limits()
@@ -174,6 +179,9 @@ class Annotator(QObject):
 
     def step(self, direction: int) -> None:
         """Select the next (+1) or previous (-1) box or flagged region in time; zoom to it."""
+        if self.step_override is not None and self.state.long is not None:
+            self.step_override(direction)
+            return
         items = [(b.t0, "box", i, b) for i, b in enumerate(self.state.boxes)]
         items += [(r.box.t0, "flag", k, r.box) for k, r in enumerate(self.state.flagged)]
         if not items:

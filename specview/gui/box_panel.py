@@ -303,7 +303,7 @@ class BoxPanel(QWidget):
                         self.table.setItem(i, c, QTableWidgetItem(b.extra.get(name, "")))
             with QSignalBlocker(self.flag_table):
                 self.flag_table.setRowCount(len(st.flagged))
-                cal = st.model.calibration if st.model is not None else None
+                cal = st.calibration
                 for k, r in enumerate(st.flagged):
                     z = float(cal.calibrated([[r.score]])[0, 0]) if cal is not None else r.score
                     self.flag_table.setItem(k, 0, _num(z, 2))

@@ -20,6 +20,8 @@ from specview.annotations import SidecarState, load_sidecar, sidecar_path
 from specview.audio import AUDIO_SUFFIXES, audio_info, load_audio
 from specview.encoders.aisfx import AisfxParams, aisfx_front_end
 from specview.errors import DatasetError, SpecviewError
+from specview.gui.long_controller import LongController
+from specview.gui.long_recording import long_info
 from specview.gui.state import AppState, summary
 from specview.gui.workers import Job, Runner
 from specview.results import ClipResult, score_clips
@@ -135,12 +137,21 @@ class Controller(QObject):
         self.results: OrderedDict[Path, AnomalyResult] = OrderedDict()
         state.model_changed.connect(self.results.clear)
         state.model_changed.connect(self._rescore)
+        #: Recordings longer than ``longscore.LONG_SECONDS``: an overview and a span at a time.
+        self.long = LongController(self, default_front_end)
 
     # -- clips ------------------------------------------------------------------------------
     def open_clip(self, path: str | Path) -> None:
-        """Show a recording (scored when a model is loaded); newer requests win."""
+        """Show a recording (scored when a model is loaded); newer requests win. A recording
+        longer than ``longscore.LONG_SECONDS`` is paged through (:class:`LongController`)."""
+        path = Path(path)
         self._clip_seq += 1
-        self._clip_pending = (self._clip_seq, Path(path))
+        info = long_info(path)
+        if info is not None:
+            self._clip_pending = None
+            self.long.open(path, info)
+            return
+        self._clip_pending = (self._clip_seq, path)
         if self._clip_job is None:
             self._start_pending_clip()
 
@@ -168,6 +179,8 @@ class Controller(QObject):
     def _clip_done(self, seq: int, model: pipeline.Model | None, data: ClipData) -> None:
         if seq != self._clip_seq or model is not self.state.model:
             return  # stale: a newer request or another model superseded it
+        if self.state.long is not None:
+            self.long.close()  # this clip replaces the long recording on screen
         if data.result is not None:
             self.remember(data.path, data.result)
             self.state.add_scores({data.path: summary(data.result, model)})
@@ -212,13 +225,18 @@ class Controller(QObject):
             return  # not started yet: it will be read with the new model
         # the clip the user asked for last: the one being read now (its result will be dropped
         # as scored by the old model) or else the one on screen
-        target = self._clip_running or self.state.clip_path
+        lr = self.state.long
+        target = self._clip_running or (lr.path if lr is not None else self.state.clip_path)
         if target is not None:
             self.open_clip(target)
 
     # -- folders, datasets, dropped paths ---------------------------------------------------
     def open_folder(self, folder: str | Path) -> bool:
-        """Open a dataset (train/ and test/) or a plain folder of recordings."""
+        """Open a dataset (train/ and test/) or a plain folder of recordings; a long
+        recording's store (``specview score``'s ``long/<stem>.zarr``) opens its recording."""
+        if (Path(folder) / "zarr.json").is_file():
+            self.long.open_store(Path(folder))
+            return True
         try:
             ds = folder_as_dataset(Path(folder))
         except SpecviewError as exc:
@@ -244,18 +262,46 @@ class Controller(QObject):
         return self.task is not None
 
     def start_task(self, fn: Any, description: str, on_done: Any, *,
-                    cancellable: bool = True) -> Job | None:
+                    cancellable: bool = True, preemptible: bool = False,
+                    on_stopped: Any = None) -> Job | None:
+        """Run ``fn`` as the long task; ``on_done(result)`` when it succeeds.
+
+        A ``preemptible`` task (a long recording's background work) gives way to any other:
+        it is cancelled silently (``on_stopped("preempted")``) and the other starts at once.
+        ``on_stopped`` is also told ``"cancelled"`` or ``"failed"``.
+        """
         if self.task is not None:
-            self.error.emit("Busy", f"Wait for “{self.task.name}” to finish or cancel it.")
-            return None
+            if not getattr(self.task, "preemptible", False):
+                self.error.emit("Busy", f"Wait for “{self.task.name}” to finish or cancel it.")
+                return None
+            old, self.task = self.task, None
+            old.preempted = True
+            old.cancel()
         job = Job(fn, name=description, cancellable=cancellable, parent=self)
-        job.progressed.connect(self.task_progress)
+        job.preemptible, job.preempted = preemptible, False
+        job.progressed.connect(lambda d, t: self.task is job and self.task_progress.emit(d, t))
+
+        def stopped(how: str) -> None:
+            if on_stopped is not None:
+                on_stopped("preempted" if job.preempted else how)
+
+        def failed(exc: BaseException) -> None:
+            self._end_task(job)
+            if not job.preempted:
+                self._task_failed(description, exc)
+            stopped("failed")
+
+        def cancelled() -> None:
+            self._end_task(job)
+            if not job.preempted:
+                self.task_ended.emit("cancelled", f"{description}: cancelled")
+            stopped("cancelled")
+
         # the task slot frees before the outcome is handled, so a handler (or whoever waits on
         # its signals) may start the next task at once
         job.succeeded.connect(lambda out: (self._end_task(job), on_done(out)))
-        job.failed.connect(lambda exc: (self._end_task(job), self._task_failed(description, exc)))
-        job.cancelled.connect(lambda: (self._end_task(job), self.task_ended.emit(
-            "cancelled", f"{description}: cancelled")))
+        job.failed.connect(failed)
+        job.cancelled.connect(cancelled)
         self.task = job
         self.task_started.emit(description, cancellable)
         self.runner.start(job)
@@ -346,12 +392,19 @@ class Controller(QObject):
             return None
         paths = [c.path for c in ds.test]
         cached = dict(self.results)
+        skipped: list[str] = []
 
         def work(progress: Progress) -> tuple[list[ClipResult], list[str]]:
-            return score_clips(model, ds.test, known=cached, progress=progress)
+            # a long recording is never scored whole: opened, it is scored in a stream
+            clips = [c for c in ds.test if long_info(c.path) is None]
+            skipped.extend(c.path.name for c in ds.test if c not in clips)
+            return score_clips(model, clips, known=cached, progress=progress)
 
         def done(out: tuple[list[ClipResult], list[str]]) -> None:
             results, failed = out
+            if skipped:
+                failed = [*failed, *(f"{n}: a long recording, not scored here (open it to "
+                                     "score it in a stream)" for n in skipped)]
             if model is not self.state.model:
                 return  # the model changed meanwhile: these scores no longer apply
             for r in results:
@@ -383,7 +436,9 @@ class Controller(QObject):
 
     def shutdown(self) -> None:
         self._clip_pending = None
+        self.long.shutdown()
         self.runner.shutdown()
+
 
 
 def _describe(exc: BaseException) -> str:

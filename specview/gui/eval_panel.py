@@ -7,14 +7,18 @@ by the controller) and sidecar, and again, debounced, after edits once asked for
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from specview.datasets import TestClip
+from specview.gui.long_recording import long_info
 from specview.gui.state import AppState
-from specview.results import localisation, make_result, score_clips
+from specview.metrics import match_boxes
+from specview.results import ClipResult, localisation, make_result, score_clips
+from specview.types import Box
 
 ROWS = (("spectrogram_auroc", "Spectrogram AUROC"), ("aupro", "AU-PRO (FPR ≤ 0.3)"),
         ("temporal_auroc", "Temporal AUROC"), ("box_precision", "Flag precision"),
@@ -23,6 +27,21 @@ ROWS = (("spectrogram_auroc", "Spectrogram AUROC"), ("aupro", "AU-PRO (FPR ≤ 0
 
 def _fmt(v) -> str:
     return "–" if v is None else f"{v:.3f}"
+
+
+def span_result(state: AppState) -> tuple[ClipResult, list[Box]]:
+    """The result of the span of a long recording on screen against the boxes inside it: the
+    span's map, and the recording's events in the span as its flagged regions (they were
+    found on the whole map, at the store's threshold)."""
+    r, d = state.result, state.display
+    d0, d1 = float(d.times[0]), float(d.times[-1])
+    boxes = [b for b in state.boxes if b.t1 > d0 and b.t0 < d1]
+    res = make_result(state.model, TestClip(state.clip_path or Path("clip"), None), r,
+                      boxes=boxes)
+    flagged = tuple(state.flagged)
+    matched = (len(match_boxes([f.box for f in flagged], boxes, r.freqs, min_iou=0.3))
+               if res.box_mask is not None else 0)
+    return replace(res, flagged=flagged, matched=matched), boxes
 
 
 class EvalPanel(QWidget):
@@ -80,6 +99,14 @@ class EvalPanel(QWidget):
         if r is None or model is None:
             self.clip_scores = None
             self.clip_note.setText("Load or fit a model to score this clip.")
+        elif self.state.long is not None and self.state.display is not None:
+            res, boxes = span_result(self.state)
+            self.clip_scores = res.localisation
+            d = self.state.display
+            where = f"span {float(d.times[0]):.1f}–{float(d.times[-1]):.1f} s"
+            self.clip_note.setText(
+                f"{where}: no box in it; ranking scores need one." if not boxes
+                else f"{where}: {len(boxes)} box(es), {len(res.flagged)} flagged event(s)")
         else:
             # the boxes on screen are the truth: no sidecar is looked for
             res = make_result(model, TestClip(self.state.clip_path or Path("clip"), None), r,
@@ -121,8 +148,14 @@ class EvalPanel(QWidget):
         cache = dict(self.controller.results)
 
         def work(progress):
-            return score_clips(model, clips, known=cache, progress=progress,
-                               truth=lambda p: current_boxes if p == current else None)
+            # long recordings are scored in a stream when opened, never whole here
+            short = [c for c in clips if long_info(c.path) is None]
+            results, failed = score_clips(model, short, known=cache, progress=progress,
+                                          truth=lambda p: current_boxes if p == current
+                                          else None)
+            failed += [f"{c.path.name}: a long recording, left out" for c in clips
+                       if c not in short]
+            return results, failed
 
         def done(out):
             results, failed = out

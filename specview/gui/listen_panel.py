@@ -8,8 +8,6 @@ Where PortAudio or an output device is missing, the controls are disabled with t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -25,8 +23,10 @@ from PySide6.QtWidgets import (
 
 from specview.audio import load_audio
 from specview.errors import SpecviewError
+from specview.gui.long_recording import span_audio
 from specview.gui.state import AppState
 from specview.gui.workers import Job
+from specview.types import AnomalyResult
 
 SOURCES = {"as recorded": None, "anomaly only (model)": "anomaly",
            "without the anomaly (model)": "without"}
@@ -111,7 +111,9 @@ class Listener(QObject):
         self.available, self.reason = (True, "") if player is not None else (False, "")
         self.cursor_t: float | None = None  # where "Play clip" starts (a click sets it)
         self.last: tuple[np.ndarray, int, float, float] | None = None  # signal, sr, start, speed
-        self._audio: tuple[Path, np.ndarray, int] | None = None
+        #: (what was read: the path, or the path and span of a long recording), samples, rate,
+        #: and the time (s) of the first sample in the recording
+        self._audio: tuple[object, np.ndarray, int, float] | None = None
         self._seq = 0
         self._timer = QTimer(self)
         self._timer.setInterval(30)
@@ -151,7 +153,7 @@ class Listener(QObject):
     def _clip_changed(self, path) -> None:
         self.stop()
         self.cursor_t = None
-        if self._audio is not None and self._audio[0] != path:
+        if self._audio is not None and self._audio[0] != self._audio_key():
             self._audio = None
 
     def request(self, kind: str) -> dict:
@@ -175,6 +177,18 @@ class Listener(QObject):
             opts.update(start=t0, end=t1)
         else:
             opts.update(start=self.cursor_t or 0.0, end=None)
+        loaded = self._loaded_range()
+        if loaded is not None:
+            # a long recording: only the span on screen is read, so play within it
+            a0, a1 = loaded
+            start = float(opts["start"] or 0.0)
+            if kind == "clip" and not a0 <= start < a1:
+                start = max(a0, min(a1, self.view.visible_time_range()[0]))
+            end = a1 if opts["end"] is None else min(a1, float(opts["end"]))
+            start = min(max(a0, start), a1)
+            if end <= start:
+                raise SpecviewError("nothing of it lies in the span on screen")
+            opts.update(start=start, end=end)
         if self.panel.band.isChecked():
             if box is None and st.selected is not None:
                 box = st.boxes[st.selected]
@@ -189,22 +203,53 @@ class Listener(QObject):
     def _flag_selected(self) -> int | None:
         return self.state.region_in_focus()
 
-    def _samples(self) -> tuple[np.ndarray, int]:
-        path = self.state.clip_path
-        if self._audio is None or self._audio[0] != path:
-            model = self.state.model
-            channel = model.info.get("channel") if model is not None else None
-            a = load_audio(path, channel=channel)
-            self._audio = (path, a.samples, a.sr)
-        return self._audio[1], self._audio[2]
+    def _loaded_range(self) -> tuple[float, float] | None:
+        """Seconds of a long recording's span that are loaded (None for an ordinary clip)."""
+        st = self.state
+        lr, d = st.long, st.display
+        if lr is None or d is None or st.clip_path != lr.path or not len(d.times):
+            return None
+        a0 = float(d.times[0])
+        return a0, min(lr.duration, a0 + float(d.duration))
+
+    def _audio_key(self):
+        loaded = self._loaded_range()
+        return self.state.clip_path if loaded is None else (self.state.clip_path, loaded)
+
+    def _samples(self) -> tuple[np.ndarray, int, float]:
+        """The samples to play from, their rate and the time of the first one: the whole clip,
+        or the loaded span of a long recording (never the whole of it)."""
+        key = self._audio_key()
+        if self._audio is None or self._audio[0] != key:
+            loaded = self._loaded_range()
+            if loaded is not None:
+                lr = self.state.long
+                a = span_audio(lr, loaded[0], loaded[1], sr=lr.sample_rate)
+                self._audio = (key, a.samples, a.sr, loaded[0])
+            else:
+                model = self.state.model
+                channel = model.info.get("channel") if model is not None else None
+                a = load_audio(self.state.clip_path, channel=channel)
+                self._audio = (key, a.samples, a.sr, 0.0)
+        return self._audio[1], self._audio[2], self._audio[3]
 
     def render(self, kind: str) -> tuple[np.ndarray, int, float, float]:
-        """``(signal, sr, start s, speed)`` exactly as it would be played."""
+        """``(signal, sr, start s, speed)`` exactly as it would be played (``start`` in the
+        recording's seconds)."""
         from specview.playback import render
 
         opts = self.request(kind)
-        samples, sr = self._samples()
+        samples, sr, offset = self._samples()
         start = float(opts.get("start") or 0.0)
+        if offset:
+            # the samples start at `offset` s of the recording: so do the span's map times
+            opts["start"] = start - offset
+            if opts.get("end") is not None:
+                opts["end"] = float(opts["end"]) - offset
+            r = opts.get("result")
+            if r is not None:
+                opts["result"] = AnomalyResult(r.map, np.asarray(r.times) - offset, r.freqs,
+                                               r.clip_score, r.frame_scores, dict(r.extras))
         x = render(samples, sr, **opts)
         return x, sr, start, float(opts["speed"])
 

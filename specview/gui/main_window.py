@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -27,7 +28,9 @@ from specview.gui.eval_panel import EvalPanel
 from specview.gui.file_panel import FilePanel
 from specview.gui.fit_dialog import FitDialog
 from specview.gui.listen_panel import Listener, ListenPanel
+from specview.gui.long_recording import hms
 from specview.gui.overlay_panel import OverlayPanel
+from specview.gui.overview_strip import OverviewStrip
 from specview.gui.screen_fit import clamp_to_screen, fit_to_screen, scrolling
 from specview.gui.spectrogram_view import SpectrogramView
 from specview.gui.state import AppState
@@ -52,7 +55,9 @@ SHORTCUTS = [
     ("B", "box tool: drag on the spectrogram to draw a box"),
     ("Del", "delete the selected box"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo any box edit"),
-    ("N / P", "next / previous box or flagged region (selects and zooms to it)"),
+    ("N / P", "next / previous box or flagged region (selects and zooms to it); in a long "
+              "recording, the next / previous flagged event of the whole file"),
+    ("PageDown / PageUp", "long recording: the next / previous span"),
     ("A / X", "accept / dismiss the selected flagged region"),
     ("Space", "play / stop"),
     ("H", "show or hide the heatmap"),
@@ -101,7 +106,15 @@ class MainWindow(QMainWindow):
         self.last_error: tuple[str, str] | None = None
         self._error_box: QMessageBox | None = None
 
-        self.setCentralWidget(self.view)
+        # a long recording's overview strip sits above the detail view (hidden otherwise)
+        self.overview = OverviewStrip(self.state)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.overview)
+        column.addWidget(self.view, 1)
+        self.setCentralWidget(central)
         # Left: the clip list over one tab group (display, scores, listening); right: the boxes
         # and flagged regions, alone, so their tables get the column's whole height.
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
@@ -122,6 +135,7 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.listener.check)  # probe the audio output once shown
         self.setAcceptDrops(True)
         self._update_title()
+        self._update_long_actions()
 
     # -- construction -----------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -238,6 +252,12 @@ class MainWindow(QMainWindow):
         toggle.setChecked(True)
         v.addAction(toggle)
         v.addAction(self._action("reset_zoom", "&Reset zoom", self.view.reset_zoom, "Ctrl+0"))
+        v.addAction(self._action("next_page", "Next span (long recording)",
+                                 lambda: self.controller.long.page(+1), "PgDown",
+                                 tip="Show the next span of a long recording"))
+        v.addAction(self._action("previous_page", "Previous span (long recording)",
+                                 lambda: self.controller.long.page(-1), "PgUp",
+                                 tip="Show the previous span of a long recording"))
         v.addSeparator()
         v.addAction(self._action("compare", "&Compare methods…", self.open_compare, "Ctrl+M",
                                  tip="The clip under 2-4 models side by side"))
@@ -272,6 +292,16 @@ class MainWindow(QMainWindow):
         self.file_panel.clip_requested.connect(c.open_clip)
         self.file_panel.score_all_requested.connect(c.score_all)
         v.hovered.connect(self.readout.setText)
+        lc, ov = c.long, self.overview
+        lc.visible_range = lambda: v.visible_time_range() if s.display is not None else s.span
+        ov.span_requested.connect(lc.request_span)
+        ov.jump_requested.connect(lambda t: lc.centre_on(t))
+        ov.event_requested.connect(lc.show_event)
+        o.spec_colormap_changed.connect(ov.set_spec_colormap)
+        v.vb.sigXRangeChanged.connect(lambda *_a: self._follow_detail())
+        self.annotator.step_override = lambda d: lc.step(d) if s.long is not None else None
+        s.long_changed.connect(self._update_title)
+        s.long_changed.connect(self._update_long_actions)
         o.heat_visible_changed.connect(v.set_heat_visible)
         o.heat_visible_changed.connect(self.menu_actions["toggle_heatmap"].setChecked)
         o.opacity_changed.connect(v.set_heat_opacity)
@@ -357,10 +387,31 @@ class MainWindow(QMainWindow):
         if path and self.controller.save_model(path):
             self._remember_dir("model", path)
 
+    def _follow_detail(self) -> None:
+        """The overview's region shows what the detail view shows."""
+        if self.state.long is not None and self.state.display is not None \
+                and self.state.clip_path == self.state.long.path:
+            self.overview.set_region(*self.view.visible_time_range())
+
+    def _update_long_actions(self) -> None:
+        on = self.state.long is not None
+        for name in ("next_page", "previous_page"):
+            self.menu_actions[name].setEnabled(on)
+        self.menu_actions["compare"].setEnabled(not on)
+        self.menu_actions["compare"].setStatusTip(
+            "Not for long recordings: they are scored in a stream, one model at a time" if on
+            else "The clip under 2-4 models side by side")
+
     def open_compare(self):
         """A comparison window on the open dataset (or clip), starting with the current model;
         add more models there."""
         from specview.gui.compare_window import CompareWindow
+
+        if self.state.long is not None:
+            self.show_error("Not for long recordings",
+                            "The comparison window scores whole clips; a recording longer than "
+                            "a few minutes is scored in a stream with one model at a time.")
+            return None
 
         win = CompareWindow(settings=self.settings, device=self.controller.device, parent=self)
         win.setWindowFlag(Qt.WindowType.Window)
@@ -410,6 +461,11 @@ class MainWindow(QMainWindow):
         self.task_label.setText(description)
         self.progress.setRange(0, 0)  # busy until the first progress report
         self._show_task(True, cancellable)
+        task = self.controller.task
+        if task is not None and getattr(task, "preemptible", False):
+            # a long recording's background work gives way to these: keep them available
+            for name in ("fit", "load_model", "demo", "score_all"):
+                self.menu_actions[name].setEnabled(True)
 
     def _on_task_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))
@@ -421,7 +477,10 @@ class MainWindow(QMainWindow):
 
     def _update_title(self, *_args) -> None:
         parts = ["specview"]
-        if self.state.clip_path is not None:
+        lr = self.state.long
+        if lr is not None:
+            parts.append(f"{lr.path.name} ({hms(lr.duration)})")
+        elif self.state.clip_path is not None:
             parts.append(self.state.clip_path.name)
         if self.state.model is not None:
             parts.append(f"model: {self.state.model_path.name if self.state.model_path else 'unsaved'}")

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from specview.gui.freq_scale import format_hz
 from specview.gui.spectrogram_view import HEAT_COLORMAPS, SCALE_MODES, SPEC_COLORMAPS
-from specview.gui.state import AppState, summary
+from specview.gui.state import AppState, ClipScore, summary
 
 
 class OverlayPanel(QWidget):
@@ -150,9 +150,18 @@ class OverlayPanel(QWidget):
             self.peak_label.setText("" if self.state.model else "load or fit a model to score")
             return
         sc = summary(r, self.state.model)
+        span = ""
+        if self.state.long is not None:
+            # a span of a long recording: its peak on the store's threshold, and the events
+            # found on the whole map (not the span's own regions)
+            cal = self.state.calibration
+            top = float(r.map.max()) if r.map.size else 0.0
+            peak = float(cal.calibrated(np.array([[top]]))[0, 0]) if cal is not None else None
+            sc = ClipScore(sc.clip_score, top, peak, len(self.state.flagged))
+            span = "span "
         self.score_label.setText(sc.text())
         if sc.peak is not None:
-            self.score_caption.setText(f"peak, × flag threshold — {sc.verdict}")
+            self.score_caption.setText(f"{span}peak, × flag threshold — {sc.verdict}")
             self.score_label.setStyleSheet("color: #d04000;" if sc.n_flagged else "")
         else:
             self.score_caption.setText("clip score (higher = more anomalous; no calibration)")

@@ -125,7 +125,7 @@ class SpectrogramView(QWidget):
         self.scale_mode = "calibrated"
         self.boxes_visible = True
         self._rect = QRectF()
-        self._shown_path = None
+        self._shown_key = None
 
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground(BACKGROUND)
@@ -239,13 +239,15 @@ class SpectrogramView(QWidget):
         self.set_spectrogram(disp)
         self.set_playhead(None)
         self.refresh_boxes()
-        if path != self._shown_path:  # a new clip starts fully zoomed out; a rescore keeps zoom
-            self._shown_path = path
+        # a new clip (or a new span of a long recording) starts fully zoomed out; a rescore
+        # keeps the zoom
+        key = (path, self.state.span)
+        if key != self._shown_key:
+            self._shown_key = key
             self.reset_zoom()
 
     def _calibration(self):
-        m = self.state.model
-        return None if m is None else m.calibration
+        return self.state.calibration
 
     def calibrated_shown(self) -> bool:
         """Whether the heatmap shows calibrated scores (mode and model allow it)."""
@@ -425,9 +427,15 @@ class SpectrogramView(QWidget):
         self.box_layer.set_visible(on)
 
     def reset_zoom(self) -> None:
-        if not self._rect.isEmpty():
-            self.vb.setRange(xRange=(self._rect.left(), self._rect.right()),
-                             yRange=(0.0, self._rect.bottom()), padding=0.0)
+        """Show the whole clip; of a long recording, the span asked for (its margins stay
+        reachable by panning)."""
+        if self._rect.isEmpty():
+            return
+        x0, x1 = self._rect.left(), self._rect.right()
+        span = self.state.span
+        if span is not None and span[1] > x0 and span[0] < x1:
+            x0, x1 = max(x0, span[0]), min(x1, span[1])
+        self.vb.setRange(xRange=(x0, x1), yRange=(0.0, self._rect.bottom()), padding=0.0)
 
     # -- hover -------------------------------------------------------------------------------
     def readout_at(self, x: float, y: float) -> Readout | None:

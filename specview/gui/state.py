@@ -84,6 +84,11 @@ class AppState(QObject):
         ``selected`` (index into ``boxes``, or None) changed.
     selected_region_changed()
         ``selected_region`` (index into ``flagged``, or None) changed.
+    long_changed()
+        ``long`` (the long recording open, :class:`~specview.gui.long_recording.LongRecording`)
+        was set or cleared, or its scoring ended.
+    long_progressed(int, int)
+        Overview columns ``c0 : c1`` of ``long`` were filled in.
     """
 
     clip_loaded = Signal(object)
@@ -95,6 +100,8 @@ class AppState(QObject):
     boxes_changed = Signal()
     selected_changed = Signal()
     selected_region_changed = Signal()
+    long_changed = Signal()
+    long_progressed = Signal(int, int)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -125,6 +132,40 @@ class AppState(QObject):
         self.undo_group = QUndoGroup(self)
         self._stacks: dict[Path, QUndoStack] = {}
         self.undo_stack = self._stack_for(None)
+        #: The long recording open (longer than ``specview.longscore.LONG_SECONDS``), shown a
+        #: span at a time; None for an ordinary clip.
+        self.long = None
+        #: ``(t0, t1)`` seconds of the long recording asked for in the detail view; ``display``
+        #: and ``result`` hold that span plus a margin, in the recording's own seconds.
+        self.span: tuple[float, float] | None = None
+
+    @property
+    def calibration(self):
+        """What turns map values into multiples of the flag threshold: the long recording's
+        store's threshold when one is open and scored, else the model's calibration (None
+        without)."""
+        lr = self.long
+        if lr is not None and lr.calibration is not None:
+            return lr.calibration
+        return self.model.calibration if self.model is not None else None
+
+    @property
+    def duration(self) -> float | None:
+        """The recording's whole length (s): the long recording's, else the clip's."""
+        if self.long is not None:
+            return float(self.long.duration)
+        return float(self.display.duration) if self.display is not None else None
+
+    def set_long(self, long) -> None:
+        """Open (or, with None, close) a long recording."""
+        self.long = long
+        if long is None:
+            self.span = None
+        self.long_changed.emit()
+
+    def long_updated(self, c0: int, c1: int) -> None:
+        """Columns ``c0 : c1`` of the long recording's overview were filled in."""
+        self.long_progressed.emit(int(c0), int(c1))
 
     def _flag(self) -> None:
         r, m = self.result, self.model
@@ -146,8 +187,14 @@ class AppState(QObject):
         return 0 if len(self.flagged) == 1 else None
 
     def set_clip(self, path: Path, display: Spectrogram, result: AnomalyResult | None,
-                 boxes: list[Box] | None = None, *, editable: bool = True) -> None:
+                 boxes: list[Box] | None = None, *, editable: bool = True,
+                 span: tuple[float, float] | None = None,
+                 flagged: list[FlaggedRegion] | None = None) -> None:
+        """Show a clip, or (``span``) a span of the long recording; ``flagged`` replaces the
+        model's flagged regions of ``result`` (a long recording's events, found on its whole
+        map)."""
         new = self.clip_path != Path(path)
+        self.span = (float(span[0]), float(span[1])) if span is not None else None
         self.clip_path = Path(path)
         self.display = display
         self.boxes = list(boxes or [])
@@ -157,6 +204,8 @@ class AppState(QObject):
         if new:
             self.undo_stack = self._stack_for(self.clip_path)
         self._flag()
+        if flagged is not None:
+            self.flagged = list(flagged)
         self.clip_loaded.emit(self.clip_path)
         self.results_changed.emit()
         self.selected_changed.emit()
