@@ -233,7 +233,9 @@ def score_long(
             r, c = divmod(k, amap.shape[1])
             if amap[r, c] > clip:
                 clip, peak_at = float(amap[r, c]), (r, first + c)
+        before = len(events.events)
         events.push(region, exc, final=final)
+        writer.add_events(sorted(events.events[before:], key=lambda e: e[0].t0))
 
     buf = np.zeros((fe.n_mels, 0), dtype=np.float32)
     buf0 = 0

@@ -15,13 +15,17 @@ array                  shape, type                   what
                                                      are cut from, per frame (vs ``threshold``)
 ``overview/power_db``  (n_mels, n_cols) float32      the recording's mel spectrogram in dB,
                                                      mean power over ``overview_frames`` frames
-``overview/score_max`` (n_cols,) float32             highest map cell over the same frames
+``overview/score_max`` (n_cols,) float32             highest cell of the region map over the
+                                                     same frames (above ``threshold`` where a
+                                                     region is flagged)
 ``events``             (n_events, 6) float64         flagged events: t0, t1 (s), f0, f1 (Hz),
                                                      highest cell, cells
 =====================  ============================  =========================================
 
 Frames not yet scored read as NaN; ``attrs["frames_done"]`` says how far scoring got and
-``attrs["complete"]`` whether it finished. Frame ``k`` is at ``k * seconds_per_frame``.
+``attrs["complete"]`` whether it finished. Frame ``k`` is at ``k * seconds_per_frame``. Events
+are appended as scoring finds them (in time order; ``attrs["events_done"]`` counts them) and
+rewritten once at the end.
 
 Core module: numpy and zarr.
 """
@@ -153,8 +157,8 @@ class StoreWriter:
         self._frames.append(np.asarray(frame_scores, dtype=np.float32))
         self._regions.append(np.asarray(region_max, dtype=np.float32))
         self._flush_maps(final=first + n >= self.n_time)
-        # the overview's score column: highest cell of each group of frames
-        colmax = np.max(amap, axis=0)
+        # the overview's score column: highest region-map cell of each group of frames
+        colmax = np.asarray(region_max, dtype=np.float32)
         c0, c1 = first // self.group, (first + n - 1) // self.group + 1
         edges = np.clip(np.arange(c0, c1 + 1) * self.group - first, 0, n)
         top = np.maximum.reduceat(colmax, edges[:-1]) if n else colmax
@@ -201,6 +205,21 @@ class StoreWriter:
             self.ov_power[:, c0:c0 + full] = db.astype(np.float32)
         self._psum = p[:, full * self.group:]
 
+    # -- events ------------------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[tuple[Box, float, int]]) -> None:
+        """Append events found so far (readers see them before scoring ends)."""
+        if not events:
+            return
+        rows = np.array([[b.t0, b.t1, b.f0, b.f1, s, n] for b, s, n in events], dtype=np.float64)
+        if "events" not in self.root:
+            self.root.create_array("events", shape=(0, 6), chunks=(256, 6), dtype="float64")
+        arr = self.root["events"]
+        n = arr.shape[0]
+        arr.resize((n + len(rows), 6))
+        arr[n:] = rows
+        self.root.attrs["events_done"] = n + len(rows)
+
     # -- the end -----------------------------------------------------------------------------
 
     def finish(self, events: Sequence[tuple[Box, float, int]], attrs: dict[str, Any]) -> None:
@@ -212,7 +231,8 @@ class StoreWriter:
                                      dtype="float64", overwrite=True)
         if len(rows):
             arr[:] = rows
-        self.root.attrs.update({**attrs, "frames_done": self.n_time, "complete": True})
+        self.root.attrs.update({**attrs, "frames_done": self.n_time, "complete": True,
+                                "events_done": len(rows)})
 
 
 class LongStore:
@@ -318,7 +338,7 @@ class LongStore:
         return power, score, times, np.asarray(self.root.attrs["mel_freqs"], dtype=np.float64)
 
     def events(self) -> list[LongEvent]:
-        """The flagged events, in time order (none before scoring finished)."""
+        """The flagged events, in time order (while scoring: those found so far)."""
         if "events" not in self.root:
             return []
         rows = np.asarray(self.root["events"][:], dtype=np.float64).reshape(-1, 6)
