@@ -134,6 +134,54 @@ def write_overview(
     return LongStore(folder)
 
 
+#: Excerpts read for the sketch of a recording's overview.
+SKETCH_COLUMNS = 512
+
+
+def sketch(path: str | Path, fe: MelFrontEnd, n_cols: int, *, channel: int | None = None,
+           columns: int = SKETCH_COLUMNS) -> np.ndarray:
+    """A first, coarse picture of the overview, in a second or two whatever the length: the
+    mean mel power of ``columns`` short excerpts (a few STFT frames each) read at evenly spaced
+    times, each spread over the overview columns nearest to it. ``(n_mels, n_cols)`` dB, the
+    same grid as ``overview/power_db``; the streamed overview replaces it as it comes.
+    Memory: one excerpt."""
+    import soundfile as sf
+
+    from specview.audio import check_samples, resample
+    from specview.spectrogram import _window, mel_filters
+
+    path = Path(path)
+    sr, n_channels, _ = audio_info(path)
+    k = max(1, min(int(columns), int(n_cols)))
+    n_frames = 3
+    length = fe.n_fft + (n_frames - 1) * fe.hop_length  # samples at fe.sr
+    need = int(np.ceil(length * sr / fe.sr)) + 64
+    excerpts = np.zeros((k, length), dtype=np.float32)
+    with sf.SoundFile(str(path)) as f:
+        frames = f.frames
+        for i in range(k):
+            first = int(np.clip((i + 0.5) * frames / k - need / 2, 0, max(0, frames - need)))
+            f.seek(first)
+            data = f.read(min(need, frames - first), dtype="float32", always_2d=True)
+            if data.shape[0] == 0:
+                continue
+            check_samples(data, path)
+            x = data.mean(axis=1) if channel is None else data[:, min(channel, n_channels - 1)]
+            if sr != fe.sr:
+                x = resample(x, sr, fe.sr)
+            excerpts[i, :min(length, x.size)] = x[:length]
+    if fe.gain_db:
+        excerpts *= np.float32(10.0 ** (fe.gain_db / 20.0))
+    # all excerpts' frames in one FFT: (k, n_frames, n_fft)
+    idx = np.arange(n_frames)[:, None] * fe.hop_length + np.arange(fe.n_fft)[None, :]
+    spec = np.fft.rfft(excerpts[:, idx] * _window(fe), axis=2)
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32).mean(axis=1)  # (k, n_bins)
+    mel = (mel_filters(fe) @ power.T).astype(np.float64)  # (n_mels, k)
+    out = (10.0 * np.log10(np.maximum(mel, 1e-10))).astype(np.float32)
+    spread = np.minimum(((np.arange(n_cols) + 0.5) * k / n_cols).astype(np.int64), k - 1)
+    return out[:, spread]
+
+
 @dataclass(frozen=True)
 class Columns:
     """Overview columns ``c0 : c0 + n`` of a store as far as it was written.

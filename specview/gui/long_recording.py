@@ -143,6 +143,8 @@ class LongRecording:
         self.power_db = np.full((fe.n_mels, n_cols), np.nan, dtype=np.float32)
         self.score_max = np.full(n_cols, np.nan, dtype=np.float32)
         self.power_cols = 0
+        #: whether ``power_db`` beyond ``power_cols`` holds the sketch (overview.sketch)
+        self.sketched = False
         self.frames_scored = 0
         self.frames_stored = 0
         self.events: list[LongEvent] = []

@@ -213,7 +213,7 @@ class OverviewStrip(QWidget):
         rec = self.state.long
         if rec is None:
             return
-        n = rec.power_cols
+        n = rec.n_cols if rec.sketched else rec.power_cols
         if n:
             img = rec.power_db[:, :n]
             self.image.setImage(img, autoLevels=False)
