@@ -73,11 +73,30 @@ class MelFrontEnd:
         return _mel_centres(self.n_mels, self.fmin, self.fmax, self.htk)
 
 
+def _hz_to_mel(f: np.ndarray, htk: bool) -> np.ndarray:
+    """librosa's mel scales: HTK, or Slaney's (linear to 1 kHz, logarithmic above)."""
+    f = np.asarray(f, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    lin = f / (200.0 / 3)
+    step = np.log(6.4) / 27.0
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-12) / 1000.0) / step, lin)
+
+
+def _mel_to_hz(m: np.ndarray, htk: bool) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    step = np.log(6.4) / 27.0
+    return np.where(m >= 15.0, 1000.0 * np.exp(step * (m - 15.0)), m * (200.0 / 3))
+
+
 @lru_cache(maxsize=16)
 def _mel_centres(n_mels: int, fmin: float, fmax: float, htk: bool) -> np.ndarray:
-    import librosa
-
-    f = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax, htk=htk)[1:-1]
+    # librosa.mel_frequencies' formula without importing librosa (its import takes most of a
+    # second, and the window asks for the centres on its GUI thread)
+    lo, hi = _hz_to_mel(np.array([fmin, fmax]), htk)
+    f = _mel_to_hz(np.linspace(lo, hi, n_mels + 2), htk)[1:-1]
     f.setflags(write=False)
     return f
 

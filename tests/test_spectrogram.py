@@ -98,3 +98,15 @@ def test_unit_sum_filters_and_window_normalisation():
     from dataclasses import replace
 
     assert S._window(replace(fe, window_norm=True)).sum() == pytest.approx(2.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("n_mels, fmin, fmax, htk", [(96, 0.0, 22050.0, True),
+                                                     (64, 50.0, 14000.0, False),
+                                                     (128, 0.0, 8000.0, False)])
+def test_mel_centres_equal_librosas_without_importing_it(n_mels, fmin, fmax, htk):
+    import librosa
+
+    from specview.spectrogram import _mel_centres
+
+    want = librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax, htk=htk)[1:-1]
+    np.testing.assert_allclose(_mel_centres(n_mels, fmin, fmax, htk), want, rtol=1e-12, atol=1e-9)

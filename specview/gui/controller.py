@@ -23,7 +23,7 @@ from specview.errors import DatasetError, SpecviewError
 from specview.gui.long_controller import LongController
 from specview.gui.long_recording import long_info
 from specview.gui.state import AppState, summary
-from specview.gui.workers import Job, Runner
+from specview.gui.workers import Job, Runner, warm_imports
 from specview.results import ClipResult, score_clips
 from specview.spectrogram import MelFrontEnd, display_spectrogram
 from specview.types import AnomalyResult, Box, Progress, Spectrogram
@@ -128,6 +128,7 @@ class Controller(QObject):
         self.state = state
         self.device = device
         self.runner = Runner(self)
+        warm_imports()  # what first use would import on the GUI thread, off it
         self.task: Job | None = None
         self._clip_job: Job | None = None
         self._clip_pending: tuple[int, Path] | None = None
