@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	@# where the machine provides one), else whatever pip's constraints allow
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "torch==2.13.0" \
 		|| $(BIN)/python -m pip install --quiet torch
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,cluster]"
 	@# aisfx ships the default encoder's weights; its metadata pins a non-existent argparse,
 	@# so it is installed without dependencies and specview never imports its code
 	$(BIN)/python -m pip install --quiet --no-deps "aisfx==0.1.2"

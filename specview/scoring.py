@@ -91,6 +91,8 @@ def score_files(
     per_hour: float | None = None,
     long_seconds: float | None = None,
     on_file: Callable[[Path, float, float], None] | None = None,
+    client: Any = None,
+    on_shard: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Score recordings; write ``scores.csv`` and ``maps/<stem>.npz`` under ``out_dir``.
 
@@ -104,6 +106,12 @@ def score_files(
 
     ``progress(done, total)`` counts seconds of audio; ``on_file(path, seconds of audio, seconds
     taken)`` is called after each recording.
+
+    ``client``: a ``distributed.Client`` (:func:`specview.cluster.connect`): the recordings
+    are scored on its workers in shards (clips, and groups of windows of long ones), with
+    the same outputs; ``on_shard(info)`` after each shard (:func:`specview.cluster.
+    score_on_client`). A shard failing on bad input lets the others finish, then raises
+    :class:`specview.cluster.ShardErrors` naming every failed file, and nothing is written.
 
     Returns the rows of ``scores.csv``. The outputs are staged (:func:`specview.fileio.staged`):
     they replace the previous ones only once every clip is scored and written, so a run that
@@ -131,6 +139,17 @@ def score_files(
         durations.append(audio_info(p)[2])
     if per_hour is not None or any(d > long_seconds for d in durations):
         model.threshold_per_hour(per_hour)  # a bad rate, or no calibration, before any work
+    if client is not None:  # issue 17: the same outputs, from a Dask cluster's workers
+        import sys
+
+        from specview.cluster import score_on_client
+
+        taken: set[str] = set()
+        return score_on_client(client, model, files, durations, out, channel=channel,
+                               per_hour=per_hour, long_seconds=long_seconds,
+                               progress=progress, on_file=on_file, on_shard=on_shard,
+                               stems=[_unique(map_stem(p), taken) for p in files],
+                               writers=sys.modules[__name__])
     total = float(sum(durations))
     rows: list[dict[str, Any]] = []
     used: set[str] = set()
