@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="flag threshold of recordings over 5 minutes (scored in a stream into "
                         "long/<name>.zarr): R false flags per hour of normal audio (default: "
                         "the model's calibrated rate, e.g. 36 for 5 %% of 5-s clips)")
+    s.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="score on the Dask scheduler at ADDRESS (e.g. tcp://10.0.0.5:8786; "
+                        "pip install specview[cluster])")
+    s.add_argument("--workers", type=number(int, low=1), default=None, metavar="N",
+                   help="score on a local Dask cluster of N single-threaded worker processes")
     s.set_defaults(func=cmd_score)
 
     rn = sub.add_parser("render", help="a figure of the view: spectrogram, heatmap, boxes")

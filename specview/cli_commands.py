@@ -192,6 +192,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     _set_threads(args.threads)
     check_output_folder(args.out, inputs=[args.model, *args.inputs])
+    if args.cluster is not None or args.workers is not None:  # issue 17: on a Dask cluster
+        from specview.cluster_cli import cmd_score_cluster
+
+        return cmd_score_cluster(args, _dataset_channel(args))
     model = pipeline.load_model(args.model, device=args.device)
     ch = _dataset_channel(args)
     from specview import longscore

@@ -157,6 +157,11 @@ class ShardBar:
                                   refresh=False)
         self._bar.update(1)
 
+    @property
+    def seconds(self) -> float:
+        """Seconds since the bar was made."""
+        return time.perf_counter() - self._t0
+
     def close(self) -> None:
         self._bar.close()
 
