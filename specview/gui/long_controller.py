@@ -242,8 +242,7 @@ class LongController(QObject):
             if store is not None and overview.is_scored(store.attrs) == rec.scored:
                 return final_store(store, True)
             rec.store.parent.mkdir(parents=True, exist_ok=True)
-            # a first picture of the whole recording in a second (short excerpts), which the
-            # streamed overview then replaces column by column
+            # a sketch of the whole recording at once; the streamed overview then replaces it
             relay.partial.emit((sid, -1, overview.sketch(rec.path, rec.fe, rec.n_cols)))
             seen = [0]
 
@@ -298,8 +297,7 @@ class LongController(QObject):
             return
         if done < 0:  # the sketch: shown where nothing was read yet
             if cols.shape == rec.power_db.shape:
-                rec.power_db[:, rec.power_cols:] = cols[:, rec.power_cols:]
-                rec.sketched = True
+                rec.power_db[:, rec.power_cols:], rec.sketched = cols[:, rec.power_cols:], True
                 self.state.long_updated(rec.power_cols, rec.n_cols)
             return
         c0, n = cols.c0, cols.power_db.shape[1]
