@@ -20,6 +20,7 @@ from specview import annotations as A
 from specview.errors import SpecviewError, SpecviewWarning
 from specview.gui import commands as C
 from specview.gui.box_panel import BoxPanel
+from specview.gui.measurements import with_cells
 from specview.gui.spectrogram_view import SpectrogramView
 from specview.gui.state import AppState
 from specview.types import Box
@@ -333,9 +334,27 @@ class Annotator(QObject):
         self.state.scores_changed.emit()
         return added
 
-    def export_file(self, file: str | Path, fmt: str) -> bool:
+    def _with_measurements(self, boxes: list[Box]) -> list[Box]:
+        """Boxes with the measurement columns shown in the box table as Raven cells (see
+        :func:`~specview.gui.measurements.with_cells`: a user's cells are never replaced)."""
+        measurer, keys = self.panel.measurer, self.panel.measure_keys
+        if measurer is None or not keys or not boxes:
+            return boxes
         try:
-            A.export_boxes(file, self.state.boxes, fmt=fmt)
+            vals = measurer.measure_now(boxes)
+        except (SpecviewError, OSError) as exc:
+            self.message.emit(f"Exported without measurements: {exc}")
+            return boxes
+        keys = [k for k in keys if any(v is not None and k in v for v in vals)]
+        return [with_cells(b, v, keys) for b, v in zip(boxes, vals, strict=True)]
+
+    def export_file(self, file: str | Path, fmt: str) -> bool:
+        """Write the boxes as ``fmt``; a Raven table gets the measurement columns shown."""
+        boxes = list(self.state.boxes)
+        if fmt == "raven":
+            boxes = self._with_measurements(boxes)
+        try:
+            A.export_boxes(file, boxes, fmt=fmt)
         except (SpecviewError, OSError) as exc:
             self.save_failed.emit(f"cannot export: {exc}")
             return False

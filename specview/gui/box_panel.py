@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -24,7 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from specview import measure as M
 from specview.gui.freq_scale import format_hz
+from specview.gui.measurements import CHOICES, SHORT
 from specview.gui.state import AppState
 
 COLUMNS = ("Label", "Begin (s)", "End (s)", "Low (Hz)", "High (Hz)")
@@ -129,6 +132,8 @@ class BoxPanel(QWidget):
     accept_requested(int), dismiss_requested(int)
     tool_toggled(bool)
     import_requested(), export_requested()
+    measurements_chosen(list)
+        The measurement columns shown (keys of :data:`specview.measure.COLUMNS`) changed.
     """
 
     box_selected = Signal(int)
@@ -142,11 +147,16 @@ class BoxPanel(QWidget):
     tool_toggled = Signal(bool)
     import_requested = Signal()
     export_requested = Signal()
+    measurements_chosen = Signal(list)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self._filling = False
+        #: measurement columns shown, after the table's own (right-click the header to choose)
+        self.measure_keys: list[str] = list(M.DEFAULT_SHOWN)
+        #: where measurements come from (:class:`~specview.gui.measurements.Measurer`)
+        self.measurer = None
 
         self.tool_button = QPushButton("Box tool (B)")
         self.tool_button.setCheckable(True)
@@ -175,6 +185,10 @@ class BoxPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                    | QAbstractItemView.EditTrigger.EditKeyPressed)
+        header = self.table.horizontalHeader()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._measure_menu)
+        header.setToolTip("Right-click to choose the measurement columns")
 
         self.flag_table = QTableWidget(0, 4)
         self.flag_table.setHorizontalHeaderLabels(("× threshold", "Begin (s)", "End (s)", "Band"))
@@ -301,6 +315,7 @@ class BoxPanel(QWidget):
                             "as drawn")
                     for c, name in enumerate(self._extra_columns, len(COLUMNS)):
                         self.table.setItem(i, c, QTableWidgetItem(b.extra.get(name, "")))
+                self._fill_measurements()
             with QSignalBlocker(self.flag_table):
                 self.flag_table.setRowCount(len(st.flagged))
                 cal = st.calibration
@@ -386,9 +401,11 @@ class BoxPanel(QWidget):
                 self.save_label.setText(f"“{text}” is not a number; the box is unchanged.")
                 return
             new = replace(old, **{("t0", "t1", "f0", "f1")[col - 1]: v})
-        else:
+        elif col - len(COLUMNS) < len(self._extra_columns):
             name = self._extra_columns[col - len(COLUMNS)]
             new = replace(old, extra={**old.extra, name: text})
+        else:
+            return  # a measurement: not editable
         if new != old or new.extra != old.extra:
             self.box_edited.emit(i, new)
 
@@ -405,7 +422,74 @@ class BoxPanel(QWidget):
             self.column_combo.setCurrentIndex(max(0, self.column_combo.findData(current or "")))
         self.column_combo.setEnabled(bool(cands))
         extra = [c for c in cands if c != current]
-        if extra != self._extra_columns:
+        heads = [*COLUMNS, *extra, *(SHORT[k] for k in self.measure_keys)]
+        if extra != self._extra_columns or self.table.columnCount() != len(heads) or [
+                self.table.horizontalHeaderItem(c).text() for c in range(len(heads))] != heads:
             self._extra_columns = extra
-            self.table.setColumnCount(len(COLUMNS) + len(extra))
-            self.table.setHorizontalHeaderLabels([*COLUMNS, *extra])
+            self.table.setColumnCount(len(heads))
+            self.table.setHorizontalHeaderLabels(heads)
+            for c, k in enumerate(self.measure_keys, len(COLUMNS) + len(extra)):
+                self.table.horizontalHeaderItem(c).setToolTip(
+                    f"{M.COLUMNS[k]}: measured on the display spectrogram's FFT (right-click "
+                    "to choose the columns); exported with the boxes to Raven tables")
+
+    # -- measurements -------------------------------------------------------------------------
+    def set_measurer(self, measurer) -> None:
+        self.measurer = measurer
+        measurer.measured.connect(self._fill_measurements)
+
+    def set_measure_keys(self, keys) -> None:
+        """Show these measurement columns (keys of :data:`specview.measure.COLUMNS`)."""
+        keys = [k for k in CHOICES if k in set(keys)]
+        if keys != self.measure_keys:
+            self.measure_keys = keys
+            self.refresh()
+
+    def measurement_column(self, key: str) -> int | None:
+        """The table column of measurement ``key``, or None when it is not shown."""
+        if key not in self.measure_keys:
+            return None
+        return len(COLUMNS) + len(self._extra_columns) + self.measure_keys.index(key)
+
+    def _fill_measurements(self) -> None:
+        first = len(COLUMNS) + len(self._extra_columns)
+        if self.table.columnCount() < first + len(self.measure_keys):
+            return
+        flags = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled
+        with QSignalBlocker(self.table):
+            for i, b in enumerate(self.state.boxes[:self.table.rowCount()]):
+                v = self.measurer.values(b) if self.measurer is not None else None
+                cells = M.raven_cells(v, self.measure_keys) if v is not None else {}
+                for c, k in enumerate(self.measure_keys, first):
+                    text = cells.get(M.COLUMNS[k], "")
+                    item = QTableWidgetItem(text if v is not None else "…")
+                    item.setFlags(flags)
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                    if v is None:
+                        item.setToolTip("not measured (yet): a box outside the loaded span "
+                                        "of a long recording is measured when it is shown")
+                    self.table.setItem(i, c, item)
+
+    def _measure_menu(self, pos) -> None:
+        menu = QMenu(self)
+        menu.addSection("Measurements shown")
+        for k in CHOICES:
+            act = menu.addAction(f"{SHORT[k]}  —  {M.COLUMNS[k]}")
+            act.setCheckable(True)
+            act.setChecked(k in self.measure_keys)
+            act.toggled.connect(lambda on, k=k: self._toggle_measure(k, on))
+        menu.addSeparator()
+        menu.addAction("Default columns").triggered.connect(
+            lambda: self._choose(list(M.DEFAULT_SHOWN)))
+        self._menu = menu  # kept for tests
+        menu.popup(self.table.horizontalHeader().mapToGlobal(pos))
+
+    def _toggle_measure(self, key: str, on: bool) -> None:
+        keys = set(self.measure_keys)
+        keys = keys | {key} if on else keys - {key}
+        self._choose([k for k in CHOICES if k in keys])
+
+    def _choose(self, keys: list[str]) -> None:
+        self.set_measure_keys(keys)
+        self.measurements_chosen.emit(list(self.measure_keys))

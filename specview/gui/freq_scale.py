@@ -1,8 +1,11 @@
-"""Hz <-> view coordinates for mel-spaced spectrogram rows (no Qt here, tested headless).
+"""Hz <-> view coordinates of the frequency axis (no Qt here, tested headless).
 
-The spectrogram image is placed so that band ``i`` occupies ``y`` in ``[i, i + 1]``; its centre
-frequency sits at ``y = i + 0.5``. Between centres the mapping is linear in mel, which is exact
-for a mel filter bank and close enough for any other monotonic band layout.
+:class:`FreqScale` is the main view's: ``y`` is a function of the frequency alone (Hz on a
+linear scale, log10 Hz on a log scale, HTK mel on a mel scale), whatever grid a picture was
+computed on, so pictures of any FFT size and the encoder's mel grid, boxes and flagged regions
+all sit at their frequencies in Hz. :class:`BandScale` maps a band-per-row image (band ``i`` in
+``y`` ``[i, i + 1]``, its centre at ``i + 0.5``, linear in mel between centres), as the
+comparison window draws the encoder's grid.
 """
 
 from __future__ import annotations
@@ -37,6 +40,86 @@ def _interp_extrap(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
         slope = (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
         out[hi] = fp[-1] + (x[hi] - xp[-1]) * slope
     return out
+
+
+def _round_ticks(scale, y0: float, y1: float, pixels: float, min_px: float) -> list[float]:
+    """Row coordinates of round frequencies between ``y0`` and ``y1``: candidates in order of
+    roundness (1, 5, 2 x 10^k, then finer), each kept only if it lies at least ``min_px``
+    pixels from every tick kept so far (an uneven scale would crowd or starve a fixed step)."""
+    y0, y1 = sorted((y0, y1))
+    if y1 <= y0 or pixels <= 0:
+        return []
+    px_per_y = pixels / (y1 - y0)
+    f_lo = max(float(scale.hz_of_y(y0)), 1.0)
+    f_hi = float(scale.hz_of_y(y1))
+    if f_hi <= f_lo:
+        return []
+    kept: list[float] = []
+    # high decades first: where the scale crowds the low end (mel), 100 Hz wins over 1 Hz
+    decades = range(int(math.ceil(math.log10(f_hi))), int(math.floor(math.log10(f_lo))) - 1, -1)
+    for mant in _TICK_MANTISSAS:
+        for dec in decades:
+            hz = mant * 10.0**dec
+            if not f_lo <= hz <= f_hi:
+                continue
+            y = float(scale.y_of_hz(hz))
+            if all(abs(y - k) * px_per_y >= min_px for k in kept):
+                kept.append(y)
+    return sorted(kept)
+
+
+class FreqScale:
+    """The view's frequency axis: ``y`` of a frequency on a ``"linear"`` (Hz), ``"log"``
+    (log10 Hz, from :data:`LOG_FLOOR_HZ` up) or ``"mel"`` (HTK mel) scale.
+
+    Scalar in, scalar out; arrays in, arrays out.
+    """
+
+    #: A log scale puts every frequency below this at its position.
+    LOG_FLOOR_HZ = 1.0
+
+    def __init__(self, kind: str = "linear") -> None:
+        if kind not in ("linear", "log", "mel"):
+            raise ValueError(f"frequency scale {kind!r}: use linear, log or mel")
+        self.kind = kind
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FreqScale) and other.kind == self.kind
+
+    def __hash__(self) -> int:
+        return hash(self.kind)
+
+    def __repr__(self) -> str:
+        return f"FreqScale({self.kind!r})"
+
+    def y_of_hz(self, hz):
+        f = np.maximum(np.asarray(hz, dtype=np.float64), 0.0)
+        if self.kind == "log":
+            y = np.log10(np.maximum(f, self.LOG_FLOOR_HZ))
+        elif self.kind == "mel":
+            y = hz_to_mel(f)
+        else:
+            y = f
+        return float(y) if np.ndim(hz) == 0 else y
+
+    def hz_of_y(self, y):
+        v = np.asarray(y, dtype=np.float64)
+        if self.kind == "log":
+            hz = 10.0 ** v
+        elif self.kind == "mel":
+            hz = mel_to_hz(v)
+        else:
+            hz = v
+        hz = np.maximum(hz, 0.0)
+        return float(hz) if np.ndim(y) == 0 else hz
+
+    def ticks(self, y0: float, y1: float, pixels: float, *, min_px: float = 24.0
+              ) -> list[float] | None:
+        """Row coordinates of round frequencies to label; None on a linear scale (evenly spaced
+        ticks in Hz, the plotting library's own)."""
+        if self.kind == "linear":
+            return None
+        return _round_ticks(self, y0, y1, pixels, min_px)
 
 
 class BandScale:
@@ -81,25 +164,7 @@ class BandScale:
         if it lies at least ``min_px`` pixels from every tick kept so far: mel spacing is
         uneven, so a fixed step would crowd the low end or starve the high end.
         """
-        y0, y1 = sorted((y0, y1))
-        if y1 <= y0 or pixels <= 0:
-            return []
-        px_per_y = pixels / (y1 - y0)
-        f_lo = max(float(self.hz_of_y(y0)), 1.0)
-        f_hi = float(self.hz_of_y(y1))
-        if f_hi <= f_lo:
-            return []
-        kept: list[float] = []
-        decades = range(int(math.floor(math.log10(f_lo))), int(math.ceil(math.log10(f_hi))) + 1)
-        for mant in _TICK_MANTISSAS:
-            for dec in decades:
-                hz = mant * 10.0**dec
-                if not f_lo <= hz <= f_hi:
-                    continue
-                y = float(self.y_of_hz(hz))
-                if all(abs(y - k) * px_per_y >= min_px for k in kept):
-                    kept.append(y)
-        return sorted(kept)
+        return _round_ticks(self, y0, y1, pixels, min_px)
 
 
 def format_hz(hz: float, *, tick: bool = False) -> str:

@@ -21,9 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from specview.audio import load_audio
 from specview.errors import SpecviewError
-from specview.gui.long_recording import span_audio
+from specview.gui.screen_audio import ScreenAudio
 from specview.gui.state import AppState
 from specview.gui.workers import Job
 from specview.types import AnomalyResult
@@ -103,17 +102,17 @@ class Listener(QObject):
     _ended = Signal(int)  # from PortAudio's thread
 
     def __init__(self, state: AppState, view, panel: ListenPanel, runner, *,
-                 player=None, parent: QObject | None = None) -> None:
+                 player=None, audio: ScreenAudio | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state, self.view, self.panel, self.runner = state, view, panel, runner
+        #: the samples on screen, read once and shared with the display spectrogram
+        self.audio = audio if audio is not None else ScreenAudio(state)
         self._player = player
         self._checked = player is not None
         self.available, self.reason = (True, "") if player is not None else (False, "")
         self.cursor_t: float | None = None  # where "Play clip" starts (a click sets it)
         self.last: tuple[np.ndarray, int, float, float] | None = None  # signal, sr, start, speed
-        #: (what was read: the path, or the path and span of a long recording), samples, rate,
-        #: and the time (s) of the first sample in the recording
-        self._audio: tuple[object, np.ndarray, int, float] | None = None
         self._seq = 0
         self._timer = QTimer(self)
         self._timer.setInterval(30)
@@ -153,8 +152,6 @@ class Listener(QObject):
     def _clip_changed(self, path) -> None:
         self.stop()
         self.cursor_t = None
-        if self._audio is not None and self._audio[0] != self._audio_key():
-            self._audio = None
 
     def request(self, kind: str) -> dict:
         """The listening options for ``kind`` ("clip", "selection", "visible")."""
@@ -177,7 +174,7 @@ class Listener(QObject):
             opts.update(start=t0, end=t1)
         else:
             opts.update(start=self.cursor_t or 0.0, end=None)
-        loaded = self._loaded_range()
+        loaded = self.audio.loaded_range()
         if loaded is not None:
             # a long recording: only the span on screen is read, so play within it
             a0, a1 = loaded
@@ -203,35 +200,13 @@ class Listener(QObject):
     def _flag_selected(self) -> int | None:
         return self.state.region_in_focus()
 
-    def _loaded_range(self) -> tuple[float, float] | None:
-        """Seconds of a long recording's span that are loaded (None for an ordinary clip)."""
-        st = self.state
-        lr, d = st.long, st.display
-        if lr is None or d is None or st.clip_path != lr.path or not len(d.times):
-            return None
-        a0 = float(d.times[0])
-        return a0, min(lr.duration, a0 + float(d.duration))
-
-    def _audio_key(self):
-        loaded = self._loaded_range()
-        return self.state.clip_path if loaded is None else (self.state.clip_path, loaded)
-
     def _samples(self) -> tuple[np.ndarray, int, float]:
         """The samples to play from, their rate and the time of the first one: the whole clip,
         or the loaded span of a long recording (never the whole of it)."""
-        key = self._audio_key()
-        if self._audio is None or self._audio[0] != key:
-            loaded = self._loaded_range()
-            if loaded is not None:
-                lr = self.state.long
-                a = span_audio(lr, loaded[0], loaded[1], sr=lr.sample_rate)
-                self._audio = (key, a.samples, a.sr, loaded[0])
-            else:
-                model = self.state.model
-                channel = model.info.get("channel") if model is not None else None
-                a = load_audio(self.state.clip_path, channel=channel)
-                self._audio = (key, a.samples, a.sr, 0.0)
-        return self._audio[1], self._audio[2], self._audio[3]
+        req = self.audio.request()
+        if req is None:
+            raise SpecviewError("nothing to play")
+        return self.audio.get(req)
 
     def render(self, kind: str) -> tuple[np.ndarray, int, float, float]:
         """``(signal, sr, start s, speed)`` exactly as it would be played (``start`` in the

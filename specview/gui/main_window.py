@@ -21,16 +21,21 @@ from PySide6.QtWidgets import (
 
 from specview import __version__
 from specview.audio import AUDIO_SUFFIXES
+from specview.gui import prefs, session
 from specview.gui.annotator import Annotator
 from specview.gui.box_panel import BoxPanel
 from specview.gui.controller import MODEL_SUFFIX, Controller
 from specview.gui.eval_panel import EvalPanel
+from specview.gui.export_view import ViewExporter
 from specview.gui.file_panel import FilePanel
+from specview.gui.fine_view import FinePictures
 from specview.gui.fit_dialog import FitDialog
 from specview.gui.listen_panel import Listener, ListenPanel
 from specview.gui.long_recording import hms
+from specview.gui.measurements import Measurer
 from specview.gui.overlay_panel import OverlayPanel
 from specview.gui.overview_strip import OverviewStrip
+from specview.gui.screen_audio import ScreenAudio
 from specview.gui.screen_fit import clamp_to_screen, fit_to_screen, scrolling
 from specview.gui.spectrogram_view import SpectrogramView
 from specview.gui.state import AppState
@@ -63,6 +68,7 @@ SHORTCUTS = [
     ("H", "show or hide the heatmap"),
     ("Ctrl+0", "reset zoom"),
     ("Ctrl+O / Ctrl+Shift+O", "open a recording / a folder or dataset"),
+    ("Ctrl+E", "export the view as a PNG, PDF or SVG figure"),
     ("Ctrl+L", "load a model"),
     ("Esc", "cancel the running task"),
 ]
@@ -94,7 +100,12 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else QSettings("specview", "specview")
         self.state = AppState(self)
         self.controller = Controller(self.state, self, device=device)
-        self.view = SpectrogramView(self.state)
+        # the samples on screen, read once for the display spectrogram, measurements,
+        # listening and figures; the display spectrogram before the view (it is drawn from it)
+        self.audio = ScreenAudio(self.state)
+        self.fine = FinePictures(self.state, self.audio, self.controller.runner,
+                                 settings=prefs.load_display(self.settings), parent=self)
+        self.view = SpectrogramView(self.state, fine=self.fine)
         self.file_panel = FilePanel(self.state)
         self.overlay_panel = OverlayPanel(self.state)
         self.box_panel = BoxPanel(self.state)
@@ -102,7 +113,11 @@ class MainWindow(QMainWindow):
         self.eval_panel = EvalPanel(self.state, self.controller)
         self.listen_panel = ListenPanel()
         self.listener = Listener(self.state, self.view, self.listen_panel, self.controller.runner,
-                                 player=player, parent=self)
+                                 player=player, audio=self.audio, parent=self)
+        self.measurer = Measurer(self.state, self.audio, self.fine, self.controller.runner, self)
+        self.box_panel.set_measurer(self.measurer)
+        self.box_panel.set_measure_keys(prefs.load_measure_keys(self.settings))
+        self.exporter = ViewExporter(self)
         self.last_error: tuple[str, str] | None = None
         self._error_box: QMessageBox | None = None
 
@@ -230,6 +245,17 @@ class MainWindow(QMainWindow):
                                  S.Open, tip="Show one recording"))
         m.addAction(self._action("open_folder", "Open &folder/dataset…", self.open_folder_dialog,
                                  "Ctrl+Shift+O", tip="List a dataset's train/ and test/ clips"))
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(lambda: prefs.fill_recent_menu(
+            self.recent_menu, self.settings, self.open_path))
+        m.addAction(self._action("open_session", "Open sessio&n…",
+                                 lambda: session.open_dialog(self),
+                                 tip="Reopen a saved session: recording, model, view, settings"))
+        m.addAction(self._action("save_session", "Sa&ve session…",
+                                 lambda: session.save_dialog(self),
+                                 tip="Save the recording, model, view and settings as a file"))
+        m.addAction(self._action("export_view", "&Export view…", self.exporter.dialog, "Ctrl+E",
+                                 tip="The view as a PNG, PDF or SVG figure"))
         m.addSeparator()
         m.addAction(self._action("load_model", "&Load model…", self.load_model_dialog, "Ctrl+L"))
         m.addAction(self._action("fit", "F&it on folder…", self.fit_dialog, "Ctrl+Shift+F",
@@ -297,7 +323,6 @@ class MainWindow(QMainWindow):
         ov.span_requested.connect(lc.request_span)
         ov.jump_requested.connect(lambda t: lc.centre_on(t))
         ov.event_requested.connect(lc.show_event)
-        o.spec_colormap_changed.connect(ov.set_spec_colormap)
         v.vb.sigXRangeChanged.connect(lambda *_a: self._follow_detail())
         self.annotator.step_override = lambda d: lc.step(d) if s.long is not None else None
         s.long_changed.connect(self._update_title)
@@ -307,8 +332,20 @@ class MainWindow(QMainWindow):
         o.opacity_changed.connect(v.set_heat_opacity)
         o.heat_colormap_changed.connect(v.set_heat_colormap)
         o.scale_mode_changed.connect(v.set_scale_mode)
-        o.spec_colormap_changed.connect(v.set_spec_colormap)
-        o.dynamic_range_changed.connect(v.set_dynamic_range)
+        fine, box = self.fine, self.box_panel
+        o.display.settings_changed.connect(fine.set_settings)
+        fine.settings_changed.connect(o.display.set_settings)
+        fine.settings_changed.connect(lambda st_: ov.set_spec_colormap(st_.colormap))
+        ov.set_spec_colormap(fine.settings.colormap)
+        o.display.set_settings(fine.settings)
+        fine.status.connect(o.display.set_status)
+        o.display.current_top = v.level_top
+        s.clip_loaded.connect(lambda _p: o.display.set_sample_rate(s.sample_rate))
+        box.measurements_chosen.connect(lambda k: prefs.save_measure_keys(self.settings, k))
+        self.exporter.written.connect(
+            lambda p: self.statusBar().showMessage(f"View written to {p}", 10000))
+        self.exporter.failed.connect(lambda m: self.show_error("Cannot export the view", m))
+        prefs.track_recent(s, self.settings)
         o.boxes_visible_changed.connect(v.set_boxes_visible)
         s.clip_loaded.connect(self._update_title)
         s.model_changed.connect(self._update_title)
@@ -322,21 +359,28 @@ class MainWindow(QMainWindow):
         if geo is not None:
             self.restoreGeometry(geo)
             clamp_to_screen(self)  # saved on a larger screen: keep it whole on this one
+            # the docks as they were, when the window gets the size it had (else fitted anew)
+            layout = st.value("window/state")
+            if layout is not None and st.value("window/state_size") == [
+                    self.width(), self.height()] and self.restoreState(layout):
+                self._docks_fitted = True
         o = self.overlay_panel
         o.heat_cmap.setCurrentText(str(st.value("view/heat_colormap", "inferno")))
         o.opacity_slider.setValue(int(st.value("view/opacity", 70)))
-        o.spec_cmap.setCurrentText(str(st.value("view/spec_colormap", "grey")))
         i = o.scale_combo.findData(str(st.value("view/heat_scale", "calibrated")))
         o.scale_combo.setCurrentIndex(max(i, 0))
 
     def _save_settings(self) -> None:
         st = self.settings
         st.setValue("window/geometry", self.saveGeometry())
+        st.setValue("window/state", self.saveState())
+        st.setValue("window/state_size", [self.width(), self.height()])
         o = self.overlay_panel
         st.setValue("view/heat_colormap", o.heat_cmap.currentText())
         st.setValue("view/opacity", o.opacity_slider.value())
-        st.setValue("view/spec_colormap", o.spec_cmap.currentText())
         st.setValue("view/heat_scale", o.scale_combo.currentData())
+        o.display.apply_now()
+        prefs.save_display(st, self.fine.settings)
         st.sync()
 
     def _last_dir(self, key: str) -> str:
@@ -348,8 +392,21 @@ class MainWindow(QMainWindow):
 
     # -- commands -----------------------------------------------------------------------------
     def open_path(self, path: str | Path) -> None:
-        """Open a recording, a folder/dataset or a model file, whichever ``path`` is."""
+        """Open a recording, a folder/dataset, a model or a session file, whichever ``path``
+        is."""
+        if Path(path).suffix.lower() == ".json":
+            self.open_session(path)
+            return
         self.controller.open_path(path)
+
+    # -- sessions (specview.gui.session) ---------------------------------------------------------
+    def save_session(self, path: str | Path) -> Path | None:
+        """Write the session (recording, model, view, settings) to ``path``."""
+        return session.save(self, path)
+
+    def open_session(self, path: str | Path):
+        """Reopen a session file: the window goes back to where it was saved."""
+        return session.open_file(self, path)
 
     def open_recording_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open recording", self._last_dir("audio"),

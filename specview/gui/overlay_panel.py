@@ -7,7 +7,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QLabel,
@@ -16,9 +15,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from specview.gui.display_panel import DisplaySettingsBox
 from specview.gui.freq_scale import format_hz
-from specview.gui.spectrogram_view import HEAT_COLORMAPS, SCALE_MODES, SPEC_COLORMAPS
 from specview.gui.state import AppState, ClipScore, summary
+from specview.gui.view_items import HEAT_COLORMAPS, SCALE_MODES
 
 
 class OverlayPanel(QWidget):
@@ -27,16 +27,14 @@ class OverlayPanel(QWidget):
     Signals
     -------
     heat_visible_changed(bool), opacity_changed(float 0..1), heat_colormap_changed(str),
-    scale_mode_changed(str), spec_colormap_changed(str), dynamic_range_changed(float dB),
-    boxes_visible_changed(bool)
+    scale_mode_changed(str), boxes_visible_changed(bool); the display spectrogram's
+    settings come from :attr:`display` (``settings_changed``)
     """
 
     heat_visible_changed = Signal(bool)
     opacity_changed = Signal(float)
     heat_colormap_changed = Signal(str)
     scale_mode_changed = Signal(str)
-    spec_colormap_changed = Signal(str)
-    dynamic_range_changed = Signal(float)
     boxes_visible_changed = Signal(bool)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
@@ -90,23 +88,9 @@ class OverlayPanel(QWidget):
         form.addRow("Colours", self.heat_cmap)
         form.addRow("Scale", self.scale_combo)
 
-        # -- spectrogram ----------------------------------------------------------------------
-        self.spec_cmap = QComboBox()
-        self.spec_cmap.addItems(list(SPEC_COLORMAPS))
-        self.range_spin = QDoubleSpinBox()
-        self.range_spin.setRange(20.0, 140.0)
-        self.range_spin.setSingleStep(10.0)
-        self.range_spin.setDecimals(0)
-        self.range_spin.setSuffix(" dB")
-        self.range_spin.setValue(80.0)
-        self.range_spin.setToolTip("Levels shown: from the clip's loudest cell down by this much")
-        self.boxes_check = QCheckBox("Show ground-truth boxes")
-        self.boxes_check.setChecked(True)
-        spec = QGroupBox("Spectrogram")
-        sform = QFormLayout(spec)
-        sform.addRow("Colours", self.spec_cmap)
-        sform.addRow("Range", self.range_spin)
-        sform.addRow(self.boxes_check)
+        # -- spectrogram: the display spectrogram's settings ---------------------------------
+        self.display = DisplaySettingsBox()
+        self.boxes_check = self.display.boxes_check
 
         # -- model ----------------------------------------------------------------------------
         self.model_label = QLabel("No model.\nFile ▸ Load model… or Fit on folder…")
@@ -118,7 +102,7 @@ class OverlayPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(anomaly)
-        lay.addWidget(spec)
+        lay.addWidget(self.display)
         lay.addWidget(model)
         lay.addStretch(1)
 
@@ -127,8 +111,6 @@ class OverlayPanel(QWidget):
         self.heat_cmap.currentTextChanged.connect(self.heat_colormap_changed)
         self.scale_combo.currentIndexChanged.connect(
             lambda _i: self.scale_mode_changed.emit(self.scale_combo.currentData()))
-        self.spec_cmap.currentTextChanged.connect(self.spec_colormap_changed)
-        self.range_spin.valueChanged.connect(self.dynamic_range_changed)
         self.boxes_check.toggled.connect(self.boxes_visible_changed)
         state.results_changed.connect(self._show_result)
         state.model_changed.connect(self._show_model)

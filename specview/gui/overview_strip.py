@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from specview.gui.box_items import FLAG_COLOUR
 from specview.gui.long_recording import LongRecording, hms
-from specview.gui.spectrogram_view import AXIS_WIDTH, BACKGROUND, SPEC_COLORMAPS
 from specview.gui.state import AppState
+from specview.gui.view_items import AXIS_WIDTH, BACKGROUND, spec_colormap
 
 #: Height of the strip (px): header, spectrogram and score rows.
 STRIP_HEIGHT = 190
@@ -307,7 +307,7 @@ class OverviewStrip(QWidget):
         return float(a), float(b)
 
     def set_spec_colormap(self, name: str) -> None:
-        self.image.setColorMap(pg.colormap.get(SPEC_COLORMAPS.get(name, name)))
+        self.image.setColorMap(spec_colormap(name))
 
     # -- strip -> controller ------------------------------------------------------------------
     def _region_moving(self, region) -> None:

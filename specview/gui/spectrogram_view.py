@@ -1,19 +1,25 @@
 """The spectrogram with the anomaly heatmap on top, in seconds and Hz.
 
-Coordinates: x is time in seconds (columns are frame centres, spaced hop/sr); y is the band
-index, band ``i`` spanning ``[i, i + 1]``, so mel-spaced rows are drawn evenly and the left
-axis labels round frequencies in Hz at their mel positions (:class:`BandScale`).
+Coordinates are physical: x is time in seconds of the recording; y is the frequency on the
+display's scale (:class:`~specview.gui.freq_scale.FreqScale`: Hz, log10 Hz or mel), whatever
+grid a picture was computed on. The picture is the display spectrogram
+(:mod:`specview.gui.fine_view`; the encoder's grid until it arrives); the anomaly map, on the
+encoder's grid, boxes and flagged regions are placed by their seconds and Hz
+(:func:`specview.gui.picture.place`), so they stay aligned whatever the FFT size, overlap, zero
+padding, scale or frequency range.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import replace
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedLayout, QWidget
 
+from specview.display import DisplaySettings, level_range
 from specview.gui.box_items import (
     BOX_COLOUR,
     FLAG_COLOUR,
@@ -22,83 +28,26 @@ from specview.gui.box_items import (
     DrawViewBox,
     describe_box,
 )
-from specview.gui.freq_scale import BandScale, format_hz
+from specview.gui.fine_view import GUI_DEFAULT, FinePictures
+from specview.gui.freq_scale import FreqScale
+from specview.gui.picture import nearest, place, time_extent
 from specview.gui.state import AppState
+from specview.gui.view_items import (  # noqa: F401 - the view's names, also used elsewhere
+    AXIS_WIDTH,
+    BACKGROUND,
+    CAL_MAX,
+    CROSSHAIR_COLOUR,
+    HEAT_COLORMAPS,
+    PLACEHOLDER,
+    PLAYHEAD_COLOUR,
+    SCALE_MODES,
+    SPEC_COLORMAPS,
+    HzAxis,
+    Readout,
+    heat_colormap,
+    spec_colormap,
+)
 from specview.types import Box, Spectrogram
-
-HEAT_COLORMAPS = ("inferno", "viridis", "turbo", "plasma", "magma")
-#: How the colour bar's range is chosen for each clip.
-SCALE_MODES = {
-    "calibrated": "calibrated on normal clips",
-    "shared": "shared by scored clips",
-    "clip": "this clip's maximum",
-    "fixed": "fixed (drag the bar)",
-}
-SPEC_COLORMAPS = {"grey": "CET-L1", "viridis": "viridis", "magma": "magma", "blue": "CET-L6"}
-PLAYHEAD_COLOUR = "#ff4040"
-#: Top of the colour bar on the calibrated scale (0 = typical normal cell, 1 = flag threshold).
-CAL_MAX = 2.0
-BACKGROUND = "#1e1e1e"
-PLACEHOLDER = ("Open a recording (Ctrl+O) or a folder/dataset (Ctrl+Shift+O),\n"
-               "or drop audio files, folders or a .safetensors model here.")
-AXIS_WIDTH = 62  # both plots' left axes share this width so their time axes line up
-
-
-def heat_colormap(name: str) -> pg.ColorMap:
-    """``name`` made see-through at the low end: alpha rises smoothly from 0 (scores below 5 %
-    of the range) to 1 (above 55 %), so the spectrogram stays readable under ordinary scores.
-    The darkest 15 % of the colours is skipped: near-black would only dim the spectrogram."""
-    base = pg.colormap.get(name)
-    x = np.linspace(0.0, 1.0, 256)
-    rgba = np.array(base.map(0.15 + 0.85 * x, mode=pg.ColorMap.BYTE), dtype=np.ubyte)
-    a = np.clip((x - 0.05) / 0.5, 0.0, 1.0)
-    rgba[:, 3] = np.round(255 * a * a * (3 - 2 * a)).astype(np.ubyte)
-    return pg.ColorMap(x, rgba, name=f"{name}-fade")
-
-
-class HzAxis(pg.AxisItem):
-    """Left axis of a band-per-row image: ticks at round frequencies, labelled in Hz."""
-
-    def __init__(self, **kw) -> None:
-        super().__init__("left", **kw)
-        self.band_scale: BandScale | None = None
-        self.enableAutoSIPrefix(False)
-
-    def set_band_scale(self, scale: BandScale | None) -> None:
-        self.band_scale = scale
-        self.picture = None  # drop pyqtgraph's cached drawing
-        self.update()
-
-    def tickValues(self, minVal: float, maxVal: float, size: float):  # noqa: N802, N803 - Qt API
-        if self.band_scale is None:
-            return super().tickValues(minVal, maxVal, size)
-        return [(1.0, self.band_scale.ticks(minVal, maxVal, size))]
-
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 - Qt API
-        if self.band_scale is None:
-            return super().tickStrings(values, scale, spacing)
-        return [format_hz(float(self.band_scale.hz_of_y(v)), tick=True) for v in values]
-
-
-@dataclass(frozen=True)
-class Readout:
-    """What lies under the cursor."""
-
-    time_s: float
-    freq_hz: float
-    level_db: float
-    score: float | None
-    unit: str = "dB"
-    #: ``score`` in multiples of the flag threshold (the colour bar's unit), when calibrated.
-    calibrated: float | None = None
-
-    def text(self) -> str:
-        s = f"t {self.time_s:.3f} s   f {format_hz(self.freq_hz)}   {self.level_db:.1f} {self.unit}"
-        if self.calibrated is not None:
-            s += f"   anomaly {self.calibrated:.2f}× threshold (raw {self.score:#.3g})"
-        elif self.score is not None:
-            s += f"   score {self.score:#.3g}"
-        return s
 
 
 class SpectrogramView(QWidget):
@@ -117,11 +66,23 @@ class SpectrogramView(QWidget):
     flagged_clicked = Signal(int)
     clicked_at = Signal(float)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None, *,
+                 fine: FinePictures | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.band_scale: BandScale | None = None
-        self.dynamic_range_db = 80.0
+        #: the display spectrogram and its settings (None: the encoder's grid only)
+        self.fine = fine
+        self._settings = GUI_DEFAULT
+        #: the frequency axis of the display's scale
+        self.band_scale: FreqScale | None = None
+        #: the picture under the heatmap and what it is: ``"fine"`` (the display spectrogram)
+        #: or ``"grid"`` (the encoder's, until the display spectrogram arrives)
+        self.picture: Spectrogram | None = None
+        self.picture_kind = ""
+        #: the heatmap's values on the encoder's grid, in the colour bar's unit
+        self.heat_grid: np.ndarray | None = None
+        self._auto_top: float | None = None
+        self._placed_for: tuple | None = None
         self.scale_mode = "calibrated"
         self.boxes_visible = True
         self._rect = QRectF()
@@ -161,7 +122,7 @@ class SpectrogramView(QWidget):
         self.heat_item.setOpacity(0.7)
         self.plot.addItem(self.spec_item)
         self.plot.addItem(self.heat_item)
-        self.set_spec_colormap("grey")
+        self.spec_item.setColorMap(spec_colormap(self.settings.colormap))
 
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=heat_colormap("inferno"),
                                         width=14, rounding=0.001, label="anomaly score",
@@ -207,8 +168,29 @@ class SpectrogramView(QWidget):
             plot.addItem(line, ignoreBounds=True)
             self.playheads.append(line)
 
+        self.crosshair = []
+        for angle in (90, 0):
+            line = pg.InfiniteLine(angle=angle, movable=False, pen=pg.mkPen(
+                CROSSHAIR_COLOUR, width=1, style=Qt.PenStyle.DotLine))
+            line.setZValue(45)
+            line.setVisible(False)
+            line.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+            line.setAcceptHoverEvents(False)
+            self.plot.addItem(line, ignoreBounds=True)
+            self.crosshair.append(line)
+        #: the read-out beside the crosshair, in the view's top-left corner
+        self.cursor_label = pg.TextItem("", color="#e8e8e8", fill=pg.mkBrush(20, 20, 20, 200),
+                                        anchor=(0, 0))
+        self.cursor_label.setParentItem(self.vb)
+        self.cursor_label.setPos(4, 4)
+        self.cursor_label.setZValue(60)
+        self.cursor_label.setVisible(False)
+
         self.glw.scene().sigMouseMoved.connect(self._on_mouse_moved)
         state.clip_loaded.connect(self._on_clip_loaded)
+        if fine is not None:
+            fine.ready.connect(self._on_fine_ready)
+            fine.settings_changed.connect(self._on_settings_changed)
         state.results_changed.connect(self._on_results_changed)
         state.scores_changed.connect(self._apply_heat_levels)
         state.boxes_changed.connect(self.refresh_boxes)
@@ -231,20 +213,95 @@ class SpectrogramView(QWidget):
         legend.setZValue(50)
         return legend
     # -- state -> view -----------------------------------------------------------------------
+    @property
+    def settings(self) -> DisplaySettings:
+        """The display settings (the fine pictures' when there are any)."""
+        return self.fine.settings if self.fine is not None else self._settings
+
+    def band(self) -> tuple[float, float]:
+        """The frequency range shown (Hz): the settings' for the recording's own rate."""
+        sr = int(self.state.sample_rate or 0)
+        if sr <= 0:
+            d = self.state.display
+            sr = int(round(2 * float(d.freqs[-1]))) if d is not None and len(d.freqs) else 44100
+        return self.settings.band(sr)
+
     def _on_clip_loaded(self, path) -> None:
         disp = self.state.display
         if disp is None:
             return
         self.stack.setCurrentWidget(self.glw)
-        self.set_spectrogram(disp)
-        self.set_playhead(None)
-        self.refresh_boxes()
         # a new clip (or a new span of a long recording) starts fully zoomed out; a rescore
         # keeps the zoom
         key = (path, self.state.span)
-        if key != self._shown_key:
+        new = key != self._shown_key
+        self._layout(keep_view=not new, heat=False)  # results_changed follows
+        self.set_playhead(None)
+        if new:
             self._shown_key = key
             self.reset_zoom()
+
+    def _layout(self, *, keep_view: bool = True, heat: bool = True) -> None:
+        """Axes, limits, picture, heatmap and boxes for the present settings; the region shown
+        stays the same seconds and Hz (``keep_view``) as far as the new range allows."""
+        disp = self.state.display
+        if disp is None:
+            return
+        shown = self.visible_region() if keep_view and self.band_scale is not None else None
+        self.band_scale = FreqScale(self.settings.scale)
+        self.freq_axis.set_band_scale(self.band_scale)
+        lo, hi = self.band()
+        x0, x1 = time_extent(disp.times, disp.duration)
+        y0, y1 = float(self.band_scale.y_of_hz(lo)), float(self.band_scale.y_of_hz(hi))
+        self._rect = QRectF(x0, y0, x1 - x0, y1 - y0)
+        dt = (x1 - x0) / max(len(disp.times), 1)
+        self.vb.setLimits(xMin=x0, xMax=x1, yMin=y0, yMax=y1, minXRange=4 * dt,
+                          minYRange=(y1 - y0) / 2000.0)
+        self._placed_for = (self.settings.scale, lo, hi)
+        self._draw_picture()
+        if heat:
+            self._set_heat_image()
+        self.refresh_boxes()
+        if shown is not None:
+            self.show_region(*shown)
+
+    def _draw_picture(self) -> None:
+        """The display spectrogram when it is there, else the encoder's grid."""
+        fine = self.fine.picture if self.fine is not None else None
+        spec, kind = (fine, "fine") if fine is not None else (self.state.display, "grid")
+        self.picture, self.picture_kind, self._auto_top = spec, kind, None
+        lo, hi = self.band()
+        p = None if spec is None or self.band_scale is None else place(
+            spec.values, spec.times, spec.freqs, self.band_scale, lo, hi, duration=spec.duration)
+        if p is None:
+            self.spec_item.clear()
+            return
+        self.spec_item.setImage(p.image, autoLevels=False)
+        self.spec_item.setRect(QRectF(p.x0, p.y0, p.x1 - p.x0, p.y1 - p.y0))
+        self._apply_spec_levels()
+
+    def _on_fine_ready(self) -> None:
+        if self.state.display is not None and self.band_scale is not None:
+            self._draw_picture()
+
+    def _on_settings_changed(self, s: DisplaySettings) -> None:
+        self.spec_item.setColorMap(spec_colormap(s.colormap))
+        if self.state.display is None:
+            return
+        lo, hi = self.band()
+        if self._placed_for == (s.scale, lo, hi) and (
+                self.fine is None or self.fine.picture is self.picture):
+            self._apply_spec_levels()  # only how the picture is drawn changed
+            return
+        self._layout(keep_view=True)
+
+    def set_settings(self, s: DisplaySettings) -> None:
+        """The display settings, for a view without fine pictures (else set them there)."""
+        if self.fine is not None:
+            self.fine.set_settings(s)
+        else:
+            self._settings = s
+            self._on_settings_changed(s)
 
     def _calibration(self):
         return self.state.calibration
@@ -282,13 +339,20 @@ class SpectrogramView(QWidget):
         self._set_result_widgets_visible(True)
 
     def _set_heat_image(self) -> None:
+        """The map (on the encoder's grid) placed by its seconds and Hz on the view's scale."""
         r = self.state.result
-        if r is None:
+        if r is None or self.band_scale is None:
             return
         cal = self._calibration()
         values = cal.calibrated(r.map) if self.calibrated_shown() else r.map
-        self.heat_item.setImage(values, autoLevels=False)
-        self.heat_item.setRect(self._rect)
+        self.heat_grid = values
+        lo, hi = self.band()
+        p = place(values, r.times, r.freqs, self.band_scale, lo, hi)
+        if p is None:
+            self.heat_item.clear()
+            return
+        self.heat_item.setImage(p.image, autoLevels=False)
+        self.heat_item.setRect(QRectF(p.x0, p.y0, p.x1 - p.x0, p.y1 - p.y0))
         self._apply_heat_levels()
 
     def _apply_heat_levels(self) -> None:
@@ -317,26 +381,29 @@ class SpectrogramView(QWidget):
         layout.setRowMaximumHeight(0, 160 if on else 0)
         layout.setColumnMaximumWidth(1, 90 if on else 0)
 
-    def set_spectrogram(self, spec: Spectrogram) -> None:
-        times = np.asarray(spec.times, dtype=float)
-        dt = float(np.median(np.diff(times))) if len(times) > 1 else max(spec.duration, 1e-3)
-        n_freq = spec.values.shape[0]
-        self._rect = QRectF(float(times[0]) - dt / 2, 0.0, dt * len(times), float(n_freq))
-        self.band_scale = BandScale(spec.freqs)
-        self.freq_axis.set_band_scale(self.band_scale)
-        self.spec_item.setImage(spec.values, autoLevels=False)
-        self.spec_item.setRect(self._rect)
-        self._apply_spec_levels()
-        self.vb.setLimits(xMin=self._rect.left(), xMax=self._rect.right(), yMin=0.0,
-                          yMax=float(n_freq), minXRange=4 * dt, minYRange=2.0)
-
     def _apply_spec_levels(self) -> None:
-        disp = self.state.display
-        if disp is None or self.spec_item.image is None:
+        """Colour range of the picture: the display's (:func:`specview.display.level_range`,
+        gain added) for the display spectrogram; the encoder grid's loudest cell down by the
+        dB range until it arrives (its dB have another reference)."""
+        spec = self.picture
+        if spec is None or self.spec_item.image is None:
             return
-        finite = disp.values[np.isfinite(disp.values)]
-        top = float(finite.max()) if finite.size else 0.0
-        self.spec_item.setLevels((top - self.dynamic_range_db, top))
+        s = self.settings
+        if self.picture_kind == "fine":
+            if self._auto_top is None:
+                self._auto_top = level_range(spec, replace(s, db_ceiling=None))[1]
+            top = self._auto_top if s.db_ceiling is None else float(s.db_ceiling) - s.gain_db
+        else:
+            finite = spec.values[np.isfinite(spec.values)]
+            top = float(finite.max()) if finite.size else 0.0
+        self.spec_item.setLevels((top - s.db_range, top))
+
+    def level_top(self) -> float | None:
+        """The top of the display spectrogram's colour range now (dB FS, gain included)."""
+        if self.picture_kind != "fine" or self._auto_top is None:
+            return None
+        s = self.settings
+        return self._auto_top + s.gain_db if s.db_ceiling is None else float(s.db_ceiling)
 
     @property
     def flagged(self):
@@ -383,15 +450,38 @@ class SpectrogramView(QWidget):
         (x0, x1), _ = self.vb.viewRange()
         return max(x0, self._rect.left()), min(x1, self._rect.right())
 
+    def visible_region(self) -> tuple[float, float, float, float]:
+        """``(t0, t1, f0, f1)``: seconds and Hz shown; the frequencies are None where the view
+        shows the whole frequency range (it shows the whole of a new range too)."""
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        r = self._rect
+        tol = 1e-6 * max(r.height(), 1e-9)
+        if y0 <= r.top() + tol and y1 >= r.bottom() - tol:
+            return x0, x1, None, None
+        return x0, x1, float(self.band_scale.hz_of_y(y0)), float(self.band_scale.hz_of_y(y1))
+
+    def show_region(self, t0: float, t1: float, f0: float | None = None,
+                    f1: float | None = None) -> None:
+        """Show seconds ``t0 .. t1`` and ``f0 .. f1`` Hz (None: the whole range)."""
+        if self.band_scale is None:
+            return
+        lo, hi = self.band()
+        y0 = self._rect.top() if f0 is None else float(self.band_scale.y_of_hz(max(f0, lo)))
+        y1 = self._rect.bottom() if f1 is None else float(self.band_scale.y_of_hz(min(f1, hi)))
+        if y1 <= y0:
+            y0, y1 = self._rect.top(), self._rect.bottom()
+        self.vb.setRange(xRange=(t0, t1), yRange=(y0, y1), padding=0.0)
+
     def zoom_to(self, box: Box, margin: float = 0.5) -> None:
         """Show ``box`` with ``margin`` of its size around it (frequency kept in view)."""
         if self.band_scale is None:
             return
         r = self.box_layer.rect_of(box)
         dx = max(r.width(), 0.05) * margin
-        dy = max(r.height(), 1.0) * margin
+        dy = max(r.height(), self._rect.height() / 100.0) * margin
         self.vb.setRange(xRange=(r.left() - dx, r.right() + dx),
-                         yRange=(max(0.0, r.top() - dy), min(self._rect.bottom(), r.bottom() + dy)),
+                         yRange=(max(self._rect.top(), r.top() - dy),
+                                 min(self._rect.bottom(), r.bottom() + dy)),
                          padding=0.0)
 
     # -- controls ----------------------------------------------------------------------------
@@ -416,11 +506,7 @@ class SpectrogramView(QWidget):
         self._on_results_changed()  # heatmap, strip and readouts change unit together
 
     def set_spec_colormap(self, name: str) -> None:
-        self.spec_item.setColorMap(pg.colormap.get(SPEC_COLORMAPS.get(name, name)))
-
-    def set_dynamic_range(self, db: float) -> None:
-        self.dynamic_range_db = float(db)
-        self._apply_spec_levels()
+        self.set_settings(replace(self.settings, colormap={"grey": "gray"}.get(name, name)))
 
     def set_boxes_visible(self, on: bool) -> None:
         self.boxes_visible = on
@@ -435,31 +521,53 @@ class SpectrogramView(QWidget):
         span = self.state.span
         if span is not None and span[1] > x0 and span[0] < x1:
             x0, x1 = max(x0, span[0]), min(x1, span[1])
-        self.vb.setRange(xRange=(x0, x1), yRange=(0.0, self._rect.bottom()), padding=0.0)
+        self.vb.setRange(xRange=(x0, x1), yRange=(self._rect.top(), self._rect.bottom()),
+                         padding=0.0)
 
     # -- hover -------------------------------------------------------------------------------
     def readout_at(self, x: float, y: float) -> Readout | None:
-        """Time, frequency, level and score at view coordinates (None outside the image)."""
-        disp = self.state.display
-        if disp is None or self.band_scale is None or not self._rect.contains(QPointF(x, y)):
+        """Time, frequency, level (of the picture shown) and the anomaly score under view
+        coordinates ``(x, y)``; None outside the picture."""
+        spec = self.picture
+        if spec is None or self.band_scale is None or not self._rect.contains(QPointF(x, y)):
             return None
-        n_freq, n_time = disp.values.shape
-        col = int(np.clip((x - self._rect.left()) / self._rect.width() * n_time, 0, n_time - 1))
-        row = int(np.clip(np.floor(y), 0, n_freq - 1))
+        hz = float(self.band_scale.hz_of_y(y))
+        col = nearest(spec.times, x)
+        row = nearest(spec.freqs, hz, mel=self.picture_kind == "grid")
+        level = float(spec.values[row, col]) if col is not None and row is not None else math.nan
+        unit = spec.unit
+        if self.picture_kind == "fine":
+            level, unit = level + self.settings.gain_db, "dB FS"
         r = self.state.result
-        score = float(r.map[row, col]) if r is not None and r.map.shape == disp.values.shape else None
+        score = None
+        if r is not None:
+            c, k = nearest(r.times, x), nearest(r.freqs, hz, mel=True)
+            if c is not None and k is not None:
+                score = float(r.map[k, c])
         cal = self._calibration() if self.calibrated_shown() else None  # the colour bar's unit
         z = float(cal.calibrated(np.array([[score]]))[0, 0]) if (
             cal is not None and score is not None) else None
-        return Readout(float(x), float(self.band_scale.hz_of_y(y)), float(disp.values[row, col]),
-                       score, disp.unit, z)
+        return Readout(float(x), hz, level, score, unit, z)
+
+    def _show_crosshair(self, p: QPointF | None, r: Readout | None = None) -> None:
+        on = p is not None and r is not None
+        for line, v in zip(self.crosshair, (p.x(), p.y()) if on else (0.0, 0.0), strict=True):
+            line.setVisible(on)
+            if on:
+                line.setValue(v)
+        self.cursor_label.setVisible(on)
+        if on:
+            self.cursor_label.setText(r.short())
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if self.vb.sceneBoundingRect().contains(scene_pos):
             p = self.vb.mapSceneToView(scene_pos)
             r = self.readout_at(p.x(), p.y())
+            self._show_crosshair(p, r)
             self.hovered.emit(r.text() if r else "")
-        elif self.score_plot.isVisible() and self.score_plot.vb.sceneBoundingRect().contains(scene_pos):
+            return
+        self._show_crosshair(None)
+        if self.score_plot.isVisible() and self.score_plot.vb.sceneBoundingRect().contains(scene_pos):
             self.hovered.emit(self._frame_readout(self.score_plot.vb.mapSceneToView(scene_pos).x()))
         else:
             self.hovered.emit("")

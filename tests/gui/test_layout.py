@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QTableWidget, QWidget
 
 from specview import pipeline
 from specview.gui import screen_fit
+from specview.gui.box_panel import COLUMNS as BOX_COLUMNS
 from specview.gui.main_window import MainWindow
 
 TIMEOUT = 90000
@@ -65,14 +66,15 @@ def graphics_whole(glw, item) -> bool:
     return r.width() > 0 and r.height() > 0 and glw.viewport().rect().contains(r)
 
 
-def columns_shown(table: QTableWidget) -> bool:
-    """Every column of ``table`` lies whole inside its viewport, no narrower than its header."""
+def columns_shown(table: QTableWidget, n: int | None = None) -> bool:
+    """Every column of ``table`` (its first ``n``) lies whole inside its viewport, no narrower
+    than its header."""
     header = table.horizontalHeader()
     return all(header.sectionViewportPosition(c) >= 0
                and header.sectionViewportPosition(c) + header.sectionSize(c)
                <= table.viewport().width()
                and header.sectionSize(c) >= header.sectionSizeHint(c)
-               for c in range(table.columnCount()))
+               for c in range(table.columnCount() if n is None else n))
 
 
 def columns_reachable(table: QTableWidget) -> bool:
@@ -113,8 +115,11 @@ def assert_all_on_screen(win: MainWindow) -> None:
               win.statusBar(), win.file_panel.tree):
         assert whole(w, win), w.objectName() or type(w).__name__
     bp = win.box_panel
-    assert columns_shown(bp.table), [bp.table.horizontalHeader().sectionSize(c)
-                                     for c in range(bp.table.columnCount())]
+    # the box's own columns are shown; its measurements (and a Raven table's other columns)
+    # scroll into view
+    assert columns_shown(bp.table, len(BOX_COLUMNS)), [
+        bp.table.horizontalHeader().sectionSize(c) for c in range(bp.table.columnCount())]
+    assert columns_reachable(bp.table)
     assert columns_shown(bp.flag_table)
     assert rows_shown(bp.table) > 3
     assert rows_shown(bp.flag_table) > 2

@@ -144,8 +144,16 @@ def test_long_recording_overview_detail_paging_events_and_boxes(
     assert r is not None and np.array_equal(r.times, d.times) and r.map.shape == d.values.shape
     store_map, _ = LongStore(rec.store).map(float(d.times[0]), float(d.times[-1]))
     assert np.array_equal(r.map, store_map)
+    if window.view.picture_kind == "grid":  # the span's encoder grid, until ...
+        img = window.view.spec_item.mapRectToParent(window.view.spec_item.boundingRect())
+        assert img.left() == pytest.approx(d.times[0] - spf / 2, abs=1e-6)
+    # ... the display spectrogram of the loaded span (its audio alone, at the file's rate)
+    qtbot.waitUntil(lambda: window.view.picture_kind == "fine", timeout=TIMEOUT)
+    fine = window.view.picture
+    assert fine.times[0] == pytest.approx(d.times[0]) and fine.times[-1] == pytest.approx(
+        d.times[0] + d.duration, abs=0.05)
     img = window.view.spec_item.mapRectToParent(window.view.spec_item.boundingRect())
-    assert img.left() == pytest.approx(d.times[0] - spf / 2, abs=1e-6)
+    assert img.left() < 29.0 < 51.0 < img.right() + 0.05
     assert window.view.vb.viewRange()[0] == [pytest.approx(30.0), pytest.approx(50.0)]
     assert window.overview.region() == (pytest.approx(30.0), pytest.approx(50.0))
 

@@ -13,6 +13,7 @@ from PySide6.QtGui import QDropEvent
 from specview import pipeline
 from specview.gui.controller import default_front_end
 from specview.gui.main_window import ABOUT, MainWindow
+from specview.gui.picture import nearest
 
 TIMEOUT = 60000
 
@@ -36,6 +37,8 @@ def test_open_file_shows_spectrogram_in_seconds_and_hz(qtbot, window, tiny_datas
     view = window.view
     assert disp is not None and window.state.result is None
     fe = default_front_end()
+    # first the encoder's grid (mel rows, evenly spaced on the default mel scale) ...
+    assert view.picture_kind == "grid"
     assert view.spec_item.image.shape == disp.values.shape == (96, fe.n_frames(2 * 44100))
     # x is seconds: the image spans the clip (frame centres +- half a hop)
     rect = view.spec_item.mapRectToParent(view.spec_item.boundingRect())
@@ -44,24 +47,40 @@ def test_open_file_shows_spectrogram_in_seconds_and_hz(qtbot, window, tiny_datas
     assert rect.width() == pytest.approx(disp.duration, abs=fe.seconds_per_frame)
     (x0, x1), (y0, y1) = view.vb.viewRange()
     assert (x0, x1) == (pytest.approx(rect.left()), pytest.approx(rect.right()))
-    assert (y0, y1) == (pytest.approx(0.0), pytest.approx(96.0))
-    # zoom and pan stay within the clip; reset zoom shows all of it again
-    view.vb.setRange(xRange=(-5.0, 10.0), yRange=(-50.0, 500.0), padding=0.0)
-    (a, b), (c, d) = view.vb.viewRange()
-    assert a >= rect.left() - 1e-9 and b <= rect.right() + 1e-9 and c >= 0.0 and d <= 96.0
-    view.vb.setRange(xRange=(0.5, 0.7), yRange=(40.0, 50.0), padding=0.0)
-    window.menu_actions["reset_zoom"].trigger()
-    assert view.vb.viewRange()[0] == [pytest.approx(rect.left()), pytest.approx(rect.right())]
-    # y axis labelled in Hz at the right mel rows
-    axis = view.freq_axis
-    (_, ticks), = axis.tickValues(y0, y1, 500.0)
-    labels = axis.tickStrings(ticks, 1.0, 1.0)
-    assert {"100", "1k", "10k"} <= set(labels)
-    assert ticks[labels.index("1k")] == pytest.approx(view.band_scale.y_of_hz(1000.0))
+    # y is the frequency on the display's scale (mel by default), 0 Hz to Nyquist
+    scale = view.band_scale
+    assert scale.kind == "mel"
+    assert (y0, y1) == (pytest.approx(0.0), pytest.approx(scale.y_of_hz(22050.0)))
     # dB levels auto-ranged to the top 80 dB
     lo, hi = view.spec_item.getLevels()
     assert hi == pytest.approx(float(disp.values.max()))
     assert hi - lo == pytest.approx(80.0)
+    # zoom and pan stay within the clip; reset zoom shows all of it again
+    view.vb.setRange(xRange=(-5.0, 10.0), yRange=(-50.0, 5000.0), padding=0.0)
+    (a, b), (c, d) = view.vb.viewRange()
+    assert a >= rect.left() - 1e-9 and b <= rect.right() + 1e-9 and c >= 0.0 and d <= y1 + 1e-6
+    view.vb.setRange(xRange=(0.5, 0.7), yRange=(400.0, 500.0), padding=0.0)
+    window.menu_actions["reset_zoom"].trigger()
+    assert view.vb.viewRange()[0] == [pytest.approx(rect.left()), pytest.approx(rect.right())]
+    # y axis labelled in Hz at the right mel positions
+    axis = view.freq_axis
+    (_, ticks), = axis.tickValues(y0, y1, 500.0)
+    labels = axis.tickStrings(ticks, 1.0, 1.0)
+    assert {"100", "1k", "10k"} <= set(labels)
+    assert ticks[labels.index("1k")] == pytest.approx(scale.y_of_hz(1000.0))
+    # ... then the display spectrogram, computed in the background, in dB re full scale
+    qtbot.waitUntil(lambda: view.picture_kind == "fine", timeout=TIMEOUT)
+    fine = view.picture
+    assert fine is window.fine.picture and fine.values.shape[0] == 512
+    assert view.spec_item.image.shape == fine.values.shape
+    rect = view.spec_item.mapRectToParent(view.spec_item.boundingRect())
+    assert rect.left() < 0.02 and rect.right() == pytest.approx(2.0, abs=0.03)
+    half_row = y1 / 511 / 2  # the mel rows are centred from 0 Hz to Nyquist
+    assert (rect.top(), rect.bottom()) == (pytest.approx(-half_row), pytest.approx(y1 + half_row))
+    from specview.display import level_range
+
+    lo, hi = view.spec_item.getLevels()
+    assert (lo, hi) == tuple(pytest.approx(v) for v in level_range(fine, window.fine.settings))
     assert "anomaly_000.wav" in window.windowTitle()
     assert not view.heat_item.isVisible() or view.heat_item.image is None
 
@@ -77,7 +96,9 @@ def test_model_and_clip_show_heatmap_and_score(qtbot, window, tiny_dataset, mode
     assert heat.isVisible()
     # calibrated colours by default: 0 = typical normal cell, 1 = flag threshold, bar 0..2
     cal = window.state.model.calibration
-    assert np.array_equal(heat.image, cal.calibrated(r.map))
+    assert np.array_equal(window.view.heat_grid, cal.calibrated(r.map))
+    # the map's columns at its own times, its rows placed by their Hz on the display's scale
+    assert heat.image.shape[1] == r.map.shape[1]
     assert window.view.colorbar.levels() == (0.0, 2.0)
     # the clip's number is its peak in the colour bar's unit (× flag threshold), with a verdict
     peak = float(cal.calibrated(np.array([[r.map.max()]]))[0, 0])
@@ -149,15 +170,25 @@ def test_hover_readout(qtbot, window, tiny_dataset, model_path, burst) -> None:
     (x0, x1), _ = view.vb.viewRange()
     px = (x1 - x0) / view.vb.width()  # seconds per pixel: the mouse lands on whole pixels
     assert float(text.split()[1]) == pytest.approx(1.1, abs=max(0.01, 2 * px))
-    # exact values at a known view position
+    # the crosshair follows the cursor, with the read-out in the view's corner
+    assert all(line.isVisible() for line in view.crosshair)
+    assert view.crosshair[0].value() == pytest.approx(1.1, abs=max(0.01, 2 * px))
+    assert view.cursor_label.isVisible() and " s  " in view.cursor_label.textItem.toPlainText()
+    # exact values at a known view position: the level from the display spectrogram (the
+    # 0.3-amplitude burst reads 20 log10 0.3 = -10.5 dB FS, less the window's scalloping),
+    # the score from the map's cell holding that time and frequency
+    qtbot.waitUntil(lambda: view.picture_kind == "fine", timeout=TIMEOUT)
     y = view.band_scale.y_of_hz(tone_hz)
     ro = view.readout_at(1.1, y)
-    disp, r = window.state.display, window.state.result
-    col = int(round(1.1 / window.state.model.encoder.front_end.seconds_per_frame))
-    row = int(np.floor(y))
+    pic, r = view.picture, window.state.result
+    col, row = nearest(pic.times, 1.1), nearest(pic.freqs, tone_hz)
     assert ro.time_s == pytest.approx(1.1)
     assert ro.freq_hz == pytest.approx(tone_hz, rel=1e-6)
-    assert ro.level_db == pytest.approx(float(disp.values[row, col]))
+    assert ro.unit == "dB FS"
+    assert ro.level_db == pytest.approx(float(pic.values[row, col]))
+    assert ro.level_db == pytest.approx(20 * np.log10(0.3), abs=2.0)
+    row, col = nearest(r.freqs, tone_hz, mel=True), nearest(r.times, 1.1)
+    assert r.freqs[row - 1] < tone_hz < r.freqs[row + 1]
     assert ro.score == pytest.approx(float(r.map[row, col]))
     cal = window.state.model.calibration
     assert ro.calibrated == pytest.approx(float(cal.calibrated(r.map[row:row + 1, col:col + 1])[0, 0]))
@@ -352,7 +383,7 @@ def test_score_all_ranks_clips_and_shares_the_colour_scale(
     panel.scale_combo.setCurrentIndex(panel.scale_combo.findData("shared"))
     open_clip(qtbot, window, normal, scored=True)
     view, state = window.view, window.state
-    assert np.array_equal(view.heat_item.image, state.result.map)  # raw scores when shared
+    assert np.array_equal(view.heat_grid, state.result.map)  # raw scores when shared
     normal_max = float(state.result.map.max())
     assert view.colorbar.levels() == (0.0, pytest.approx(normal_max))
     with qtbot.waitSignal(window.controller.task_ended, timeout=TIMEOUT) as blocker:
