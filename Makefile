@@ -6,8 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.specview-installed
 
-# Debian/Ubuntu runtime libraries: PortAudio for playback, Qt's xcb platform libraries.
-SYSTEM_PACKAGES := libportaudio2 libxcb-cursor0 libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 \
+# Debian/Ubuntu runtime libraries: PortAudio for playback, Qt's xcb platform libraries, and the
+# mosquitto MQTT broker the live monitor's tests start on a loopback port.
+SYSTEM_PACKAGES := libportaudio2 mosquitto libxcb-cursor0 libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 \
 	libfontconfig1 libdbus-1-3 libglib2.0-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1 libx11-xcb1
 

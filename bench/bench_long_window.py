@@ -136,7 +136,7 @@ def main() -> int:
             return 1
         r = json.loads(p.stdout.strip().splitlines()[-1])
 
-        def f(k, fmt="{:.2f}"):
+        def f(k, fmt="{:.2f}", r=r):
             return fmt.format(r[k]) if r.get(k) is not None else "-"
 
         print(f"| {mode} | {f('duration_h', '{:.1f} h')} | {f('title_s', '{:.3f}')} | "

@@ -1,4 +1,4 @@
-"""Command line: ``specview [gui|demo-data|build-envmix|fit|score|evaluate|compare|methods] ...``.
+"""Command line: ``specview [gui|demo-data|build-envmix|fit|score|evaluate|compare|monitor|methods] ...``.
 
 Headless commands call the same functions as the GUI. Bad input ends in one clear line on
 stderr and a non-zero exit status, never a traceback.
@@ -26,6 +26,7 @@ from specview.cli_commands import (
     cmd_score,
 )
 from specview.errors import Cancelled, SpecviewError, SpecviewWarning
+from specview.monitor_cli import cmd_monitor
 
 EXIT_ERROR = 2
 
@@ -269,6 +270,70 @@ def build_parser() -> argparse.ArgumentParser:
                    default=0.75,
                    help="share of background clips used for training (default 0.75)")
     b.set_defaults(func=cmd_build_envmix)
+
+    mo = sub.add_parser("monitor", help="score live audio (an input device, or a recording "
+                                         "replayed), save its events as a dataset and alert "
+                                         "on them (MQTT, webhook)")
+    mo.add_argument("--model", default=None, help="model file (.safetensors)")
+    mo.add_argument("--input", default=None, metavar="DEVICE_OR_FILE",
+                    help="a recording to replay, or a PortAudio input device: its number or "
+                         "(part of) its name, or default (see --list-devices)")
+    mo.add_argument("--out", default=None, metavar="EVENTS_DIR",
+                    help="events folder: test/<event>.wav clips with Raven sidecars, "
+                         "events.jsonl")
+    mo.add_argument("--speed", default=None, metavar="X",
+                    help="replay speed of a file: 1 real time (default), 4 four times as fast, "
+                         "0 or max as fast as possible")
+    mo.add_argument("--mqtt", default=None, metavar="HOST:PORT", help="MQTT broker for alerts")
+    mo.add_argument("--topic", default=None, metavar="T",
+                    help="MQTT topic: an alert per event as it opens; its final record on "
+                         "T/closed")
+    mo.add_argument("--mqtt-qos", type=int, choices=(0, 1, 2), default=1,
+                    help="MQTT quality of service (default 1: acknowledged by the broker)")
+    mo.add_argument("--webhook", default=None, metavar="URL",
+                    help="POST each alert and final record as JSON here (retried with backoff)")
+    mo.add_argument("--false-flags-per-hour", type=number(low=0, low_open=True), default=None,
+                    metavar="R", help="flag threshold: R false flags per hour of normal audio "
+                                      "(default: the model's calibrated rate)")
+    mo.add_argument("--pre-roll", type=number(low=0, high=60), default=5.0,
+                    help="seconds kept before an event in its clip (default 5)")
+    mo.add_argument("--post-roll", type=number(low=0, high=60), default=5.0,
+                    help="seconds kept after an event in its clip (default 5)")
+    mo.add_argument("--hold", type=number(low=0, low_open=True, high=60), default=1.0,
+                    help="an event closes this many seconds after its last cell above the "
+                         "release level (default 1)")
+    mo.add_argument("--release", type=number(low=0, low_open=True, high=1), default=0.8,
+                    help="release level, in multiples of the flag threshold: an open event "
+                         "stays open while a cell reaches it (default 0.8)")
+    mo.add_argument("--min-duration", type=number(low=0, high=60), default=0.0,
+                    help="seconds a flagged region must last before an event opens (default 0)")
+    mo.add_argument("--max-event", type=number(low=1, high=3600), default=60.0,
+                    help="an event open this long is closed and a new one opens (default 60 s)")
+    mo.add_argument("--max-events-per-hour", type=number(low=0, low_open=True), default=60.0,
+                    metavar="N", help="rate limit: events beyond N in an hour are counted, not "
+                                      "saved or alerted (default 60)")
+    mo.add_argument("--core", type=number(low=0.05, high=10), default=0.4, metavar="S",
+                    help="seconds of a live window's core (default 0.4: two aisfx cells)")
+    mo.add_argument("--right-cells", type=number(int, low=0, high=64), default=5, metavar="N",
+                    help="feature cells of audio scored ahead of a core (default 5: the live "
+                         "map equals the whole-file map; fewer cut latency)")
+    mo.add_argument("--record", default=None, metavar="DIR",
+                    help="also keep a rolling recording of the input here (16-bit WAV files)")
+    mo.add_argument("--record-max-mb", type=number(low=1), default=None, metavar="N",
+                    help="size cap of the rolling recording; the oldest files go first")
+    mo.add_argument("--samplerate", type=number(int, low=1000, high=1_000_000), default=None,
+                    help="device sample rate (default: the device's own)")
+    mo.add_argument("--channels", type=number(int, low=1, high=256), default=None,
+                    help="device channels to open (default: all its inputs)")
+    mo.add_argument("--channel", default=None,
+                    help="channel scored: a number (0 = first) or mean (default: the model's)")
+    mo.add_argument("--threads", type=number(int, low=1), default=None,
+                    help="CPU threads for torch (default 1: the short windows gain little "
+                         "from more, and the audio keeps a core)")
+    mo.add_argument("--status-every", type=number(low=0), default=60.0, metavar="S",
+                    help="log a status line every S seconds (default 60; 0: never)")
+    mo.add_argument("--list-devices", action="store_true", help="list PortAudio devices and exit")
+    mo.set_defaults(func=cmd_monitor)
 
     m = sub.add_parser("methods", help="list methods, encoders and their parameters")
     m.set_defaults(func=cmd_methods)
