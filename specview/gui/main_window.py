@@ -299,6 +299,9 @@ class MainWindow(QMainWindow):
                                  lambda: self.listener.play("visible")))
         p.addAction(self._action("stop", "&Stop", self.listener.stop))
         self.addActions(p.actions())
+        live = self.menuBar().addMenu("&Live")
+        live.addAction(self._action("live_monitor", "&Monitor…", self.open_live, tip=(
+            "Listen to an input device or replay a recording, scored live (specview monitor)")))
         h = self.menuBar().addMenu("&Help")
         h.addAction(self._action("shortcuts", "&Keyboard shortcuts", self.show_shortcuts, "F1"))
         h.addAction(self._action("about", "&About specview", self.show_about))
@@ -485,6 +488,12 @@ class MainWindow(QMainWindow):
         self.compare_window = win
         return win
 
+    def open_live(self):
+        """*Live ▸ Monitor…*: the Live window (:mod:`specview.gui.live_window`)."""
+        from specview.gui.live_dialog import open_live
+
+        return open_live(self)
+
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in SHORTCUTS)
         QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
@@ -560,6 +569,8 @@ class MainWindow(QMainWindow):
         compare = getattr(self, "compare_window", None)
         if compare is not None:
             compare.close()  # its jobs and sound stop with it, before this window's go
+        if getattr(self, "live_window", None) is not None:
+            self.live_window.close()  # its monitor thread stops, its open event is saved
         self.listener.shutdown()
         self.controller.shutdown()
         super().closeEvent(event)

@@ -1,0 +1,187 @@
+"""*Live ▸ Monitor…*: choose what to listen to (a PortAudio input device, or a recording
+replayed at a speed), the model and the events folder, then open the Live window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from specview.gui.live_session import LiveInput
+
+#: Where events go unless the user picks another folder.
+DEFAULT_EVENTS = Path.home() / "specview-events"
+
+
+def input_devices() -> tuple[list[tuple[int, str, int, int]], str]:
+    """PortAudio input devices ``[(index, name, channels, default rate)]`` and, where there are
+    none, why."""
+    try:
+        import sounddevice as sd
+
+        devices = sd.query_devices()
+    except Exception as exc:  # noqa: BLE001 - ImportError, OSError (no PortAudio), PortAudioError
+        return [], f"no audio input: {exc}"
+    out = [(i, d["name"], int(d["max_input_channels"]), int(round(d["default_samplerate"])))
+           for i, d in enumerate(devices) if int(d.get("max_input_channels", 0)) > 0]
+    return out, "" if out else "no input devices found"
+
+
+def _path_row(edit: QLineEdit, browse) -> QWidget:
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(edit, 1)
+    b = QPushButton("Browse…")
+    b.clicked.connect(browse)
+    lay.addWidget(b)
+    return w
+
+
+class LiveDialog(QDialog):
+    """The choices of a live run; :meth:`choice` returns them."""
+
+    def __init__(self, *, model_path: Path | None = None, recording: Path | None = None,
+                 out: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Live monitor")
+        self.model_edit = QLineEdit(str(model_path) if model_path else "")
+        self.device_radio = QRadioButton("Input device")
+        self.file_radio = QRadioButton("Recording, replayed")
+        group = QButtonGroup(self)
+        group.addButton(self.device_radio)
+        group.addButton(self.file_radio)
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("default input", None)
+        devices, why = input_devices()
+        for i, name, ch, sr in devices:
+            self.device_combo.addItem(f"{i}: {name} ({ch} ch, {sr} Hz)", i)
+        self.device_reason = QLabel(why)
+        self.device_reason.setWordWrap(True)
+        self.file_edit = QLineEdit(str(recording) if recording else "")
+        self.speed = QDoubleSpinBox()
+        self.speed.setRange(0.0, 100.0)
+        self.speed.setDecimals(2)
+        self.speed.setValue(1.0)
+        self.speed.setSuffix("×")
+        self.speed.setSpecialValueText("as fast as it goes")
+        self.speed.setToolTip("1× real time; faster to replay an incident; 0: as fast as the "
+                              "scoring goes")
+        self.out_edit = QLineEdit(str(out or DEFAULT_EVENTS))
+        form = QFormLayout()
+        form.addRow("Model", _path_row(self.model_edit, self._browse_model))
+        form.addRow(self.device_radio, self.device_combo)
+        form.addRow("", self.device_reason)
+        form.addRow(self.file_radio, _path_row(self.file_edit, self._browse_file))
+        form.addRow("Speed", self.speed)
+        form.addRow("Events folder", _path_row(self.out_edit, self._browse_out))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start")
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: #d04040")
+        self.error.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+        use_file = bool(recording) or not devices
+        (self.file_radio if use_file else self.device_radio).setChecked(True)
+        self.device_radio.setEnabled(bool(devices))
+        self.device_combo.setEnabled(bool(devices))
+
+    def _browse_model(self) -> None:
+        p, _ = QFileDialog.getOpenFileName(self, "Model", self.model_edit.text(),
+                                           "specview models (*.safetensors);;All files (*)")
+        if p:
+            self.model_edit.setText(p)
+
+    def _browse_file(self) -> None:
+        from specview.audio import AUDIO_SUFFIXES
+
+        audio = "Audio (" + " ".join(f"*{s}" for s in AUDIO_SUFFIXES) + ");;All files (*)"
+        p, _ = QFileDialog.getOpenFileName(self, "Recording to replay", self.file_edit.text(),
+                                           audio)
+        if p:
+            self.file_edit.setText(p)
+            self.file_radio.setChecked(True)
+
+    def _browse_out(self) -> None:
+        p = QFileDialog.getExistingDirectory(self, "Events folder", self.out_edit.text())
+        if p:
+            self.out_edit.setText(p)
+
+    def problem(self) -> str:
+        """Why the choices cannot start (empty when they can)."""
+        model = self.model_edit.text().strip()
+        if not model or not Path(model).is_file():
+            return "Choose a model file (.safetensors): load or fit one first."
+        if self.file_radio.isChecked():
+            f = self.file_edit.text().strip()
+            if not f or not Path(f).is_file():
+                return "Choose the recording to replay."
+        if not self.out_edit.text().strip():
+            return "Choose the events folder."
+        return ""
+
+    def _accept(self) -> None:
+        why = self.problem()
+        if why:
+            self.error.setText(why)
+            return
+        self.accept()
+
+    def choice(self) -> tuple[Path, LiveInput, Path]:
+        """``(model file, input, events folder)``."""
+        if self.file_radio.isChecked():
+            inp = LiveInput(path=Path(self.file_edit.text().strip()), speed=self.speed.value())
+        else:
+            inp = LiveInput(device=self.device_combo.currentData())
+        return Path(self.model_edit.text().strip()), inp, Path(self.out_edit.text().strip())
+
+
+def open_live(main):
+    """The dialog, then the Live window monitoring the choice (one at a time per main window:
+    a running one is stopped first). Returns the window, or None when cancelled."""
+    from specview.fileio import check_output_folder
+    from specview.gui.live_window import LiveWindow
+
+    st = main.state
+    dlg = LiveDialog(model_path=st.model_path,
+                     recording=st.clip_path if st.clip_path is not None else None,
+                     parent=main)
+    if dlg.exec() != QDialog.DialogCode.Accepted:
+        return None
+    model_path, inp, out = dlg.choice()
+    try:
+        check_output_folder(out, inputs=[model_path, *([inp.path] if inp.path else [])],
+                            what="events folder")
+    except Exception as exc:  # noqa: BLE001 - told to the user
+        main.show_error("Cannot monitor into that folder", str(exc))
+        return None
+    old = getattr(main, "live_window", None)
+    if old is not None:
+        old.shutdown()
+        old.close()
+    win = LiveWindow(main)
+    main.live_window = win
+    win.show()
+    win.start(inp, out, model_path=model_path)
+    return win

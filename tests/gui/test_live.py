@@ -1,0 +1,248 @@
+"""The Live window (issue 16): a recording with a known injected event replayed through the same
+monitor as ``specview monitor`` shows the event in the list at its time, the heatmap's peak
+column at that time in the scrolling view, a notice (and a beep when asked); clicking the saved
+event opens its clip and Raven box in the main window; stopping ends the monitor's thread; the
+view's rings keep their length however long the input.
+
+Known answer: a synthetic machine (tests/machine_sounds.py) with a 3 kHz tone at 12.0-12.8 s,
+scored by PatchCore fitted on the same machine.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+from machine_sounds import SR, machine_tone
+from PySide6.QtCore import Qt
+
+from specview.gui.live_session import LiveInput
+from specview.gui.live_window import LiveWindow
+from specview.monitor import MonitorSettings
+
+TONE = (12.0, 0.8, 3000.0)  # start s, duration s, Hz
+DURATION = 20.0
+TIMEOUT = 180_000  # ms: two cores shared with other work
+
+
+class RecordingPlayer:
+    """Stands in for :class:`specview.playback.Player`: keeps what it was asked to play."""
+
+    def __init__(self) -> None:
+        self.played: list[tuple[np.ndarray, int]] = []
+
+    def play(self, samples, sr, **_kw) -> None:
+        self.played.append((np.asarray(samples), int(sr)))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def live_model(tmp_path_factory):
+    """PatchCore fitted on ten 5-s clips of the machine, saved."""
+    from specview import pipeline
+
+    d = tmp_path_factory.mktemp("live")
+    (d / "train").mkdir()
+    for i in range(10):
+        sf.write(d / "train" / f"n{i:02d}.wav", machine_tone(5.0, seed=i), SR)
+    model = pipeline.fit(d / "train", method="patchcore", overrides={"coreset_ratio": "0.2"})
+    path = d / "m.safetensors"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def incident(live_model):
+    """20 s of the machine with the tone of :data:`TONE` (10-ms fades)."""
+    at, dur, f = TONE
+    x = machine_tone(DURATION, seed=99)
+    t = np.arange(int(dur * SR)) / SR
+    env = np.minimum(1.0, np.minimum(t, dur - t) / 0.01)
+    i = int(at * SR)
+    x[i:i + t.size] += (0.1 * np.sin(2 * np.pi * f * t) * env).astype(np.float32)
+    path = live_model.parent / "incident.wav"
+    sf.write(path, x, SR, subtype="FLOAT")
+    return path
+
+
+def settings() -> MonitorSettings:
+    return MonitorSettings(pre_roll=1.0, post_roll=1.0)
+
+
+def replay(qtbot, live, model, rec, out, speed):
+    with qtbot.waitSignal(live.session.ended, timeout=TIMEOUT) as ended:
+        live.start(LiveInput(path=rec, speed=speed), out, model_path=model, settings=settings())
+    qtbot.wait(50)  # the last queued column pieces and event changes
+    live.view.add_columns(live.session.drain())
+    return ended.args[0]
+
+
+def the_event(live):
+    """The listed event that covers the tone's onset."""
+    at, dur, f = TONE
+    hits = [r["event"] for r in live.events.values()
+            if abs(r["event"].start - at) <= 0.5 and r["event"].f_low <= f <= r["event"].f_high]
+    assert len(hits) == 1, {i: r["event"] for i, r in live.events.items()}
+    return hits[0]
+
+
+def test_replay_lists_the_event_at_its_time_and_the_heatmap_peaks_there(qtbot, window,
+                                                                         live_model, incident,
+                                                                         tmp_path):
+    player = RecordingPlayer()
+    live = LiveWindow(window, player=player)
+    qtbot.addWidget(live)
+    live.show()
+    live.beep_check.setChecked(True)
+    summary = replay(qtbot, live, live_model, incident, tmp_path / "events", speed=8)
+    assert not isinstance(summary, BaseException), summary
+    assert summary.events == len(live.events) >= 1
+    ev = the_event(live)
+    at, dur, f = TONE
+    assert abs(ev.start - at) <= 0.5 and abs(ev.end - (at + dur)) <= 1.5
+    assert ev.peak == max(r["event"].peak for r in live.events.values()) > 1
+    # in the list, with its time and state, in the order events opened
+    row = live.event_ids().index(ev.id)
+    assert live.event_ids() == sorted(live.event_ids())
+    assert float(live.table.item(row, 1).text()) == pytest.approx(ev.start, abs=0.006)
+    assert live.table.item(row, 5).text() == "saved"
+    # the scrolling view: its heatmap's hottest column is drawn at the event's time and band
+    img = live.view.heat_item.image
+    assert img.shape == (live.view.ring.n_rows, live.view.ring.cap)
+    row_i, col = np.unravel_index(int(np.argmax(img)), img.shape)
+    assert at - 0.5 <= live.view.column_time(col) <= at + dur + 0.5
+    assert ev.f_low <= live.view.row_hz(row_i) <= ev.f_high
+    # the view ends where the input ended, and its marks include the event
+    assert live.view.ring.t_end == pytest.approx(DURATION, abs=1.0)
+    assert ev.id in live.view.marked_events
+    # a notice was shown and one beep per event opened
+    assert live.notice.isVisible() and f"Event {max(live.events)}" in live.notice.text()
+    assert len(player.played) == len(live.events) and player.played[0][1] == 44100
+    assert live.view.latencies, "no column reached the screen"
+
+
+def test_clicking_a_saved_event_opens_its_clip_and_box_in_the_main_window(qtbot, window,
+                                                                          live_model, incident,
+                                                                          tmp_path):
+    out = tmp_path / "events"
+    live = LiveWindow(window)
+    qtbot.addWidget(live)
+    live.show()
+    replay(qtbot, live, live_model, incident, out, speed=0)
+    ev = the_event(live)
+    clip = live.events[ev.id]["clip"]
+    assert clip.is_file() and clip.parent == out / "test"
+    row = live.event_ids().index(ev.id)
+    rect = live.table.visualItemRect(live.table.item(row, 0))
+    qtbot.mouseClick(live.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    st = window.state
+    qtbot.waitUntil(lambda: st.clip_path == clip, timeout=TIMEOUT)
+    # the events folder is the dataset (the other events a click away), the box the sidecar's
+    assert st.dataset is not None and st.dataset.root == out
+    assert len(st.dataset.test) == len(live.events)
+    [box] = st.boxes
+    rec = next(r for r in window.controller.state.dataset.test if r.path == clip)
+    assert box.label == "flagged" and box.f0 <= TONE[2] <= box.f1
+    clip_start = ev.start - box.t0
+    assert box.t1 + clip_start == pytest.approx(ev.end, abs=2e-3)
+    assert 0.9 <= box.t0 <= 1.1  # one second of pre-roll
+    assert rec.boxes_path is not None and rec.boxes_path.is_file()
+    # the run's model is loaded in the main window and the clip scored with it
+    qtbot.waitUntil(lambda: st.model_path == live_model and st.result is not None
+                    and st.clip_path == clip, timeout=TIMEOUT)
+
+
+def test_stop_ends_the_monitor_thread_and_saves_the_open_event(qtbot, window, live_model,
+                                                               incident, tmp_path):
+    live = LiveWindow(window)
+    qtbot.addWidget(live)
+    live.show()
+    live.start(LiveInput(path=incident, speed=2), tmp_path / "events", model_path=live_model,
+               settings=settings())
+    # wait until the tone's event is open, then stop in the middle of it
+    qtbot.waitUntil(lambda: any(r["event"].f_low <= TONE[2] <= r["event"].f_high
+                                and r["event"].state == "open" for r in live.events.values()),
+                    timeout=TIMEOUT)
+    with qtbot.waitSignal(live.session.ended, timeout=TIMEOUT) as ended:
+        qtbot.mouseClick(live.stop_button, Qt.MouseButton.LeftButton)
+    summary = ended.args[0]
+    assert summary.stopped and summary.audio_seconds < DURATION
+    assert live.session.wait(10)
+    assert not any(t.name == "specview-live" for t in threading.enumerate())
+    qtbot.wait(50)
+    ev = the_event(live)
+    assert live.events[ev.id]["saved"] and live.events[ev.id]["clip"].is_file()
+    assert not live.stop_button.isEnabled() and "stopped" in live.source_label.text()
+
+
+def test_closing_the_window_mid_run_stops_the_thread(qtbot, window, live_model, incident,
+                                                     tmp_path):
+    live = LiveWindow(window)
+    qtbot.addWidget(live)
+    live.show()
+    live.start(LiveInput(path=incident, speed=1), tmp_path / "events", model_path=live_model,
+               settings=settings())
+    qtbot.waitUntil(lambda: live.view.ring is not None, timeout=TIMEOUT)
+    thread = live.session.thread
+    live.close()
+    assert not thread.is_alive()
+    assert live.session.summary is not None and live.session.summary.stopped
+
+
+def _columns(t0, first, n, freqs, spf, value=0.0):
+    from specview.live import Columns
+
+    m = np.full((len(freqs), n), value, np.float32)
+    return Columns(first, t0, spf, freqs, m, m.max(axis=0), m, np.ones_like(m), 2.0, 1.0)
+
+
+def test_the_view_keeps_fixed_rings_and_places_columns_after_a_gap(qtbot):
+    from specview.gui.live_view import LiveView
+    from specview.liveevents import LiveEvent
+
+    view = LiveView(seconds=2.0)
+    qtbot.addWidget(view)
+    view.show()
+    freqs = np.linspace(100.0, 8000.0, 16)
+    spf = 0.02
+    view.add_columns([(_columns(0.0, 0, 10, freqs, spf), 0.0)])
+    ring = view.ring
+    arrays = (ring.spec, ring.heat, ring.score)
+    assert ring.cap == 100
+    for k in range(1, 200):  # 40 s of input through a 2-s view
+        view.add_columns([(_columns(0.0, 10 * k, 10, freqs, spf), 0.0)])
+        if k == 5:
+            view.show_event(LiveEvent(1, 0.5, 0.8, 500.0, 900.0, 2.0, 3.0, 4, state="closed"))
+    assert (ring.spec, ring.heat, ring.score) == arrays and ring.spec.shape == (16, 100)
+    assert view.heat_item.image.shape == (16, 100)
+    assert ring.t_end == pytest.approx(2000 * spf)
+    assert view.marked_events == []  # scrolled off and removed
+    assert len(view.latencies) <= view.latencies.maxlen
+    # a gap of 0.5 s (a new segment starts later): blank columns, the next piece at its time
+    view.add_columns([(_columns(40.5, 0, 10, freqs, spf, value=3.0), 0.0)])
+    img = view.heat_item.image
+    hot = np.flatnonzero(img.max(axis=0) > 1.5)
+    assert len(hot) == 10 and hot[-1] == 99
+    assert view.column_time(hot[0]) == pytest.approx(40.5, abs=1e-6)
+    assert view.column_time(hot[-1]) == pytest.approx(40.5 + 9 * spf, abs=1e-6)
+    blank = img[:, hot[0] - 25:hot[0]]
+    assert np.all(blank == 0) and np.all(np.isnan(ring.ordered()[2][hot[0] - 25:hot[0]]))
+    assert ring.gaps == 1
+
+
+def test_live_menu_and_dialog_choices(qtbot, window, live_model, incident, tmp_path):
+    from specview.gui.live_dialog import LiveDialog
+
+    assert window.menu_actions["live_monitor"].text() == "&Monitor…"
+    dlg = LiveDialog(model_path=live_model, recording=incident, out=tmp_path / "ev")
+    qtbot.addWidget(dlg)
+    dlg.speed.setValue(4.0)
+    assert dlg.problem() == "" and dlg.file_radio.isChecked()
+    model, inp, out = dlg.choice()
+    assert (model, inp.path, inp.speed, out) == (live_model, incident, 4.0, tmp_path / "ev")
+    dlg.model_edit.setText(str(tmp_path / "missing.safetensors"))
+    assert "model" in dlg.problem()
