@@ -224,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev_common.add_argument("--no-faithfulness", action="store_true",
                            help="skip the deletion test (re-scores each anomalous clip 16 times)")
     ev_common.add_argument("--no-figures", action="store_true", help="write no PNG figures")
+    ev_common.add_argument("--cluster", default=None, metavar="ADDRESS",
+                           help="run on the Dask scheduler at ADDRESS (e.g. tcp://10.0.0.5:8786; "
+                                "pip install specview[cluster])")
+    ev_common.add_argument("--workers", type=number(int, low=1), default=None, metavar="N",
+                           help="run on a local Dask cluster of N single-threaded worker "
+                                "processes")
 
     e = sub.add_parser("evaluate", parents=[common, ev_common],
                        help="score a dataset's test clips and measure clip, spectrogram, "

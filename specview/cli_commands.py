@@ -412,6 +412,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     _set_threads(args.threads)
     check_output_folder(args.out, inputs=[args.model, args.dataset])
+    if args.cluster is not None or args.workers is not None:  # issue 17: on a Dask cluster
+        from specview.cluster_cli import cmd_evaluate_cluster
+
+        return cmd_evaluate_cluster(args, _dataset_channel(args), _print_summary)
     model = pipeline.load_model(args.model, device=args.device)
     ds = load_dataset(args.dataset, subset=args.subset, channel=_dataset_channel(args))
     from specview.audio import audio_info
@@ -442,6 +446,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     _set_threads(args.threads)
     check_output_folder(args.out, inputs=[args.dataset])
+    if args.cluster is not None or args.workers is not None:  # issue 17: on a Dask cluster
+        from specview.cluster_cli import cmd_compare_cluster
+
+        return cmd_compare_cluster(args)
     rows = compare(args.dataset, args.out, methods=args.methods, encoders=args.encoders,
                    subset=args.subset, overrides=parse_overrides(args.set), device=args.device,
                    faithfulness=not args.no_faithfulness, figures=not args.no_figures,

@@ -38,7 +38,6 @@ import hashlib
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,15 +121,9 @@ def dashboard(client: Any) -> str | None:
 
 def model_bytes(model: Any) -> bytes:
     """The model file of ``model`` (what :func:`specview.pipeline.save_model` writes)."""
-    from specview.pipeline import save_model
+    from specview.cluster_worker import model_bytes as to_bytes
 
-    fd, tmp = tempfile.mkstemp(suffix=".safetensors", prefix="specview-send-")
-    os.close(fd)
-    try:
-        save_model(model, tmp)
-        return Path(tmp).read_bytes()
-    finally:
-        os.unlink(tmp)
+    return to_bytes(model)
 
 
 def send_model(client: Any, model: Any) -> str:
@@ -144,6 +137,15 @@ def send_model(client: Any, model: Any) -> str:
     if not client.run_on_scheduler(_has_plugin, name=plugin.name):  # once per cluster
         client.register_plugin(plugin, name=plugin.name)
     return key
+
+
+def forget_model(client: Any, key: str) -> None:
+    """Unregister the model of ``key`` (:func:`send_model`) from the workers, which drop it
+    (a comparison sends one model per pair and keeps none of them)."""
+    from specview.cluster_worker import PLUGIN_PREFIX
+
+    with contextlib.suppress(Exception):  # already gone (or the scheduler with it)
+        client.unregister_worker_plugin(PLUGIN_PREFIX + key)
 
 
 def _has_plugin(name: str, dask_scheduler: Any = None) -> bool:

@@ -18,6 +18,7 @@ Imports ``distributed`` at import time: import this module only when dask is ins
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import tempfile
@@ -61,6 +62,21 @@ class ModelPlugin(WorkerPlugin):
             self.model = load_model(tmp, device="cpu")
         finally:
             os.unlink(tmp)
+
+
+def model_bytes(model) -> bytes:
+    """The model file of ``model`` (what :func:`specview.pipeline.save_model` writes)."""
+    from specview.pipeline import save_model
+
+    fd, tmp = tempfile.mkstemp(suffix=".safetensors", prefix="specview-send-")
+    os.close(fd)
+    try:
+        # in a fresh context: inside a staged run (a comparison) the file would otherwise be
+        # held back until the run ends, and read here empty
+        contextvars.Context().run(save_model, model, tmp)
+        return Path(tmp).read_bytes()
+    finally:
+        os.unlink(tmp)
 
 
 def worker_model(key: str):
@@ -191,3 +207,70 @@ def score_windows(key: str, shard: int, path: str, channel: Any,
     except SpecviewError as exc:
         return {"shard": shard, "error": str(exc), **_who()}
     return {"shard": shard, "windows": out, "seconds": time.perf_counter() - t0, **_who()}
+
+
+def _threads() -> None:
+    """One torch thread per worker thread, as :class:`ModelPlugin` sets (tasks that run
+    before any model plugin, e.g. a comparison's fits)."""
+    import torch
+
+    try:
+        n = int(getattr(get_worker().state, "nthreads", 1) or 1)
+    except ValueError:
+        n = 1
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def evaluate_clip(run, key: str, shard: int, clip, channel: Any, flag_rate: float | None,
+                  tau: float, faithfulness: bool, any_sources: bool,
+                  display: bool) -> dict[str, Any]:
+    """One test clip of an evaluation with the model of ``key``, its calibration at
+    ``flag_rate`` when given: ``run`` is :func:`specview.evaluation.evaluate_clip` (the single
+    process's code; passed in, pickled by name, so that this module does not import it)."""
+    import dataclasses
+
+    t0 = time.perf_counter()
+    model = worker_model(key)
+    if flag_rate is not None and model.calibration is not None:
+        model = dataclasses.replace(model,
+                                    calibration=model.calibration.with_flag_rate(flag_rate))
+    try:
+        scored = run(model, clip, channel=channel, tau=tau, faithfulness=faithfulness,
+                     any_sources=any_sources, display=display)
+    except SpecviewError as exc:
+        return {"shard": shard, "error": str(exc), **_who()}
+    return {"shard": shard, "scored": scored, "seconds": time.perf_counter() - t0, **_who()}
+
+
+def fit_pair(shard: int, train: list[str], channel: Any, encoder: str,
+             encoder_overrides: dict[str, str], method: str, method_overrides: dict[str, str],
+             device: str | None, feature_cache_bytes: int) -> dict[str, Any]:
+    """A comparison's pair fitted as :func:`specview.comparison.compare` fits it (the encoder's
+    training features computed first, and timed, then the fit on them): the model file's
+    bytes, the fit's ``info`` and the encoder pass's seconds."""
+    from specview.detectors import DETECTORS
+    from specview.encoders import ENCODERS
+    from specview.params import with_overrides
+    from specview.pipeline import Model, fit, front_end_power
+    from specview.spectrogram import compress
+
+    _threads()
+    t0 = time.perf_counter()
+    files = [Path(p) for p in train]
+    try:
+        enc_cls, det_cls = ENCODERS[encoder], DETECTORS[method]
+        enc = enc_cls(with_overrides(enc_cls.Params(), encoder_overrides), device=device)
+        enc.cache_features(feature_cache_bytes)
+        cache: dict = {}
+        t1 = time.perf_counter()
+        for p in files:
+            enc.features(compress(front_end_power(p, enc, channel, cache), enc.front_end))
+        features_seconds = time.perf_counter() - t1
+        det = det_cls(with_overrides(det_cls.Params(), method_overrides), device=device)
+        model = fit(files, model=Model(enc, det), channel=channel, cache=cache)
+    except SpecviewError as exc:
+        return {"shard": shard, "error": str(exc), **_who()}
+    return {"shard": shard, "model": model_bytes(model), "info": model.info,
+            "features_seconds": features_seconds, "seconds": time.perf_counter() - t0,
+            **_who()}

@@ -8,7 +8,7 @@ and the run writes ``comparison.csv``, ``comparison.md`` and ``compare.png``.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ def compare(
     feature_cache_bytes: int = 1 << 30,
     log=print,
     progress: Progress | None = None,
+    client: Any = None,
+    on_shard: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict]:
     """Fit every method x encoder on the dataset's training clips (features shared per
     encoder), evaluate each, and write ``comparison.csv``, ``comparison.md`` and
@@ -60,7 +62,14 @@ def compare(
     Every output of the run (models, reports, tables, figures) is staged
     (:func:`specview.fileio.staged`) and put in place only when the last pair is done: a
     comparison that fails part-way leaves the previous one unchanged. ``out_dir`` (not the
-    dataset, not a file) is checked before the first fit."""
+    dataset, not a file) is checked before the first fit.
+
+    ``client``: a ``distributed.Client`` (:func:`specview.cluster.connect`): every pair is
+    fitted by a task of its own on the cluster's workers (:func:`specview.cluster_eval.
+    submit_fits`, all submitted at once) and evaluated there clip by clip
+    (:func:`specview.evaluation.evaluate` with ``client``); the same files and numbers,
+    timings aside. A pair whose fit or clips fail on their input lets the others finish, then
+    :class:`specview.cluster.ShardErrors` names every failed file and nothing is written."""
     from specview.detectors import DETECTORS
     from specview.encoders import ENCODERS
 
@@ -82,11 +91,11 @@ def compare(
     check_output_folder(out, inputs=[root])
     with staged(protect=[root]):
         return _compare_run(root, out, subsets, methods, encoders, routed, device, faithfulness,
-                            figures, feature_cache_bytes, log, progress)
+                            figures, feature_cache_bytes, log, progress, client, on_shard)
 
 
 def _compare_run(root, out, subsets, methods, encoders, routed, device, faithfulness, figures,
-                 feature_cache_bytes, log, progress) -> list[dict]:
+                 feature_cache_bytes, log, progress, client=None, on_shard=None) -> list[dict]:
     from specview.detectors import DETECTORS
     from specview.encoders import ENCODERS
     from specview.params import with_overrides
@@ -96,31 +105,61 @@ def _compare_run(root, out, subsets, methods, encoders, routed, device, faithful
     figure_sets = []
     total = len(subsets) * len(methods) * len(encoders)
     done = 0
+    sets = {}
     for sub in subsets:
-        ds = load_dataset(root, subset=sub or None)
+        ds = sets[sub] = load_dataset(root, subset=sub or None)
         if not ds.train or not ds.test:
             raise DatasetError(f"{root} {sub}: compare needs training and test clips")
+    if client is not None:  # issue 17: every pair fitted by a task of its own
+        from specview.cluster import ShardErrors
+        from specview.cluster_eval import fitted, submit_fits
+
+        fits = submit_fits(client, [
+            {"subset": sub, "encoder": e, "method": m, "train": sets[sub].train,
+             "channel": sets[sub].channel, "encoder_overrides": routed.get(e, {}),
+             "method_overrides": routed.get(m, {})}
+            for sub in subsets for e in encoders for m in methods],
+            device=device, feature_cache_bytes=feature_cache_bytes)
+        failed: list[tuple[str, str]] = []
+    for sub in subsets:
+        ds = sets[sub]
         cache: SpecCache = {}
         pair_evals = []
         for enc_name in encoders:
-            enc_cls = ENCODERS[enc_name]
-            enc = enc_cls(with_overrides(enc_cls.Params(), routed.get(enc_name, {})), device=device)
-            enc.cache_features(feature_cache_bytes)
-            t0 = time.perf_counter()
-            for p in ds.train:  # the shared encoder pass, timed once per encoder
-                enc.features(compress(front_end_power(p, enc, ds.channel, cache), enc.front_end))
-            features_seconds = time.perf_counter() - t0
-            for method in methods:
-                det_cls = DETECTORS[method]
-                det = det_cls(with_overrides(det_cls.Params(), routed.get(method, {})),
+            if client is None:
+                enc_cls = ENCODERS[enc_name]
+                enc = enc_cls(with_overrides(enc_cls.Params(), routed.get(enc_name, {})),
                               device=device)
+                enc.cache_features(feature_cache_bytes)
+                t0 = time.perf_counter()
+                for p in ds.train:  # the shared encoder pass, timed once per encoder
+                    enc.features(compress(front_end_power(p, enc, ds.channel, cache),
+                                          enc.front_end))
+                features_seconds = time.perf_counter() - t0
+            for method in methods:
                 log(f"[{sub or root.name}] fitting {method} on {enc_name} ({len(ds.train)} clips)")
-                model = fit(ds.train, model=Model(enc, det), channel=ds.channel, cache=cache)
                 pair_dir = out / (sub or "") / f"{method}-{enc_name}"
-                model.save(pair_dir / "model.safetensors")
-                with enc.uncached():  # score with the network, not the cache
-                    report, evals = evaluate(model, ds, pair_dir, faithfulness=faithfulness,
-                                             figures=figures, cache=cache)
+                if client is not None:
+                    try:
+                        model, features_seconds = fitted(
+                            fits[(sub, enc_name, method)], f"{root} {sub}".rstrip(),
+                            pair_dir / "model.safetensors")
+                        report, evals = evaluate(model, ds, pair_dir, faithfulness=faithfulness,
+                                                 figures=figures, client=client,
+                                                 on_shard=on_shard, keep_model=False)
+                    except ShardErrors as exc:  # the other pairs still run; reported at the end
+                        failed.extend(f for f in exc.failed if f not in failed)
+                        log(f"  {method}/{enc_name}: failed ({len(exc.failed)} file(s))")
+                        continue
+                else:
+                    det_cls = DETECTORS[method]
+                    det = det_cls(with_overrides(det_cls.Params(), routed.get(method, {})),
+                                  device=device)
+                    model = fit(ds.train, model=Model(enc, det), channel=ds.channel, cache=cache)
+                    model.save(pair_dir / "model.safetensors")
+                    with enc.uncached():  # score with the network, not the cache
+                        report, evals = evaluate(model, ds, pair_dir, faithfulness=faithfulness,
+                                                 figures=figures, cache=cache)
                 pair_evals.append((f"{method} / {enc_name}", model, evals))
                 rows.append(_comparison_row(sub, method, enc_name, report, model,
                                             features_seconds))
@@ -129,6 +168,8 @@ def _compare_run(root, out, subsets, methods, encoders, routed, device, faithful
                 if progress is not None:
                     progress(done, total)
         figure_sets.append((sub, pair_evals))
+    if client is not None and failed:
+        raise ShardErrors(failed)
     if len(subsets) > 1:
         rows.extend(_mean_rows(rows, methods, encoders))
     write_rows(out / "comparison.csv", rows)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from specview import metrics as M
 from specview.audio import load_audio
-from specview.datasets import Dataset, load_dataset
+from specview.datasets import Dataset, TestClip, load_dataset
 from specview.errors import DatasetError
 from specview.fileio import atomic_write_text, check_output_folder, staged
 from specview.pipeline import Model, SpecCache, load_for
@@ -47,16 +48,27 @@ from specview.scoring import map_stem, write_map
 from specview.spectrogram import compress, mel_power, to_db
 from specview.types import AnomalyResult, Progress, Spectrogram
 
-__all__ = ["DELETION_FRACTIONS", "ClipEval", "evaluate", "faithfulness_clip", "score_clip",
-           "summarise", "write_report"]
+__all__ = ["DELETION_FRACTIONS", "ClipEval", "evaluate", "evaluate_clip", "faithfulness_clip",
+           "score_clip", "summarise", "write_report"]
 
 #: The per-clip result of an evaluation (one name for :class:`specview.results.ClipResult`).
 ClipEval = ClipResult
 
 
-def _anomaly_logmel(path: Path, model: Model, n_time: int) -> np.ndarray:
+def _anomaly_logmel(path: Path, model: Model, n_time: int, *, stream: bool = False
+                    ) -> np.ndarray:
     fe = model.encoder.front_end
-    power = mel_power(load_audio(path, sr=fe.sr), fe)
+    if stream:  # a long source: block by block, never the whole audio
+        from specview import audiostream
+
+        n = audiostream.expected_frames(path, fe)
+        values = np.zeros((fe.n_mels, n), dtype=np.float32)
+        for first, part in audiostream.iter_power(path, fe):
+            values[:, first:first + part.shape[1]] = part
+        power = Spectrogram(values, np.arange(n) * fe.seconds_per_frame, fe.mel_centres(),
+                            "power", n * fe.seconds_per_frame)
+    else:
+        power = mel_power(load_audio(path, sr=fe.sr), fe)
     if power.values.shape[1] != n_time:
         raise DatasetError(
             f"{path}: the isolated source gives {power.values.shape[1]} frames but its mix "
@@ -105,6 +117,42 @@ def faithfulness_clip(model: Model, power: Spectrogram, result: AnomalyResult, b
     return out
 
 
+def evaluate_clip(model: Model, clip: TestClip, *, channel: int | None, tau: float,
+                  faithfulness: bool, any_sources: bool, cache: SpecCache | None = None,
+                  display: bool = True) -> tuple[AnomalyResult, Spectrogram | None, float,
+                                                 tuple | None, dict | None]:
+    """One test clip scored and measured against its isolated sources: ``(result, display dB
+    spectrogram or None, seconds scoring, energy (mask, target) or None, faithfulness dict or
+    None)``, what :func:`evaluate` makes its :class:`ClipResult` of (here or on a worker).
+
+    A clip longer than :data:`specview.longscore.LONG_SECONDS` is scored in a stream
+    (:func:`specview.longscore.score_long_result`: the same result within float tolerance,
+    without holding its audio); it has no display spectrogram (none in ``clips.png``) and no
+    deletion test (which re-scores the whole clip a dozen times)."""
+    from specview import longscore
+    from specview.audio import audio_info
+
+    long = audio_info(clip.path)[2] > longscore.LONG_SECONDS
+    if long:
+        t0 = time.perf_counter()
+        result, _summary = longscore.score_long_result(
+            model, clip.path, channel=channel)
+        power = shown = None
+        dt = time.perf_counter() - t0
+    else:
+        result, power, shown, dt = score_clip(model, clip.path, channel=channel, cache=cache)
+    energy = None
+    if clip.anomaly_source is not None:
+        logmel = _anomaly_logmel(clip.anomaly_source, model, result.map.shape[1], stream=long)
+        energy = (M.energy_mask(logmel, tau=tau), M.minmax01(logmel))
+    elif clip.label == 0 and any_sources:
+        energy = (np.zeros(result.map.shape, dtype=bool), np.zeros(result.map.shape))
+    faith = None
+    if faithfulness and clip.label == 1 and clip.background_source is not None and not long:
+        faith = faithfulness_clip(model, power, result, clip.background_source)
+    return result, shown if display else None, dt, energy, faith
+
+
 def evaluate(
     model: Model,
     dataset: Dataset | str | Path,
@@ -117,6 +165,9 @@ def evaluate(
     figures: bool = True,
     cache: SpecCache | None = None,
     progress: Progress | None = None,
+    client: Any = None,
+    on_shard: Callable[[dict[str, Any]], None] | None = None,
+    keep_model: bool = True,
 ) -> tuple[dict, list[ClipEval]]:
     """Score every test clip and measure; write the report when ``out_dir`` is given.
 
@@ -141,6 +192,13 @@ def evaluate(
         Share of the isolated source's dB range above which its cells are anomalous.
     flag_rate : float, optional
         Share of normal clips allowed a flagged region, instead of the model's.
+    client : distributed.Client, optional
+        Score the clips on this Dask cluster's workers, one shard per clip
+        (:func:`specview.cluster_eval.evaluate_on_client`: the model file sent once per worker;
+        the same report as without it, timings aside). A clip failing on its input lets the
+        others finish, then :class:`specview.cluster.ShardErrors` names every failed file and
+        nothing is written. ``on_shard(info)`` after each shard arrives; ``keep_model=False``
+        has the workers drop the model at the end (a comparison's pairs).
 
     Returns
     -------
@@ -167,6 +225,7 @@ def evaluate(
         model.check_recording(clip.path)
     if out_dir is not None:
         check_output_folder(out_dir, inputs=[ds.root])
+    sent = model  # what a cluster's workers load (they apply flag_rate themselves)
     if flag_rate is not None and model.calibration is not None:
         # the report's own view of the model: its calibration at the asked rate; the
         # caller's model is left as it was
@@ -174,20 +233,22 @@ def evaluate(
     any_sources = any(c.anomaly_source for c in ds.test)
     evals: list[ClipEval] = []
     n = len(ds.test)
-    for i, clip in enumerate(ds.test):
-        result, power, display, dt = score_clip(model, clip.path, channel=ds.channel, cache=cache)
-        energy = None
-        if clip.anomaly_source is not None:
-            logmel = _anomaly_logmel(clip.anomaly_source, model, result.map.shape[1])
-            energy = (M.energy_mask(logmel, tau=tau), M.minmax01(logmel))
-        elif clip.label == 0 and any_sources:
-            energy = (np.zeros(result.map.shape, dtype=bool), np.zeros(result.map.shape))
-        faith = None
-        if faithfulness and clip.label == 1 and clip.background_source is not None:
-            faith = faithfulness_clip(model, power, result, clip.background_source)
+    if client is not None:  # issue 17: the clips scored on a Dask cluster's workers
+        from specview.cluster_eval import evaluate_on_client
+
+        scored = evaluate_on_client(client, sent, ds, flag_rate=flag_rate, tau=tau,
+                                    faithfulness=faithfulness, any_sources=any_sources,
+                                    display=figures, progress=progress, on_shard=on_shard,
+                                    keep_model=keep_model, clip_fn=evaluate_clip)
+    else:
+        scored = (evaluate_clip(model, clip, channel=ds.channel, tau=tau,
+                                faithfulness=faithfulness, any_sources=any_sources, cache=cache)
+                  for clip in ds.test)
+    for i, (clip, (result, display, dt, energy, faith)) in enumerate(
+            zip(ds.test, scored, strict=True)):
         evals.append(make_result(model, clip, result, display=display, score_seconds=dt,
                                  min_iou=min_iou, energy=energy, faith=faith))
-        if progress is not None:
+        if progress is not None and client is None:
             progress(i + 1, n)
     report = summarise(evals, model.calibration, min_iou=min_iou)
     report["model"] = {"method": model.method, "encoder": model.encoder.name,
