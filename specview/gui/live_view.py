@@ -128,6 +128,19 @@ class _StampedImage(pg.ImageItem):
         self._on_paint()
 
 
+class _EventBox(QGraphicsRectItem):
+    """An event's box on the spectrogram; a click on it reports the event's id."""
+
+    def __init__(self, event_id: int, clicked) -> None:
+        super().__init__()
+        self.event_id, self._clicked = event_id, clicked
+        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        event.accept()
+        self._clicked(self.event_id)
+
+
 class LiveView(QWidget):
     """Scrolling spectrogram + calibrated heatmap + frame-score trace + event marks.
 
@@ -184,7 +197,9 @@ class LiveView(QWidget):
         self.vb.setDefaultPadding(0.0)
         self.spec_item = pg.ImageItem(axisOrder="row-major")
         self.spec_item.setColorMap(spec_colormap("gray"))
+        self.spec_item.setAutoDownsample(True)
         self.heat_item = _StampedImage(self._painted, axisOrder="row-major")
+        self.heat_item.setAutoDownsample(True)
         self.heat_item.setZValue(10)
         self.heat_item.setOpacity(0.8)
         self.plot.addItem(self.spec_item)
@@ -199,6 +214,19 @@ class LiveView(QWidget):
         layout.setRowStretchFactor(1, 4)
 
     # -- columns ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the columns and the event marks (a new run starts from its own time 0)."""
+        for i in list(self._events):
+            span, box, label = self._events.pop(i)
+            self.score_plot.removeItem(span)
+            self.plot.removeItem(box)
+            self.plot.removeItem(label)
+        self.ring, self._spec_top = None, None
+        self._unpainted.clear()
+        self.spec_item.clear()
+        self.heat_item.clear()
+        self.score_curve.setData([], [])
+
     def _start(self, cols) -> None:
         spf = float(cols.seconds_per_frame)
         self.ring = LiveRing(len(cols.freqs), int(math.ceil(self.seconds / spf)), spf)
@@ -232,8 +260,8 @@ class LiveView(QWidget):
         spec, heat, score = r.ordered()
         rect = QRectF(r.t_start - r.spf / 2, 0.0, r.cap * r.spf, float(r.n_rows))
         top = self._spec_top if self._spec_top is not None else 0.0
-        self.spec_item.setImage(np.nan_to_num(spec, nan=top - DB_RANGE), autoLevels=False,
-                                levels=(top - DB_RANGE, top), rect=rect)
+        # NaN (before the input began, in a gap) is drawn see-through: the background shows
+        self.spec_item.setImage(spec, autoLevels=False, levels=(top - DB_RANGE, top), rect=rect)
         self.heat_item.setImage(heat, autoLevels=False, levels=(0.0, CAL_MAX), rect=rect)
         self.score_curve.setData(r.times(), score)
         self.plot.setXRange(r.t_end - r.cap * r.spf, r.t_end, padding=0)
@@ -267,10 +295,8 @@ class LiveView(QWidget):
                                        pen=pg.mkPen(*colour, 120))
             span.setZValue(-5)
             self.score_plot.addItem(span, ignoreBounds=True)
-            box = QGraphicsRectItem()
+            box = _EventBox(ev.id, self.event_clicked.emit)
             box.setZValue(20)
-            box.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
-            box.mousePressEvent = lambda e, i=ev.id: (self.event_clicked.emit(i), e.accept())
             self.plot.addItem(box, ignoreBounds=True)
             label = pg.TextItem(f"#{ev.id}", color=colour, anchor=(0, 1))
             label.setZValue(21)
@@ -287,7 +313,13 @@ class LiveView(QWidget):
         pen.setCosmetic(True)
         box.setPen(pen)
         label.setColor(colour)
-        label.setPos(ev.start, y1)
+        top = float(self.band_scale.n_bands)
+        if y1 > top - 3:  # a box up to the top of the band: its label inside, under the edge
+            label.setAnchor((0, 0))
+            label.setPos(ev.start, top)
+        else:
+            label.setAnchor((0, 1))
+            label.setPos(ev.start, y1)
         box.setData(0, ev.end)
 
     def _prune_events(self) -> None:
@@ -299,6 +331,11 @@ class LiveView(QWidget):
             self.score_plot.removeItem(span)
             self.plot.removeItem(box)
             self.plot.removeItem(label)
+
+    def event_point(self, event_id: int):
+        """Where event ``event_id``'s box's centre lies in :attr:`glw`'s viewport (pixels)."""
+        box = self._events[event_id][1]
+        return self.glw.mapFromScene(box.mapToScene(box.rect().center()))
 
     @property
     def marked_events(self) -> list[int]:

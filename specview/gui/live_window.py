@@ -43,6 +43,8 @@ MAX_ROWS = 1000
 BEEP_HZ, BEEP_SECONDS, BEEP_SR = 1000.0, 0.15, 44100
 NOTICE_STYLE = ("QLabel { background: #b00020; color: white; font-weight: bold; "
                 "padding: 6px; border-radius: 3px; }")
+QUIET_STYLE = "QLabel { background: #2a2a2a; color: #c8c8c8; padding: 6px; border-radius: 3px; }"
+QUIET_TEXT = "No event yet"
 CLOSED_STYLE = ("QLabel { background: #1c4a66; color: white; padding: 6px; "
                 "border-radius: 3px; }")
 
@@ -89,17 +91,19 @@ class LiveWindow(QMainWindow):
         self.stop_button.setToolTip("Stop listening: the open event is closed and saved")
         self.beep_check = QCheckBox("Beep on each event")
         self.beep_check.setToolTip("A short beep through the audio output when an event opens")
-        self.notice = QLabel("")
-        self.notice.setWordWrap(True)
-        self.notice.setVisible(False)
+        # always shown (its text changes): a banner that appears would re-lay the view out
+        self.notice = QLabel(QUIET_TEXT)
+        self.notice.setStyleSheet(QUIET_STYLE)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)  # the band
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setToolTip("Click a saved event to open its clip in the main window")
 
         bar = QHBoxLayout()
@@ -123,7 +127,7 @@ class LiveWindow(QMainWindow):
         col.addWidget(split, 1)
         self.setCentralWidget(central)
         self.resize(1280, 720)
-        split.setSizes([900, 380])
+        split.setSizes([860, 420])
 
         s = self.session
         s.columns_ready.connect(lambda: self.view.add_columns(s.drain()))
@@ -143,6 +147,12 @@ class LiveWindow(QMainWindow):
         into ``out``."""
         self.model_path = Path(model_path) if model_path is not None else None
         self.out = Path(out)
+        self.view.reset()
+        self.events.clear()
+        self._rows.clear()
+        self.table.setRowCount(0)
+        self.notice.setStyleSheet(QUIET_STYLE)
+        self.notice.setText(QUIET_TEXT)
         self.source_label.setText(f"Starting {inp.describe()}…")
         self.stop_button.setEnabled(True)
         self.session.start(inp, out, model=model, model_path=model_path, settings=settings,
@@ -192,15 +202,15 @@ class LiveWindow(QMainWindow):
         self.view.show_event(ev)
         text = (f"Event {ev.id}: {ev.start:.2f}–{ev.end:.2f} s, {format_hz(ev.f_low)}–"
                 f"{format_hz(ev.f_high)}, peak {ev.peak:.1f}× threshold")
-        if change == "open":
+        if change in ("open", "update") and ev.id == max(self.events):
             self.notice.setStyleSheet(NOTICE_STYLE)
             self.notice.setText(f"⚠ {text} (open)")
-            self.notice.setVisible(True)
+        if change == "open":
             self.statusBar().showMessage(f"{text} — opened", 10000)
             QApplication.alert(self, 3000)
             if self.beep_check.isChecked():
                 self.beep()
-        elif change in ("close", "saved"):
+        elif change in ("close", "saved") and ev.id == max(self.events):
             self.notice.setStyleSheet(CLOSED_STYLE)
             tail = ("saved: click it in the list to inspect" if change == "saved"
                     else "closed; its clip is saved once the post-roll has arrived")
@@ -217,7 +227,8 @@ class LiveWindow(QMainWindow):
             self._rows[ev.id] = row
         state = "saved" if saved else ev.state
         values = (str(ev.id), f"{ev.start:.2f}", f"{ev.end:.2f}",
-                  f"{format_hz(ev.f_low)}–{format_hz(ev.f_high)}", f"{ev.peak:.2f}", state)
+                  f"{format_hz(ev.f_low, tick=True)}–{format_hz(ev.f_high, tick=True)} Hz",
+                  f"{ev.peak:.2f}", state)
         for c, v in enumerate(values):
             item = QTableWidgetItem(v)
             item.setData(Qt.ItemDataRole.UserRole, ev.id)

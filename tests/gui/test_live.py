@@ -154,6 +154,12 @@ def test_clicking_a_saved_event_opens_its_clip_and_box_in_the_main_window(qtbot,
     # the run's model is loaded in the main window and the clip scored with it
     qtbot.waitUntil(lambda: st.model_path == live_model and st.result is not None
                     and st.clip_path == clip, timeout=TIMEOUT)
+    # a click on the event's box in the view opens it as well
+    window.controller.open_clip(incident)
+    qtbot.waitUntil(lambda: st.clip_path == incident, timeout=TIMEOUT)
+    qtbot.mouseClick(live.view.glw.viewport(), Qt.MouseButton.LeftButton,
+                     pos=live.view.event_point(ev.id))
+    qtbot.waitUntil(lambda: st.clip_path == clip, timeout=TIMEOUT)
 
 
 def test_stop_ends_the_monitor_thread_and_saves_the_open_event(qtbot, window, live_model,
