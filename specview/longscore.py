@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specview import audiostream
+from specview import audiostream, longresume
 from specview.audio import audio_info
 from specview.calibration import RowProfile
 from specview.checks import check_result
@@ -47,6 +47,8 @@ MAX_EVENT_SECONDS = 600.0
 
 #: ``progress(frames_done, n_frames)`` after each window.
 LongProgress = Callable[[int, int], None]
+#: ``on_map(first, map, region_map, excess_power or None)``: a final piece of the map.
+MapSink = Callable[[int, np.ndarray, np.ndarray, "np.ndarray | None"], None]
 
 
 @dataclass
@@ -167,6 +169,8 @@ def score_long(
     block_seconds: float = 30.0,
     progress: LongProgress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_map: MapSink | None = None,
+    resume: bool = False,
 ) -> LongSummary:
     """Score a recording of any length into the store folder ``store`` (created; see
     :mod:`specview.longstore`).
@@ -181,6 +185,16 @@ def score_long(
     should_stop : callable, optional
         Polled after each window; when it returns True scoring stops with
         :class:`InterruptedError` (the store is left incomplete: ``attrs["complete"]`` False).
+    resume : bool
+        Go on from where a run stopped in the same ``store`` stopped (its checkpoint,
+        :mod:`specview.longresume`), when it was made with the same recording, model,
+        threshold and windows; otherwise start afresh. Either way the result is that of an
+        uninterrupted run. A run stopped by ``should_stop`` or by ``progress`` raising
+        leaves such a checkpoint.
+    on_map : callable, optional
+        ``on_map(first, map, region_map, excess_power or None)`` for each piece of the map as it
+        is final (float32, frames ``first : first + n``), in order: what
+        :func:`score_long_result` keeps.
 
     Raises
     ------
@@ -212,16 +226,29 @@ def score_long(
         focus = StreamFocus(rows)
     normal = np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling else None
     st = path.stat()
-    writer = StoreWriter(store, n_time=n_time, freqs=mel_freqs, mel_freqs=mel_freqs,
-                         seconds_per_frame=spf, attrs={
-                             "recording": str(path), "recording_bytes": st.st_size,
-                             "recording_mtime": st.st_mtime, "duration": duration,
-                             "method": model.method, "encoder": enc.name,
-                             "threshold": threshold, "median": median,
-                             "per_hour": per_hour})
+    key = {"recording": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+           "n_time": n_time, "windows": len(spans), "window_seconds": float(window_seconds),
+           "method": model.method, "encoder": enc.name, "threshold": float(threshold),
+           "median": float(median), "channel": repr(channel), "band_sr": band_sr,
+           "detector": repr(getattr(det, "params", "")), "front_end": repr(fe)}
     events = StreamEvents(threshold, median, mel_freqs, spf, normal)
     best_peak, raw_clip = -np.inf, -np.inf
     clip, peak_at = -np.inf, (0, 0)
+    saved = longresume.load(store, key) if resume else None
+    if saved is not None:
+        writer = StoreWriter.reopen(store, longresume.restore(saved, focus, events))
+        sc = saved["scalars"]
+        best_peak, raw_clip, clip = sc["best_peak"], sc["raw_clip"], sc["clip"]
+        peak_at = tuple(sc["peak_at"])
+    else:
+        longresume.clear(store)
+        writer = StoreWriter(store, n_time=n_time, freqs=mel_freqs, mel_freqs=mel_freqs,
+                             seconds_per_frame=spf, attrs={
+                                 "recording": str(path), "recording_bytes": st.st_size,
+                                 "recording_mtime": st.st_mtime, "duration": duration,
+                                 "method": model.method, "encoder": enc.name,
+                                 "threshold": threshold, "median": median,
+                                 "per_hour": per_hour})
 
     def emit(first: int, amap: np.ndarray, region: np.ndarray, exc: np.ndarray | None,
              final: bool) -> None:
@@ -229,6 +256,8 @@ def score_long(
         if amap.shape[1]:
             fs = frame_scores(amap)
             writer.add_map(first, amap, fs, region.max(axis=0))
+            if on_map is not None:
+                on_map(first, amap, region, exc)
             k = int(np.argmax(amap))
             r, c = divmod(k, amap.shape[1])
             if amap[r, c] > clip:
@@ -238,12 +267,26 @@ def score_long(
         writer.add_events(sorted(events.events[before:], key=lambda e: e[0].t0))
 
     buf = np.zeros((fe.n_mels, 0), dtype=np.float32)
-    buf0 = 0
-    queue = list(spans)
+    done = saved["windows_done"] if saved is not None else 0
+    buf0 = saved["buf0"] if saved is not None else 0
+    queue = list(spans[done:])
+
+    def checkpoint() -> None:
+        longresume.save(store, key, windows_done=len(spans) - len(queue), buf0=buf0,
+                        writer_state=writer.state(), focus=focus, events=events,
+                        scalars={"best_peak": float(best_peak), "raw_clip": float(raw_clip),
+                                 "clip": float(clip), "peak_at": [int(v) for v in peak_at]})
+
     for first, power in audiostream.iter_power(path, fe, channel=channel, band_sr=band_sr,
                                                block_seconds=block_seconds):
-        writer.add_power(first, power)
-        buf = np.concatenate([buf, power], axis=1)
+        end = first + power.shape[1]
+        if end > writer.power_done:  # (resumed: the overview's frames not yet written)
+            k = max(0, writer.power_done - first)
+            writer.add_power(first + k, power[:, k:])
+        have = buf0 + buf.shape[1]
+        if end <= have:
+            continue  # (resumed: frames before the next window's)
+        buf = np.concatenate([buf, power[:, max(0, have - first):]], axis=1)
         while queue and buf0 + buf.shape[1] >= queue[0].stop:
             s = queue.pop(0)
             lo, hi = s.start - buf0, s.stop - buf0
@@ -274,10 +317,16 @@ def score_long(
                 drop = queue[0].start - buf0
                 buf = buf[:, drop:]
                 buf0 = queue[0].start
-            if progress is not None:
-                progress(s.valid_stop, n_time)
-            if should_stop is not None and should_stop():
-                raise InterruptedError(f"{path}: scoring stopped at {s.valid_stop * spf:.1f} s")
+            try:
+                if progress is not None:
+                    progress(s.valid_stop, n_time)
+                if should_stop is not None and should_stop():
+                    raise InterruptedError(f"{path}: scoring stopped at "
+                                           f"{s.valid_stop * spf:.1f} s")
+            except BaseException:
+                if queue:  # between two windows: all the stream holds is saved
+                    checkpoint()
+                raise
     if queue:
         raise AudioError(f"{path}: the recording ended before its header's length "
                          f"({buf0 + buf.shape[1]} of {n_time} frames)")
@@ -293,4 +342,43 @@ def score_long(
     writer.finish([(e.box, e.score, e.n_cells) for e in found], {
         "clip_score": summary.clip_score, "peak_time": summary.peak_time,
         "peak_freq": summary.peak_freq, "score_seconds": summary.seconds})
+    longresume.clear(store)
     return summary
+
+
+def score_long_result(model: Model, path: str | Path, *, channel: Channel = DEFAULT_CHANNEL,
+                      progress: LongProgress | None = None
+                      ) -> tuple[AnomalyResult, LongSummary]:
+    """A long recording's :class:`AnomalyResult` as :meth:`Model.score_file
+    <specview.pipeline.Model.score_file>` gives it (the same map, frame scores, clip score and
+    ``extras`` ``region_map`` / ``excess_power``, within float tolerance), scored in a stream
+    (:func:`score_long`, into a temporary store removed after): what is held is the map and its
+    companions (float32, 4 bytes a cell: 96 bands x 155k frames an hour with aisfx, 60 MB
+    each), never the audio (1.4 GB an hour at 44.1 kHz) or its whole spectrogram.
+    ``extras["long"]`` holds the :class:`LongSummary` (events at the per-hour threshold)."""
+    import tempfile
+
+    fe = model.encoder.front_end
+    n_time = audiostream.expected_frames(path, fe, band_sr=model.band_sr)
+    n_freq = fe.n_mels
+    held: dict[str, np.ndarray] = {}
+
+    def keep(first: int, amap: np.ndarray, region: np.ndarray, exc: np.ndarray | None) -> None:
+        n = amap.shape[1]
+        for key, a in (("map", amap), ("region_map", region), ("excess_power", exc)):
+            if a is None or (key == "region_map" and a is amap):
+                continue
+            if key not in held:
+                held[key] = np.full((n_freq, n_time), np.nan, dtype=np.float32)
+            held[key][:, first:first + n] = a
+
+    with tempfile.TemporaryDirectory(prefix="specview-long-") as tmp:
+        summary = score_long(model, path, Path(tmp) / "store.zarr", channel=channel,
+                             progress=progress, on_map=keep)
+    amap = held.pop("map")
+    times = np.arange(n_time) * fe.seconds_per_frame
+    extras: dict = {k: v for k, v in held.items()}
+    extras["long"] = summary
+    result = AnomalyResult(amap, times, fe.mel_centres(), float(summary.clip_score),
+                           frame_scores(amap), extras=extras)
+    return result, summary

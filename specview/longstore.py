@@ -220,6 +220,51 @@ class StoreWriter:
         arr[n:] = rows
         self.root.attrs["events_done"] = n + len(rows)
 
+    # -- resuming ----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What :meth:`reopen` needs to go on writing exactly where this writer is."""
+        def cat(parts, rows):
+            if not parts:
+                return np.zeros((rows, 0) if rows else (0,), dtype=np.float32)
+            return np.concatenate(parts, axis=1 if rows else 0)
+        return {"m0": np.int64(self._m0), "maps": cat(self._maps, self.n_freq),
+                "frames": cat(self._frames, 0), "regions": cat(self._regions, 0),
+                "p0": np.int64(self._p0), "psum": self._psum,
+                "score_done": np.int64(self._score_done)}
+
+    @property
+    def power_done(self) -> int:
+        """Frames of power added so far (:meth:`add_power`)."""
+        return int(self._p0)
+
+    @classmethod
+    def reopen(cls, folder: str | Path, state: dict[str, np.ndarray],
+               chunk_frames: int = CHUNK_FRAMES) -> StoreWriter:
+        """Go on writing the store at ``folder`` from ``state`` (:meth:`state` of the writer
+        that stopped): what follows is written as if it had never stopped."""
+        import zarr
+
+        self = cls.__new__(cls)
+        self.folder = Path(folder)
+        root = zarr.open_group(str(self.folder), mode="r+")
+        self.root = root
+        self.map, self.frames, self.region = root["map"], root["frame_scores"], root["region_max"]
+        self.ov_power, self.ov_score = root["overview/power_db"], root["overview/score_max"]
+        self.n_freq, self.n_time = self.map.shape
+        self.n_mels, self.n_cols = self.ov_power.shape
+        self.chunk = int(chunk_frames)
+        self.group = int(root.attrs["overview_frames"])
+        self._m0 = int(state["m0"])
+        held = np.asarray(state["maps"], dtype=np.float32)
+        self._maps = [held] if held.shape[1] else []
+        self._frames = [np.asarray(state["frames"], np.float32)] if held.shape[1] else []
+        self._regions = [np.asarray(state["regions"], np.float32)] if held.shape[1] else []
+        self._p0 = int(state["p0"])
+        self._psum = np.asarray(state["psum"], dtype=np.float64)
+        self._score_done = int(state["score_done"])
+        return self
+
     # -- the end -----------------------------------------------------------------------------
 
     def finish(self, events: Sequence[tuple[Box, float, int]], attrs: dict[str, Any]) -> None:
