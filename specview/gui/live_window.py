@@ -227,7 +227,7 @@ class LiveWindow(QMainWindow):
             self._rows[ev.id] = row
         state = "saved" if saved else ev.state
         values = (str(ev.id), f"{ev.start:.2f}", f"{ev.end:.2f}",
-                  f"{format_hz(ev.f_low, tick=True)}–{format_hz(ev.f_high, tick=True)} Hz",
+                  f"{format_hz(ev.f_low)} – {format_hz(ev.f_high)}",
                   f"{ev.peak:.2f}", state)
         for c, v in enumerate(values):
             item = QTableWidgetItem(v)
