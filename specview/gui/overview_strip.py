@@ -6,6 +6,10 @@ at 1), the flagged events as marks, and a movable region that shows the span in 
 view and chooses another (drag it or its edges). A click elsewhere centres the detail on that
 time; a click on an event's mark shows and selects it. Both fill in as the background task
 reads and scores the recording.
+
+What is drawn is max-pooled to a few thousand columns (:mod:`specview.gui.pooling`), kept up to
+date for the columns that arrive only, so that a day-long recording's 116k columns cost the GUI
+thread no more than an hour's; zoomed in, the strip pools the columns it shows.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from specview.gui.box_items import FLAG_COLOUR
 from specview.gui.long_recording import LongRecording, hms
+from specview.gui.pooling import TARGET_COLUMNS, PooledColumns, PooledImageItem, pooled_window
 from specview.gui.state import AppState
 from specview.gui.view_items import AXIS_WIDTH, BACKGROUND, spec_colormap
 
@@ -139,7 +144,7 @@ class OverviewStrip(QWidget):
         self.glw.ci.layout.setRowStretchFactor(0, 3)
         self.glw.ci.layout.setRowStretchFactor(1, 2)
 
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = PooledImageItem(axisOrder="row-major")
         self.image.setAutoDownsample(True)
         self.spec_plot.addItem(self.image)
         self.set_spec_colormap("grey")
@@ -185,20 +190,37 @@ class OverviewStrip(QWidget):
         self._timer.setInterval(250)  # redraw at most 4 times a second while it fills in
         self._timer.timeout.connect(self.refresh_data)
         state.long_changed.connect(self._on_long_changed)
-        state.long_progressed.connect(lambda *_a: self._timer.isActive() or self._timer.start())
+        state.long_progressed.connect(self._on_progressed)
         state.clip_loaded.connect(lambda _p: self._show_span())
         self._shown: LongRecording | None = None
+        self._pool: PooledColumns | None = None
+        self._dirty: tuple[int, int] | None = None  # full columns changed since the last draw
+        self._marks_key: tuple | None = None
+        self._zoom_timer = QTimer(self)  # the strip zoomed or panned: pool what it shows
+        self._zoom_timer.setSingleShot(True)
+        self._zoom_timer.setInterval(80)
+        self._zoom_timer.timeout.connect(self.refresh_data)
+        self.spec_vb.sigXRangeChanged.connect(lambda *_a: self._zoom_timer.start())
         self.setVisible(False)
 
     # -- state -> strip -----------------------------------------------------------------------
+    def _on_progressed(self, c0: int, c1: int) -> None:
+        d = self._dirty
+        self._dirty = (c0, c1) if d is None else (min(d[0], c0), max(d[1], c1))
+        if not self._timer.isActive():
+            self._timer.start()
+
     def _on_long_changed(self) -> None:
         rec = self.state.long
         self.setVisible(rec is not None)
         if rec is None:
-            self._shown = None
+            self._shown = self._pool = None
             return
+        self._dirty = (0, rec.n_cols)  # its arrays may have been replaced whole
         if rec is not self._shown:
             self._shown = rec
+            self._pool = PooledColumns(rec.fe.n_mels, rec.n_cols)
+            self._marks_key = None
             for plot in (self.spec_plot, self.score_plot):
                 vb = plot.getViewBox()
                 vb.setLimits(xMin=0.0, xMax=rec.duration, minXRange=1.0)
@@ -211,20 +233,29 @@ class OverviewStrip(QWidget):
     def refresh_data(self) -> None:
         """Draw what the recording's overview holds now."""
         rec = self.state.long
-        if rec is None:
+        if rec is None or self._pool is None or rec is not self._shown:
             return
+        pool = self._pool
+        if self._dirty is not None:
+            pool.update(rec.power_db, rec.score_max, *self._dirty)
+            self._dirty = None
         n = rec.n_cols if rec.sketched else rec.power_cols
-        if n:
-            img = rec.power_db[:, :n]
+        start, f, power, score = self._shown_columns(rec, pool)
+        cs = rec.column_seconds
+        k = max(0, min(power.shape[1], -(-(n - start) // f)))  # pooled columns read so far
+        if k:
+            img = power[:, :k]
             self.image.setImage(img, autoLevels=False)
-            self.image.setRect(QRectF(0.0, 0.0, n * rec.column_seconds, float(rec.fe.n_mels)))
-            finite = img[np.isfinite(img)]
-            top = float(finite.max()) if finite.size else 0.0
+            w = (min(n, start + k * f) - start) * cs
+            self.image.setRect(QRectF(start * cs, 0.0, w, float(rec.fe.n_mels)))
+            top = float(np.nanmax(pool.power)) if np.isfinite(pool.power).any() else 0.0
             self.image.setLevels((top - 80.0, top))
             self.image.setVisible(True)
         else:
             self.image.setVisible(False)
-        self._draw_scores(rec)
+        starts = start + np.arange(score.size) * f
+        x = (starts + np.minimum(f, rec.n_cols - starts) / 2.0) * cs
+        self._draw_scores(rec, x, score, pool.score)
         t = rec.progress_seconds()
         running = rec.status in ("reading", "scoring") and not rec.complete
         for line in self.progress_lines:
@@ -233,7 +264,23 @@ class OverviewStrip(QWidget):
         self.header.setText(self._header_text(rec))
         self._show_span()
 
-    def _draw_scores(self, rec: LongRecording) -> None:
+    def _shown_columns(self, rec: LongRecording, pool: PooledColumns
+                       ) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """``(first column, factor, power, score)`` to draw: the whole recording pooled, or,
+        with the strip zoomed in past that pooling, the columns in view (and as many either
+        side) pooled afresh."""
+        x0, x1 = self.spec_vb.viewRange()[0]
+        cs = rec.column_seconds
+        vis = (x1 - x0) / cs
+        if pool.factor > 1 and vis * 4 < rec.n_cols and vis < TARGET_COLUMNS * pool.factor:
+            a, b = int(max(0.0, x0 / cs - vis)), int(min(rec.n_cols, x1 / cs + vis + 1))
+            return pooled_window(rec.power_db, rec.score_max, a, b)
+        return 0, pool.factor, pool.power, pool.score
+
+    def _draw_scores(self, rec: LongRecording, x: np.ndarray, raw: np.ndarray,
+                     whole: np.ndarray) -> None:
+        """The score curve at ``x`` (s) from ``raw`` (pooled column maxima); the y range from
+        ``whole`` (the whole recording's)."""
         cal = rec.calibration
         self.score_plot.setLabel("left", "× thr" if cal is not None else "score")
         self.threshold_line.setVisible(cal is not None and rec.scored)
@@ -241,14 +288,15 @@ class OverviewStrip(QWidget):
         if not rec.scored:
             self.curve.setData([], [])
             self.marks.setData([])
+            self._marks_key = None
             self.note.setText("load a model to score this recording")
             self.note.setPos(rec.duration / 2, 0.5)
             self.score_vb.setYRange(0.0, 1.0, padding=0.0)
             return
         self.note.setText("")
-        v = rec.calibrated_score()
-        x = rec.column_times() + rec.column_seconds / 2
-        finite = v[np.isfinite(v)]
+        v = cal.calibrated(raw) if cal is not None else raw
+        w = cal.calibrated(whole) if cal is not None else whole
+        finite = w[np.isfinite(w)]
         hi = float(finite.max()) if finite.size else 0.0
         if cal is not None:
             top = float(np.clip(hi * 1.1, SCORE_TOP_MIN, SCORE_TOP_MAX))
@@ -260,6 +308,10 @@ class OverviewStrip(QWidget):
         self._ytop = top
         self.curve.setData(x, np.minimum(v, top))  # peaks above the top are cut there
         self.score_vb.setYRange(lo, top, padding=0.0)
+        key = (id(rec.events), len(rec.events), top, cal is not None)
+        if key == self._marks_key:
+            return  # the marks are as they were
+        self._marks_key = key
         spots = [{"pos": ((e.box.t0 + e.box.t1) / 2, min(e.peak if cal is not None
                                                              else e.score, top * 0.97)),
                   "data": i} for i, e in enumerate(rec.events)]

@@ -31,6 +31,7 @@ from specview.gui.box_items import (
 from specview.gui.fine_view import GUI_DEFAULT, FinePictures
 from specview.gui.freq_scale import FreqScale
 from specview.gui.picture import nearest, place, time_extent
+from specview.gui.pooling import PooledImageItem
 from specview.gui.state import AppState
 from specview.gui.view_items import (  # noqa: F401 - the view's names, also used elsewhere
     AXIS_WIDTH,
@@ -114,9 +115,11 @@ class SpectrogramView(QWidget):
         self.vb: pg.ViewBox = self.plot.getViewBox()
         self.vb.setDefaultPadding(0.0)
 
-        self.spec_item = pg.ImageItem(axisOrder="row-major")
+        # max-pooled when zoomed out, once per factor (averaging the whole picture on every
+        # zoom step stalled the GUI thread for 100-400 ms on a long recording's spans)
+        self.spec_item = PooledImageItem(axisOrder="row-major")
         self.spec_item.setAutoDownsample(True)
-        self.heat_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_item = PooledImageItem(axisOrder="row-major")
         self.heat_item.setAutoDownsample(True)
         self.heat_item.setZValue(10)
         self.heat_item.setOpacity(0.7)
