@@ -257,7 +257,7 @@ class LongController(QObject):
             try:
                 if model is not None:
                     longscore.score_long(model, rec.path, rec.store, progress=step,
-                                         should_stop=stop)
+                                         should_stop=stop, resume=True)
                 else:
                     overview.write_overview(rec.path, rec.fe, rec.store, progress=step,
                                             should_stop=stop)
@@ -282,8 +282,8 @@ class LongController(QObject):
         self.state.set_long(rec)
 
     def _maybe_resume(self) -> None:
-        """Start again the task that gave way to another, once that one is over (from the
-        start: scoring does not resume where it stopped)."""
+        """Start again the task that gave way to another, once that one is over (scoring
+        goes on from the windows already in the store: score_long(resume=True))."""
         rec = self.rec
         if rec is not None and rec.status == "paused" and self.c.task is None \
                 and (self._job is None or self._job.done.is_set()):
@@ -376,7 +376,7 @@ class LongController(QObject):
         if how == "cancelled":
             self.c.status.emit(f"{rec.path.name}: stopped at {hms(rec.progress_seconds())} of "
                                f"{hms(rec.duration)}; the part done stays on screen (open the "
-                               "recording again to start over)")
+                               "recording again to go on from there)")
 
     def _refresh_span(self) -> None:
         """After scoring ended: the span on screen gets its map and its events."""

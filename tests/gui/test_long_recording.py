@@ -340,3 +340,50 @@ def test_loading_a_model_takes_over_from_the_overview_then_scores_the_recording(
     wait_complete(qtbot, window)
     assert state.long.scored and state.long.events and window.last_error is None
     assert not window.progress.isVisible()
+
+
+def test_scoring_cancelled_then_opened_again_goes_on_where_it_stopped(
+        qtbot, window, recording, model_path, long_mode, monkeypatch, tmp_path) -> None:
+    """Cancel half-way, open the recording again: only the windows left are scored, and the
+    store equals that of a run never stopped."""
+    from specview.pipeline import load_model as read_model
+    from specview.pipeline import window_plan
+
+    real = longscore.score_long
+    runs: list[tuple[bool, list[int]]] = []
+
+    def slow(model, path, store, *, progress=None, should_stop=None, resume=False, **kw):
+        windows: list[int] = []
+        runs.append((resume, windows))
+
+        def step(done, total):
+            windows.append(done)
+            time.sleep(0.3)
+            progress(done, total)
+        return real(model, path, store, window_seconds=10.0, progress=step,
+                    should_stop=should_stop, resume=resume)
+
+    monkeypatch.setattr(longscore, "score_long", slow)
+    state = window.state
+    load_model(qtbot, window, model_path)
+    window.controller.open_clip(recording)
+    qtbot.waitUntil(lambda: state.long is not None and state.long.frames_scored > 0,
+                    timeout=TIMEOUT)
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: state.long.status == "cancelled" and window.controller.task is None,
+                    timeout=TIMEOUT)
+    done_before = len(runs[0][1])
+    model = read_model(model_path)
+    n_windows = len(window_plan(model.encoder, state.long.n_time, 10.0))
+    assert 0 < done_before < n_windows
+    window.controller.open_clip(recording)  # opened again: scoring goes on
+    wait_complete(qtbot, window)
+    resumed, windows = runs[-1]
+    assert resumed and len(runs) == 2 and len(windows) == n_windows - done_before
+    straight = tmp_path / "straight.zarr"
+    summary = real(model, recording, straight, window_seconds=10.0)
+    got, want = LongStore(state.long.store), LongStore(straight)
+    np.testing.assert_allclose(got.map()[0], want.map()[0], rtol=1e-5, atol=1e-5)
+    assert [e.box for e in got.events()] == [e.box for e in summary.events]
+    assert [e.box for e in state.long.events] == [e.box for e in summary.events]
+    assert state.long.clip_score == pytest.approx(summary.clip_score, rel=1e-6)
