@@ -21,10 +21,11 @@ import numpy as np
 from specview.gui.freq_scale import FreqScale, hz_to_mel
 from specview.types import Spectrogram
 
-#: Rows of a looked-up image, at the most.
-MAX_ROWS = 4096
-#: Cells of a picture handed to the view, at the most (finer ones are max-pooled).
-MAX_CELLS = 24_000_000
+#: Rows of a looked-up image, at the most (a picture on another scale than its own is a
+#: stand-in until the one computed for that scale arrives; the map is looked up finer).
+MAX_ROWS = 1024
+#: Rows and cells of a picture handed to the view, at the most (finer ones are max-pooled).
+POOL_ROWS, MAX_CELLS = 4096, 24_000_000
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,10 @@ def place(values: np.ndarray, times: np.ndarray, freqs: np.ndarray, scale: FreqS
     n = int(np.clip(math.ceil(2.0 * (Y1 - Y0) / max(height, 1e-12)), 64, max_rows))
     yt = Y0 + (np.arange(n) + 0.5) * (Y1 - Y0) / n
     idx = np.searchsorted(edges, yt, side="right") - 1
-    ok = (idx >= 0) & (idx < f.size)
-    img = np.full((n, v.shape[1]), np.nan, dtype=np.float32)
-    img[ok] = v[idx[ok]]
+    out = (idx < 0) | (idx >= f.size)
+    img = np.take(np.asarray(v, dtype=np.float32), np.clip(idx, 0, f.size - 1), axis=0)
+    if out.any():
+        img[out] = np.nan
     return Placed(img, x0, x1, Y0, Y1)
 
 
@@ -115,7 +117,7 @@ def _pool_axis(c: np.ndarray, k: int) -> np.ndarray:
     return full.reshape(m, k).mean(axis=1)
 
 
-def pool(spec: Spectrogram, *, max_rows: int = MAX_ROWS, max_cells: int = MAX_CELLS
+def pool(spec: Spectrogram, *, max_rows: int = POOL_ROWS, max_cells: int = MAX_CELLS
          ) -> Spectrogram:
     """``spec`` with at most ``max_rows`` rows and ``max_cells`` cells: neighbouring rows and
     then frames max-pooled (a ridge or a click stays as loud), their centres averaged."""

@@ -350,7 +350,7 @@ class SpectrogramView(QWidget):
         values = cal.calibrated(r.map) if self.calibrated_shown() else r.map
         self.heat_grid = values
         lo, hi = self.band()
-        p = place(values, r.times, r.freqs, self.band_scale, lo, hi)
+        p = place(values, r.times, r.freqs, self.band_scale, lo, hi, max_rows=2048)
         if p is None:
             self.heat_item.clear()
             return
