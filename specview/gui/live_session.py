@@ -45,6 +45,8 @@ class LiveInput:
     device: Any = None
     samplerate: int | None = None
     channels: int | None = None
+    #: ``DeviceSource``'s ``stream_factory`` (tests stand a fake stream in for PortAudio's)
+    stream_factory: Any = None
 
     @property
     def is_file(self) -> bool:
@@ -64,7 +66,7 @@ def make_source(inp: LiveInput, stop: threading.Event, log=None):
     if inp.path is not None:
         return FileSource(inp.path, speed=inp.speed, stop=stop)
     return DeviceSource(inp.device, samplerate=inp.samplerate, channels=inp.channels, stop=stop,
-                        log=log)
+                        stream_factory=inp.stream_factory, log=log)
 
 
 class LiveSession(QObject):

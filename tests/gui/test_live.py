@@ -1,8 +1,9 @@
 """The Live window (issue 16): a recording with a known injected event replayed through the same
 monitor as ``specview monitor`` shows the event in the list at its time, the heatmap's peak
 column at that time in the scrolling view, a notice (and a beep when asked); clicking the saved
-event opens its clip and Raven box in the main window; stopping ends the monitor's thread; the
-view's rings keep their length however long the input.
+event opens its clip and Raven box in the main window; stopping ends the monitor's thread; a
+device input (a fake PortAudio stream) lists its event too; a run that cannot start says why;
+the view's rings keep their length however long the input.
 
 Known answer: a synthetic machine (tests/machine_sounds.py) with a 3 kHz tone at 12.0-12.8 s,
 scored by PatchCore fitted on the same machine.
@@ -197,6 +198,75 @@ def test_closing_the_window_mid_run_stops_the_thread(qtbot, window, live_model, 
     live.close()
     assert not thread.is_alive()
     assert live.session.summary is not None and live.session.summary.stopped
+
+
+class FakeInputStream:
+    """Stands in for ``sounddevice.InputStream``: a thread calls the callback with blocks of a
+    recording, paced at ``speed`` times real time."""
+
+    def __init__(self, samples: np.ndarray, speed: float, *, blocksize, callback, **_kw):
+        self.samples, self.speed, self.block, self.callback = samples, speed, blocksize, callback
+        self.active = False
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-input", daemon=True)
+
+    def _run(self) -> None:
+        for a in range(0, len(self.samples) - self.block + 1, self.block):
+            if self._halt.wait(self.block / SR / self.speed):
+                return
+            self.callback(self.samples[a:a + self.block, None], self.block, None, None)
+        self._halt.wait()  # a device goes on; the source's stall check would reopen it
+
+    def start(self) -> None:
+        self.active = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._thread.join(5)
+        self.active = False
+
+    def close(self) -> None:
+        self.stop()
+
+
+def test_a_device_input_lists_its_event(qtbot, window, live_model, incident, tmp_path):
+    """The device path of the window (DeviceSource, its queue and time stamps) with a fake
+    PortAudio stream delivering the recording at 8x."""
+    x, _ = sf.read(incident, dtype="float32")
+    streams = []
+
+    def factory(**kw):
+        streams.append(FakeInputStream(x, 8.0, **kw))
+        return streams[-1]
+
+    live = LiveWindow(window)
+    qtbot.addWidget(live)
+    live.show()
+    live.start(LiveInput(device="fake", samplerate=SR, channels=1, stream_factory=factory),
+               tmp_path / "events", model_path=live_model, settings=settings())
+    qtbot.waitUntil(lambda: any(abs(r["event"].start - TONE[0]) <= 0.5 and r["saved"]
+                                for r in live.events.values()), timeout=TIMEOUT)
+    with qtbot.waitSignal(live.session.ended, timeout=TIMEOUT) as ended:
+        live.stop()
+    summary = ended.args[0]
+    assert summary.stopped and summary.gaps == 0 and summary.audio_seconds < DURATION
+    assert "stopped" in live.source_label.text()
+    ev = the_event(live)
+    assert ev.f_low <= TONE[2] <= ev.f_high
+    # the stream was opened once (it never stalled) and is closed
+    assert len(streams) == 1 and not streams[0].active
+
+
+def test_a_run_that_cannot_start_is_reported(qtbot, window, incident, tmp_path):
+    live = LiveWindow(window)
+    qtbot.addWidget(live)
+    with qtbot.waitSignal(live.session.ended, timeout=TIMEOUT) as ended:
+        live.start(LiveInput(path=incident), tmp_path / "events",
+                   model_path=tmp_path / "missing.safetensors")
+    assert isinstance(ended.args[0], Exception)
+    assert live.session.wait(10) and window.last_error[0] == "Live monitoring failed"
+    assert "failed" in live.source_label.text() and not live.stop_button.isEnabled()
 
 
 def _columns(t0, first, n, freqs, spf, value=0.0):
