@@ -227,7 +227,7 @@ class LongController(QObject):
             return
         model = self.state.model if rec.scored else None
         relay = self._relay
-        previous = self._writers.get(rec.store)
+        previous, writing = self._writers.get(rec.store), list(self._writers)
         holder: list[Job] = []
 
         def stop() -> bool:
@@ -238,10 +238,10 @@ class LongController(QObject):
                 return final_store(LongStore(rec.store), True)
             if previous is not None:
                 previous.done.wait()  # never two writers on one folder
+            lr.prepare_cache(rec.store, keep=writing)  # marked used; the oldest ones evicted
             store = overview.open_complete(rec.store, rec.path)
             if store is not None and overview.is_scored(store.attrs) == rec.scored:
                 return final_store(store, True)
-            rec.store.parent.mkdir(parents=True, exist_ok=True)
             # a sketch of the whole recording at once; the streamed overview then replaces it
             relay.partial.emit((sid, -1, overview.sketch(rec.path, rec.fe, rec.n_cols)))
             seen = [0]

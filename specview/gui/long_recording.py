@@ -289,3 +289,19 @@ def final_store(store: LongStore, reused: bool) -> SessionOut:
     scored = overview.is_scored(store.attrs)
     return SessionOut(power, score, store.events() if scored else [], store.attrs, reused,
                       store.complete)
+
+
+def prepare_cache(store: Path, *, keep: list[Path]) -> list[Path]:
+    """Before a store of the cache is used: its folder's parent made, the store marked used,
+    and the stores used longest ago removed while the cache is over its cap
+    (:func:`specview.longcache.evict`), never ``store`` or those in ``keep`` (being written).
+    Runs in a worker thread; returns the folders removed."""
+    from specview import longcache
+
+    store.parent.mkdir(parents=True, exist_ok=True)
+    longcache.mark_used(store)
+    try:
+        limit = longcache.limit_bytes()
+    except SpecviewError:
+        limit = int(longcache.DEFAULT_LIMIT_GB * 1e9)  # a bad setting does not stop scoring
+    return longcache.evict(store.parent, limit=limit, keep=[store, *keep])

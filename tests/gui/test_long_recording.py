@@ -387,3 +387,22 @@ def test_scoring_cancelled_then_opened_again_goes_on_where_it_stopped(
     assert [e.box for e in got.events()] == [e.box for e in summary.events]
     assert [e.box for e in state.long.events] == [e.box for e in summary.events]
     assert state.long.clip_score == pytest.approx(summary.clip_score, rel=1e-6)
+
+
+def test_opening_a_recording_evicts_the_oldest_stores_over_the_cap_never_its_own(
+        qtbot, window, recording, long_mode, monkeypatch, tmp_path) -> None:
+    import os
+
+    from specview import longcache
+
+    cache = LR.cache_root()
+    old = cache / "old-0123456789abcdef.zarr"
+    (old / "map").mkdir(parents=True)
+    (old / "map" / "0").write_bytes(b"\0" * 200_000)
+    os.utime(old, (1000.0, 1000.0))
+    monkeypatch.setenv(longcache.ENV, "0.0001")  # 100 kB: less than any store
+    state = window.state
+    window.controller.open_clip(recording)  # no model: the overview alone
+    wait_complete(qtbot, window)
+    assert not old.exists()  # the oldest store, over the cap, went
+    assert state.long.store.exists() and LongStore(state.long.store).complete  # not its own
