@@ -219,7 +219,9 @@ class LiveWindow(QMainWindow):
     def _set_row(self, ev, saved: bool) -> None:
         row = self._rows.get(ev.id)
         if row is None:
-            if self.table.rowCount() >= MAX_ROWS:
+            if self.table.rowCount() >= MAX_ROWS:  # the oldest event goes (memory stays flat)
+                oldest = self.table.item(0, 0).data(Qt.ItemDataRole.UserRole)
+                self.events.pop(oldest, None)
                 self.table.removeRow(0)
                 self._rows = {i: r - 1 for i, r in self._rows.items() if r > 0}
             row = self.table.rowCount()

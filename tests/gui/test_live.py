@@ -322,3 +322,22 @@ def test_live_menu_and_dialog_choices(qtbot, window, live_model, incident, tmp_p
     assert (model, inp.path, inp.speed, out) == (live_model, incident, 4.0, tmp_path / "ev")
     dlg.model_edit.setText(str(tmp_path / "missing.safetensors"))
     assert "model" in dlg.problem()
+
+
+def test_the_event_list_keeps_the_last_events(qtbot, monkeypatch, tmp_path):
+    from specview.gui import live_window
+    from specview.liveevents import LiveEvent
+
+    monkeypatch.setattr(live_window, "MAX_ROWS", 3)
+    live = LiveWindow()
+    qtbot.addWidget(live)
+    for i in range(1, 8):
+        ev = LiveEvent(i, 2.0 * i, 2.0 * i + 0.5, 500.0, 900.0, 2.0, 3.0, 4)
+        live._on_event("open", ev, str(tmp_path / f"e{i}.wav"))
+        live._on_event("saved", LiveEvent(i, 2.0 * i, 2.0 * i + 0.6, 500.0, 900.0, 2.5, 3.0, 4,
+                                          state="closed"), str(tmp_path / f"e{i}.wav"))
+    assert live.event_ids() == [5, 6, 7] and sorted(live.events) == [5, 6, 7]
+    assert [live.table.item(r, 2).text() for r in range(3)] == ["10.60", "12.60", "14.60"]
+    assert all(live.table.item(r, 5).text() == "saved" for r in range(3))
+    assert live.inspect(7) == tmp_path / "e7.wav"  # no main window: the clip's path
+    assert live.inspect(2) is None  # gone from the list
