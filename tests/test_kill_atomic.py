@@ -38,7 +38,6 @@ def test_killed_writers_leave_old_or_new_content_and_no_temp_after_the_next_writ
     rng = random.Random(10)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     left_temps = 0
-    t0 = time.monotonic()
     for k in range(KILLS):
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(target), str(k)],
                                  stdout=subprocess.PIPE, env=env)
@@ -59,9 +58,7 @@ def test_killed_writers_leave_old_or_new_content_and_no_temp_after_the_next_writ
         left = [n for n in os.listdir(tmp_path) if n != target.name]
         assert all(fileio.is_temp_name(n) for n in left), left
         left_temps += bool(left)
-    elapsed = time.monotonic() - t0
     # some kills landed in the middle of a write (else the test proves little)
     assert left_temps > 0
     fileio.atomic_write_text(target, "final\n")
     assert os.listdir(tmp_path) == [target.name] and target.read_text() == "final\n"
-    assert elapsed < 30, f"{KILLS} kills took {elapsed:.1f} s"

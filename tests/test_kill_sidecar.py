@@ -38,7 +38,6 @@ def test_killed_sidecar_writes_leave_old_or_new_boxes_and_no_temp(tmp_path):
              [dataclasses.replace(b, label=f"b{i}") for i, b in enumerate(boxes[:-50])])
     states = {tuple(boxes)} | {tuple(s) for s in saves}
     rng = random.Random(7)
-    t0 = time.monotonic()
     for k in range(KILLS):
         r, w = os.pipe()
         pid = os.fork()
@@ -66,8 +65,6 @@ def test_killed_sidecar_writes_leave_old_or_new_boxes_and_no_temp(tmp_path):
         assert tuple(state.boxes) in states, f"kill {k}: the sidecar holds a mix of saves"
         orig = side.with_name(side.name + A.ORIGINAL_SUFFIX)
         assert orig.read_bytes() == TABLE.encode("utf-8"), f"kill {k}: the original changed"
-    elapsed = time.monotonic() - t0
     A.save_sidecar(audio, saves[0])
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([side.name, side.name + A.ORIGINAL_SUFFIX]), left
-    assert elapsed < 120  # a sanity bound only, far above the few seconds it takes
