@@ -158,7 +158,8 @@ class LiveView(QWidget):
         self.ring: LiveRing | None = None
         self.band_scale: BandScale | None = None
         self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
-        self._unpainted: list[float] = []
+        # bounded: a hidden or minimised window paints nothing for as long as it stays so
+        self._unpainted: collections.deque[float] = collections.deque(maxlen=1000)
         self._events: dict[int, tuple] = {}
         self._spec_top: float | None = None
         self.glw = pg.GraphicsLayoutWidget()
