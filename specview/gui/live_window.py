@@ -6,9 +6,9 @@ device, or a recording replayed, scored live by the same monitor as ``specview m
 Each event opening raises a visible notice (the banner, the window's alert, the status bar) and,
 when *Beep on each event* is ticked (off by default), a short beep through
 :class:`specview.playback.Player`. Clicking a saved event opens its clip (with its Raven
-sidecar) in the main window, where it is listened to, band-limited or anomaly-only, and
-annotated as any recording; the events folder is opened as the dataset so the other events
-are a click away in the clip list.
+sidecar) in the main window with its flagged box selected, where it is listened to,
+band-limited or anomaly-only, and annotated as any recording; the events folder is opened as
+the dataset so the other events are a click away in the clip list.
 """
 
 from __future__ import annotations
@@ -139,6 +139,9 @@ class LiveWindow(QMainWindow):
         self.table.cellClicked.connect(lambda row, _c: self.inspect_row(row))
         self.view.event_clicked.connect(self.inspect)
         self.beep_check.toggled.connect(self._beep_toggled)
+        self._inspecting: Path | None = None
+        if main is not None:
+            main.state.clip_loaded.connect(self._on_main_clip)
 
     # -- control ---------------------------------------------------------------------------------
     def start(self, inp: LiveInput, out: str | Path, *, model_path: str | Path | None = None,
@@ -261,6 +264,7 @@ class LiveWindow(QMainWindow):
         main = self.main
         if main is None:
             return path
+        self._inspecting = path
         c, st = main.controller, main.state
         if self.out is not None and (st.dataset is None or Path(st.dataset.root) != self.out):
             c.open_folder(self.out)
@@ -270,6 +274,14 @@ class LiveWindow(QMainWindow):
         main.raise_()
         main.activateWindow()
         return path
+
+    def _on_main_clip(self, path) -> None:
+        """The inspected event's clip is on screen (again, once scored): its flagged box is
+        selected, ready for *Play box* (band-limited with *Only the box's band*)."""
+        st = self.main.state
+        if self._inspecting is not None and path is not None and Path(path) == self._inspecting \
+                and st.boxes and st.selected is None:
+            st.select(0)
 
     # -- the beep --------------------------------------------------------------------------------
     def _beep_toggled(self, on: bool) -> None:

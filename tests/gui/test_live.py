@@ -152,9 +152,17 @@ def test_clicking_a_saved_event_opens_its_clip_and_box_in_the_main_window(qtbot,
     assert box.t1 + clip_start == pytest.approx(ev.end, abs=2e-3)
     assert 0.9 <= box.t0 <= 1.1  # one second of pre-roll
     assert rec.boxes_path is not None and rec.boxes_path.is_file()
-    # the run's model is loaded in the main window and the clip scored with it
+    # the run's model is loaded in the main window and the clip scored with it, its flagged
+    # box selected: Play box (band-limited with "Only the box's band") plays the event
     qtbot.waitUntil(lambda: st.model_path == live_model and st.result is not None
                     and st.clip_path == clip, timeout=TIMEOUT)
+    assert st.selected == 0
+    lp = window.listen_panel
+    lp.band.setChecked(True)
+    lp.source.setCurrentText("anomaly only (model)")
+    opts = window.listener.request("selection")
+    assert (opts["start"], opts["end"]) == (box.t0, box.t1)
+    assert opts["band"] == (box.f0, box.f1) and opts["mask"] == "anomaly"
     # a click on the event's box in the view opens it as well
     window.controller.open_clip(incident)
     qtbot.waitUntil(lambda: st.clip_path == incident, timeout=TIMEOUT)
