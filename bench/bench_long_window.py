@@ -100,16 +100,18 @@ def child(path: str, mode: str, wait_s: float, page_s: float = 3.0) -> dict:
     stalls: list[tuple[float, float, str]] = []
     last_action = ["open"]
 
-    cpu_last = [time.thread_time()]
+    cpu_last = [time.thread_time(), time.process_time()]
 
     def tick() -> None:
-        now, cpu = clock.elapsed(), time.thread_time()
+        now, cpu, proc = clock.elapsed(), time.thread_time(), time.process_time()
         gap = now - ticks["last"]
         ticks["gap"] = max(ticks["gap"], gap)
         used = (cpu - cpu_last[0]) * 1000.0  # the GUI thread's own CPU time in the gap
+        others = (proc - cpu_last[1]) * 1000.0 - used  # the process's other threads'
         if gap > 50:
-            stalls.append((now / 1000.0, float(gap), last_action[0], round(used, 1)))
-        ticks["last"], cpu_last[0] = now, cpu
+            stalls.append((now / 1000.0, float(gap), last_action[0], round(used, 1),
+                           round(others, 1)))
+        ticks["last"], cpu_last[0], cpu_last[1] = now, cpu, proc
 
     beat = QTimer()
     beat.timeout.connect(tick)
@@ -247,11 +249,11 @@ def main() -> int:
               f"({r['pages']}) | {f('peak_rss_gib')} GiB |", flush=True)
         if os.environ.get("BENCH_VERBOSE"):
             worst = sorted(r["stalls"], key=lambda x: -x[3])[:8]
-            print("stalls with the most GUI-thread CPU (s, wall ms, after, CPU ms):", worst,
-                  file=sys.stderr)
+            print("stalls with the most GUI-thread CPU (s, wall ms, after, GUI CPU ms, "
+                  "other threads' CPU ms):", worst, file=sys.stderr)
         for where, n in r.get("profile", []):
             print(f"  {n * 10:6d} ms  {where}", file=sys.stderr)
-        paging = [(g, c) for _t, g, a, c in r["stalls"] if a != "open"]
+        paging = [(g, c) for _t, g, a, c, _o in r["stalls"] if a != "open"]
         print(f"  {mode}: after the first picture (paging, scrolling, zooming): longest stall "
               f"{max((g for g, _c in paging), default=0):.0f} ms wall, the GUI thread's CPU "
               f"time in a stall at most {max((c for _g, c in paging), default=0):.0f} ms; "
