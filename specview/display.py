@@ -153,7 +153,18 @@ def hz_to_mel(f):
 
 
 def mel_to_hz(m):
+    """Inverse of :func:`hz_to_mel`."""
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def cell_edges(centres: np.ndarray) -> np.ndarray:
+    """Edges of the cells centred on increasing ``centres`` (one more than them): halfway
+    between neighbours, the outer ones as far out as the inner ones (+-0.5 for one cell)."""
+    c = np.asarray(centres, dtype=np.float64)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
 
 def _to_rows(power: np.ndarray, bins: np.ndarray, rows: np.ndarray, scale: str) -> np.ndarray:
@@ -165,8 +176,7 @@ def _to_rows(power: np.ndarray, bins: np.ndarray, rows: np.ndarray, scale: str) 
         return power[keep]
     warp = np.log if scale == "log" else hz_to_mel
     r = warp(np.maximum(rows, 1e-3))
-    edges = np.concatenate([[r[0] - (r[1] - r[0]) / 2], (r[1:] + r[:-1]) / 2,
-                            [r[-1] + (r[-1] - r[-2]) / 2]])
+    edges = cell_edges(r)
     b = warp(np.maximum(bins, 1e-3))
     lo = np.searchsorted(b, edges[:-1], side="left")
     hi = np.searchsorted(b, edges[1:], side="right")

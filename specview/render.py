@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from specview.display import DisplaySettings, hz_to_mel, level_range, mel_to_hz, spectrogram
+from specview.display import (
+    DisplaySettings,
+    cell_edges,
+    hz_to_mel,
+    level_range,
+    mel_to_hz,
+    spectrogram,
+)
 from specview.errors import ParameterError
 from specview.types import Box, FlaggedRegion
 
@@ -27,14 +34,6 @@ HEAT_MAX = 2.0
 TRUTH = {"edgecolor": "white", "linestyle": "--", "linewidth": 1.3, "fill": False}
 FLAGGED = {"edgecolor": "#9dff00", "linestyle": "-", "linewidth": 1.3, "fill": False}
 _HZ_TICKS = (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
-
-
-def _edges(centres: np.ndarray) -> np.ndarray:
-    c = np.asarray(centres, dtype=np.float64)
-    if c.size == 1:
-        return np.array([c[0] - 0.5, c[0] + 0.5])
-    mid = (c[1:] + c[:-1]) / 2
-    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
 
 def _heat_cmap():
@@ -85,7 +84,7 @@ def view_figure(
     lo_db, hi_db = level_range(spec, s)
     fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
-    t_e, f_e = _edges(spec.times), _edges(spec.freqs)
+    t_e, f_e = cell_edges(spec.times), cell_edges(spec.freqs)
     f_lo, f_hi = s.band(sr)
     f_e = np.clip(f_e, f_lo, f_hi)
     img = ax.pcolormesh(t_e, f_e, spec.values, cmap=s.colormap, vmin=lo_db, vmax=hi_db,
@@ -98,10 +97,10 @@ def view_figure(
         ht, hf = np.asarray(heat_times), np.asarray(heat_freqs)
         keep = (hf >= f_lo * 0.5) & (hf <= f_hi * 1.5) if s.scale == "log" else np.ones(
             hf.size, bool)
-        he = np.clip(_edges(hf), max(f_lo, 1e-3 if s.scale == "log" else 0.0), f_hi)
+        he = np.clip(cell_edges(hf), max(f_lo, 1e-3 if s.scale == "log" else 0.0), f_hi)
         rows = np.nonzero(keep)[0]
         if rows.size:
-            hm = ax.pcolormesh(_edges(ht), he[rows[0]:rows[-1] + 2],
+            hm = ax.pcolormesh(cell_edges(ht), he[rows[0]:rows[-1] + 2],
                                np.asarray(heat)[rows[0]:rows[-1] + 1], cmap=_heat_cmap(),
                                vmin=0.0, vmax=HEAT_MAX, shading="flat", rasterized=True)
             cb2 = fig.colorbar(hm, ax=ax, pad=0.01, fraction=0.04)

@@ -75,3 +75,36 @@ def test_render_cli_writes_png_pdf_svg_with_a_model(tmp_path, capsys):
 def test_bad_figure_size_is_refused():
     with pytest.raises(ParameterError, match="figure size"):
         view_figure(machine_tone(1.0), SR, size_px=(10, 10))
+
+
+def test_render_cli_figure_has_the_requested_span_band_scale_and_page_size(tmp_path,
+                                                                          monkeypatch):
+    """``specview render --start 1 --end 2.5 --fmin 200 --fmax 6000 --scale mel``: those axes
+    exactly, and the page's size in every format (1000 x 600 px at 100 dpi: 720 x 432 pt)."""
+    import re
+
+    from specview import cli, render
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, machine_tone(4.0, seed=3), SR)
+    drawn = []
+    write = render.write_figure
+    monkeypatch.setattr(render, "write_figure", lambda fig, path: (drawn.append(fig),
+                                                                   write(fig, path))[1])
+    for suffix in (".png", ".svg", ".pdf"):
+        out = tmp_path / f"fig{suffix}"
+        assert cli.main(["render", str(clip), "--start", "1", "--end", "2.5", "--fmin", "200",
+                         "--fmax", "6000", "--scale", "mel", "--fft", "4096", "--width",
+                         "1000", "--height", "600", "--dpi", "100", "--out", str(out)]) == 0
+        ax = drawn[-1].axes[0]
+        assert ax.get_xlim() == pytest.approx((1.0, 2.5))
+        assert ax.get_ylim() == pytest.approx((200.0, 6000.0))
+        assert ax.get_yscale() == "function" and ax.get_xlabel() == "time (s)"
+        ticks = [t for t in ax.get_yticks() if 200 <= t <= 6000]
+        assert ticks and all(t in (200, 500, 1000, 2000, 5000) for t in ticks)
+    assert mpimg.imread(tmp_path / "fig.png").shape[:2] == (600, 1000)
+    head = (tmp_path / "fig.svg").read_text()[:2000]
+    assert re.search(r'width="720(\.0+)?pt"', head) and re.search(r'height="432(\.0+)?pt"', head)
+    pdf = (tmp_path / "fig.pdf").read_bytes()
+    box = re.search(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert box and (float(box[1]), float(box[2])) == (720.0, 432.0)

@@ -91,6 +91,12 @@ class _StretchWithFloor(QObject):
         return False
 
 
+def column_header(name: str) -> str:
+    """A numeric column's header: the unit under the name, so that the column is about as wide
+    as its numbers (a box with five measurements fits a laptop's dock)."""
+    return name.replace(" (", "\n(", 1)
+
+
 def _min_rows(table: QTableWidget, rows: int) -> None:
     """Never shorter than its header and ``rows`` rows."""
     height = (table.horizontalHeader().sizeHint().height()
@@ -177,7 +183,7 @@ class BoxPanel(QWidget):
         self._extra_columns: list[str] = []
 
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setHorizontalHeaderLabels([column_header(c) for c in COLUMNS])
         # the label takes what the numbers leave, never less than LABEL_WIDTH
         self._label_column = _StretchWithFloor(self.table, 0, LABEL_WIDTH)
         self.table.verticalHeader().setVisible(False)
@@ -422,7 +428,8 @@ class BoxPanel(QWidget):
             self.column_combo.setCurrentIndex(max(0, self.column_combo.findData(current or "")))
         self.column_combo.setEnabled(bool(cands))
         extra = [c for c in cands if c != current]
-        heads = [*COLUMNS, *extra, *(SHORT[k] for k in self.measure_keys)]
+        heads = [*map(column_header, COLUMNS), *extra,
+                 *(column_header(SHORT[k]) for k in self.measure_keys)]
         if extra != self._extra_columns or self.table.columnCount() != len(heads) or [
                 self.table.horizontalHeaderItem(c).text() for c in range(len(heads))] != heads:
             self._extra_columns = extra

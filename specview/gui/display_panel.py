@@ -39,6 +39,18 @@ def _spin(lo: float, hi: float, step: float, suffix: str, tip: str, decimals: in
     return w
 
 
+def _row(*parts: QWidget | str) -> QHBoxLayout:
+    """One line of the form: the fields share its width, labels (text) and check boxes keep
+    theirs."""
+    row = QHBoxLayout()
+    for w in parts:
+        if isinstance(w, str):
+            row.addWidget(QLabel(w))
+        else:
+            row.addWidget(w, 1 if isinstance(w, (QComboBox, QDoubleSpinBox)) else 0)
+    return row
+
+
 class DisplaySettingsBox(QGroupBox):
     """Edits a :class:`~specview.display.DisplaySettings`.
 
@@ -92,30 +104,12 @@ class DisplaySettingsBox(QGroupBox):
         self.boxes_check.setChecked(True)
 
         form = QFormLayout(self)
-        row = QHBoxLayout()
-        row.addWidget(self.fft, 1)
-        row.addWidget(self.window, 1)
-        form.addRow("FFT", row)
-        row = QHBoxLayout()
-        row.addWidget(self.overlap, 1)
-        row.addWidget(QLabel("pad"))
-        row.addWidget(self.padding, 1)
-        form.addRow("Overlap", row)
+        form.addRow("FFT", _row(self.fft, self.window))
+        form.addRow("Overlap", _row(self.overlap, "pad", self.padding))
         form.addRow("Scale", self.scale)
-        row = QHBoxLayout()
-        row.addWidget(self.fmin, 1)
-        row.addWidget(QLabel("–"))
-        row.addWidget(self.fmax, 1)
-        form.addRow("Range", row)
-        row = QHBoxLayout()
-        row.addWidget(self.auto)
-        row.addWidget(self.ceiling, 1)
-        form.addRow("Top", row)
-        row = QHBoxLayout()
-        row.addWidget(self.range, 1)
-        row.addWidget(QLabel("gain"))
-        row.addWidget(self.gain, 1)
-        form.addRow("Levels", row)
+        form.addRow("Range", _row(self.fmin, "–", self.fmax))
+        form.addRow("Top", _row(self.auto, self.ceiling))
+        form.addRow("Levels", _row(self.range, "gain", self.gain))
         form.addRow("Colours", self.colormap)
         form.addRow(self.info)
         form.addRow(self.boxes_check)

@@ -14,19 +14,11 @@ import math
 
 import numpy as np
 
+from specview.display import hz_to_mel, mel_to_hz
+
 #: Tick candidates per decade, most important first: 1, 5, 2 always; finer ones when zoomed in.
 _TICK_MANTISSAS = (1.0, 5.0, 2.0, 3.0, 4.0, 6.0, 7.0, 8.0, 9.0, 1.5, 2.5, 3.5, 4.5, 1.2, 1.4,
                    1.6, 1.8)
-
-
-def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
-    """HTK mel of frequencies in Hz."""
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`."""
-    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
 def _interp_extrap(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:

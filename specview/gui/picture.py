@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specview.gui.freq_scale import FreqScale, hz_to_mel
+from specview.display import cell_edges, hz_to_mel
+from specview.gui.freq_scale import FreqScale
 from specview.types import Spectrogram
 
 #: Rows of a looked-up image, at the most (a picture on another scale than its own is a
@@ -38,14 +39,6 @@ class Placed:
     x1: float
     y0: float
     y1: float
-
-
-def _edges(centres: np.ndarray) -> np.ndarray:
-    c = np.asarray(centres, dtype=np.float64)
-    if c.size == 1:
-        return np.array([c[0] - 0.5, c[0] + 0.5])
-    mid = (c[1:] + c[:-1]) / 2
-    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
 
 def time_extent(times: np.ndarray, duration: float = 0.0) -> tuple[float, float]:
@@ -82,7 +75,7 @@ def place(values: np.ndarray, times: np.ndarray, freqs: np.ndarray, scale: FreqS
         a, b = int(keep[0]), int(keep[-1])
         return Placed(np.ascontiguousarray(v[a:b + 1]), x0, x1,
                       float(yc[a]) - dy / 2, float(yc[b]) + dy / 2)
-    edges = _edges(yc)
+    edges = cell_edges(yc)
     inside = (edges[1:] > Y0) & (edges[:-1] < Y1)
     if not inside.any():
         return None
@@ -142,7 +135,7 @@ def nearest(axis: np.ndarray, value: float, *, mel: bool = False) -> int | None:
         return None
     if mel:
         a, value = hz_to_mel(np.maximum(a, 0.0)), float(hz_to_mel(max(value, 0.0)))
-    e = _edges(a)
+    e = cell_edges(a)
     if not e[0] <= value <= e[-1]:
         return None
     return int(np.clip(np.searchsorted(e, value, side="right") - 1, 0, a.size - 1))

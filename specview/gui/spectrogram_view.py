@@ -30,7 +30,7 @@ from specview.gui.box_items import (
 )
 from specview.gui.fine_view import GUI_DEFAULT, FinePictures
 from specview.gui.freq_scale import FreqScale
-from specview.gui.picture import nearest, place, time_extent
+from specview.gui.picture import Placed, nearest, place, time_extent
 from specview.gui.pooling import PooledImageItem
 from specview.gui.state import AppState
 from specview.gui.view_items import (  # noqa: F401 - the view's names, also used elsewhere
@@ -47,8 +47,19 @@ from specview.gui.view_items import (  # noqa: F401 - the view's names, also use
     Readout,
     heat_colormap,
     spec_colormap,
+    top_clear_of,
 )
 from specview.types import Box, Spectrogram
+
+
+def _show(item: pg.ImageItem, p: Placed | None) -> bool:
+    """Show the placed image in ``item`` (cleared when there is none); whether it was shown."""
+    if p is None:
+        item.clear()
+        return False
+    item.setImage(p.image, autoLevels=False)
+    item.setRect(QRectF(p.x0, p.y0, p.x1 - p.x0, p.y1 - p.y0))
+    return True
 
 
 class SpectrogramView(QWidget):
@@ -181,7 +192,7 @@ class SpectrogramView(QWidget):
             line.setAcceptHoverEvents(False)
             self.plot.addItem(line, ignoreBounds=True)
             self.crosshair.append(line)
-        #: the read-out beside the crosshair, in the view's top-left corner
+        #: the read-out beside the crosshair, top left (under the legend in a narrow view)
         self.cursor_label = pg.TextItem("", color="#e8e8e8", fill=pg.mkBrush(20, 20, 20, 200),
                                         anchor=(0, 0))
         self.cursor_label.setParentItem(self.vb)
@@ -276,12 +287,8 @@ class SpectrogramView(QWidget):
         lo, hi = self.band()
         p = None if spec is None or self.band_scale is None else place(
             spec.values, spec.times, spec.freqs, self.band_scale, lo, hi, duration=spec.duration)
-        if p is None:
-            self.spec_item.clear()
-            return
-        self.spec_item.setImage(p.image, autoLevels=False)
-        self.spec_item.setRect(QRectF(p.x0, p.y0, p.x1 - p.x0, p.y1 - p.y0))
-        self._apply_spec_levels()
+        if _show(self.spec_item, p):
+            self._apply_spec_levels()
 
     def _on_fine_ready(self) -> None:
         if self.state.display is not None and self.band_scale is not None:
@@ -351,12 +358,8 @@ class SpectrogramView(QWidget):
         self.heat_grid = values
         lo, hi = self.band()
         p = place(values, r.times, r.freqs, self.band_scale, lo, hi, max_rows=2048)
-        if p is None:
-            self.heat_item.clear()
-            return
-        self.heat_item.setImage(p.image, autoLevels=False)
-        self.heat_item.setRect(QRectF(p.x0, p.y0, p.x1 - p.x0, p.y1 - p.y0))
-        self._apply_heat_levels()
+        if _show(self.heat_item, p):
+            self._apply_heat_levels()
 
     def _apply_heat_levels(self) -> None:
         """Colour range 0..max, the max per :attr:`scale_mode` (kept as is when fixed)."""
@@ -561,6 +564,7 @@ class SpectrogramView(QWidget):
         self.cursor_label.setVisible(on)
         if on:
             self.cursor_label.setText(r.short())
+            self.cursor_label.setPos(4, top_clear_of(self.cursor_label, self.legend))
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if self.vb.sceneBoundingRect().contains(scene_pos):

@@ -101,22 +101,33 @@ class Readout:
     calibrated: float | None = None
 
     def text(self) -> str:
-        s = f"t {self.time_s:.3f} s   f {format_hz(self.freq_hz)}"
-        if math.isfinite(self.level_db):
-            s += f"   {self.level_db:.1f} {self.unit}"
-        if self.calibrated is not None:
-            s += f"   anomaly {self.calibrated:.2f}× threshold (raw {self.score:#.3g})"
-        elif self.score is not None:
-            s += f"   score {self.score:#.3g}"
-        return s
+        """The read-out in the status bar."""
+        return self._join(long=True)
 
     def short(self) -> str:
         """The read-out beside the crosshair."""
-        s = f"{self.time_s:.3f} s  {format_hz(self.freq_hz)}"
+        return self._join(long=False)
+
+    def _join(self, *, long: bool) -> str:
+        t, f = f"{self.time_s:.3f} s", format_hz(self.freq_hz)
+        parts = [f"t {t}", f"f {f}"] if long else [t, f]
         if math.isfinite(self.level_db):
-            s += f"  {self.level_db:.1f} {self.unit}"
+            parts.append(f"{self.level_db:.1f} {self.unit}")
         if self.calibrated is not None:
-            s += f"  {self.calibrated:.2f}× thr"
+            parts.append(f"anomaly {self.calibrated:.2f}× threshold (raw {self.score:#.3g})"
+                         if long else f"{self.calibrated:.2f}× thr")
         elif self.score is not None:
-            s += f"  score {self.score:#.3g}"
-        return s
+            parts.append(f"score {self.score:#.3g}")
+        return ("   " if long else "  ").join(parts)
+
+
+def top_clear_of(label: pg.GraphicsObject, legend: pg.GraphicsObject, margin: float = 4.0
+                 ) -> float:
+    """Where the top of a label in the view's top-left corner goes (pixels of the view box
+    both sit in): the corner, or under the top-right ``legend`` when the view is too narrow
+    for both side by side."""
+    width = label.mapRectToParent(label.boundingRect()).width()
+    box = legend.mapRectToParent(legend.boundingRect())
+    if legend.isVisible() and 2 * margin + width > box.left():
+        return box.bottom() + margin
+    return margin

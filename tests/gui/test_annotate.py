@@ -10,6 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from specview.annotations import read_raven, sidecar_path
+from specview.gui.box_panel import column_header
 from specview.gui.measurements import SHORT
 from specview.measure import DEFAULT_SHOWN
 from specview.types import Box
@@ -197,7 +198,7 @@ def test_a_users_raven_table_survives_editing_in_the_window(qtbot, window, clip)
     headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
     # (after the table's own columns come the measurement columns, not editable)
     assert headers[5] == "Notes" and panel.table.item(0, 5).text() == "clear"
-    assert headers[6:] == [SHORT[k] for k in DEFAULT_SHOWN]
+    assert headers[6:] == [column_header(SHORT[k]) for k in DEFAULT_SHOWN]
     # editing the label cell changes that cell only: rounded numbers in the table stay unused
     panel.table.item(0, 0).setText("whistle")
     qtbot.waitUntil(lambda: state.boxes[0].label == "whistle", timeout=5000)

@@ -9,6 +9,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import gui_mouse
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
@@ -21,7 +22,6 @@ from specview.display import DisplaySettings
 from specview.gui import prefs
 from specview.gui.fine_view import GUI_DEFAULT
 from specview.gui.main_window import MainWindow
-from specview.gui.measurements import SHORT
 from specview.measure import COLUMNS, DEFAULT_SHOWN
 
 TIMEOUT = 60000
@@ -98,15 +98,8 @@ def settle(win) -> None:
 
 def drag(win, t0: float, f0: float, t1: float, f1: float) -> None:
     settle(win)
-    vp = win.view.glw.viewport()
-    a = win.view.glw.mapFromScene(win.view.scene_pos_of(t0, f0))
-    b = win.view.glw.mapFromScene(win.view.scene_pos_of(t1, f1))
-    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
-    for k in range(1, 9):  # at a hand's pace: pyqtgraph drops moves < a frame apart
-        QTest.qWait(25)
-        QTest.mouseMove(vp, a + (b - a) * (k / 8))
-    QTest.qWait(25)
-    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    gui_mouse.drag(win, win.view.glw.mapFromScene(win.view.scene_pos_of(t0, f0)),
+                   win.view.glw.mapFromScene(win.view.scene_pos_of(t1, f1)))
 
 
 def test_the_view_resolves_two_tones_50_hz_apart_the_encoder_grid_does_not(
@@ -199,7 +192,7 @@ def test_measurements_of_a_drawn_box_over_a_tone_burst_appear_in_the_table(
     box = state.boxes[0]
     assert float(panel.table.item(0, panel.measurement_column("duration")).text()) == (
         pytest.approx(box.t1 - box.t0, abs=1e-4))
-    assert panel.table.horizontalHeaderItem(col).text() == SHORT["peak_freq"]
+    assert panel.table.horizontalHeaderItem(col).text() == "Peak f\n(Hz)"
     # more columns from the header's menu, kept in the preferences; not editable
     panel._toggle_measure("center_freq", True)
     assert "center_freq" in panel.measure_keys
@@ -360,3 +353,22 @@ def test_gui_stays_responsive_while_a_fine_picture_is_computed(qtbot, window, tm
     timer.stop()
     assert window.fine.last_seconds is not None
     assert max(stalls) < 0.5, max(stalls)
+
+
+def test_the_cursor_read_out_never_covers_the_legend(qtbot, window, tmp_path) -> None:
+    """In the view's top-left corner; under the legend where the view is too narrow for both
+    side by side (a laptop's window with the box table widened)."""
+    clip = tones(tmp_path / "tone.wav", [(3000.0, 0.3, 0.2, 1.8)])
+    show(qtbot, window, clip, fine=False)
+    view, tops = window.view, []
+    for width in (1600, 900):
+        window.resize(width, 800)
+        settle(window)
+        view._on_mouse_moved(view.scene_pos_of(1.0, 3000.0))
+        label = view.cursor_label.mapRectToParent(view.cursor_label.boundingRect())
+        legend = view.legend.mapRectToParent(view.legend.boundingRect())
+        assert view.cursor_label.isVisible() and view.legend.isVisible()
+        assert not label.intersects(legend), (width, label, legend)
+        assert "3.00 kHz" in view.cursor_label.textItem.toPlainText()
+        tops.append(label.top())
+    assert tops[0] == pytest.approx(4.0, abs=1.0) and tops[1] > legend.bottom()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gui_mouse import drag
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
@@ -91,16 +92,6 @@ def wait_span(qtbot, win, t0: float, t1: float) -> None:
 def wait_complete(qtbot, win) -> None:
     qtbot.waitUntil(lambda: win.state.long is not None and win.state.long.complete
                     and win.controller.task is None, timeout=TIMEOUT)
-
-
-def drag(win, a: QPoint, b: QPoint) -> None:
-    vp = win.view.glw.viewport()
-    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
-    for k in range(1, 9):  # at a hand's pace: pyqtgraph drops moves < a frame apart
-        QTest.qWait(25)
-        QTest.mouseMove(vp, a + (b - a) * (k / 8))
-    QTest.qWait(25)
-    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
 
 
 def viewport_point(win, t: float, hz: float) -> QPoint:
