@@ -349,3 +349,33 @@ def test_the_event_list_keeps_the_last_events(qtbot, monkeypatch, tmp_path):
     assert all(live.table.item(r, 5).text() == "saved" for r in range(3))
     assert live.inspect(7) == tmp_path / "e7.wav"  # no main window: the clip's path
     assert live.inspect(2) is None  # gone from the list
+
+
+def test_the_menu_opens_the_live_window_on_the_dialog_choice(qtbot, window, live_model,
+                                                              incident, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    from specview.gui import live_dialog
+
+    out = tmp_path / "events"
+
+    def accept(dlg) -> QDialog.DialogCode:  # the user fills the dialog in and clicks Start
+        dlg.model_edit.setText(str(live_model))
+        dlg.file_radio.setChecked(True)
+        dlg.file_edit.setText(str(incident))
+        dlg.speed.setValue(0.0)
+        dlg.out_edit.setText(str(out))
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(live_dialog.LiveDialog, "exec", accept)
+    window.menu_actions["live_monitor"].trigger()
+    live = window.live_window
+    qtbot.addWidget(live)
+    assert live.isVisible() and live.out == out and live.model_path == live_model
+    qtbot.waitUntil(lambda: live.session.summary is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not live.stop_button.isEnabled())  # the end reached the window
+    assert live.session.summary.events >= 1 and (out / "events.jsonl").is_file()
+    the_event(live)
+    # the main window closing closes the Live window and its thread
+    window.close()
+    assert not live.session.running
