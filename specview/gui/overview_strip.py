@@ -216,11 +216,10 @@ class OverviewStrip(QWidget):
         if rec is None:
             self._shown = self._pool = None
             return
-        self._dirty = (0, rec.n_cols)  # its arrays may have been replaced whole
         if rec is not self._shown:
             self._shown = rec
             self._pool = PooledColumns(rec.fe.n_mels, rec.n_cols)
-            self._marks_key = None
+            self._marks_key = self._dirty = None
             for plot in (self.spec_plot, self.score_plot):
                 vb = plot.getViewBox()
                 vb.setLimits(xMin=0.0, xMax=rec.duration, minXRange=1.0)
@@ -228,6 +227,8 @@ class OverviewStrip(QWidget):
                                   padding=0.0)
             for r in self.regions:
                 r.setBounds((0.0, rec.duration))
+        if rec.power_cols or rec.sketched or rec.frames_scored:  # (else all NaN, as pooled)
+            self._dirty = (0, rec.n_cols)  # its arrays may have been replaced whole
         self.refresh_data()
 
     def refresh_data(self) -> None:
