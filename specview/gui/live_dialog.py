@@ -53,6 +53,15 @@ def _path_row(edit: QLineEdit, browse) -> QWidget:
     return w
 
 
+def _pair(a: QWidget, b: QWidget) -> QWidget:
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(a)
+    lay.addWidget(b)
+    return w
+
+
 class LiveDialog(QDialog):
     """The choices of a live run; :meth:`choice` returns them."""
 
@@ -60,6 +69,7 @@ class LiveDialog(QDialog):
                  out: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Live monitor")
+        self.setMinimumWidth(600)  # room for the paths
         self.model_edit = QLineEdit(str(model_path) if model_path else "")
         self.device_radio = QRadioButton("Input device")
         self.file_radio = QRadioButton("Recording, replayed")
@@ -83,6 +93,18 @@ class LiveDialog(QDialog):
         self.speed.setToolTip("1× real time; faster to replay an incident; 0: as fast as the "
                               "scoring goes")
         self.out_edit = QLineEdit(str(out or DEFAULT_EVENTS))
+        self.per_hour = QDoubleSpinBox()
+        self.per_hour.setRange(0.0, 3600.0)
+        self.per_hour.setDecimals(2)
+        self.per_hour.setSpecialValueText("the model's calibrated rate")
+        self.per_hour.setToolTip("False flags per hour of normal sound the threshold allows "
+                                 "(--false-flags-per-hour)")
+        self.pre_roll, self.post_roll = QDoubleSpinBox(), QDoubleSpinBox()
+        for w, what in ((self.pre_roll, "before"), (self.post_roll, "after")):
+            w.setRange(0.0, 60.0)
+            w.setValue(5.0)
+            w.setSuffix(" s")
+            w.setToolTip(f"Seconds of input each event clip keeps {what} the event")
         form = QFormLayout()
         form.addRow("Model", _path_row(self.model_edit, self._browse_model))
         form.addRow(self.device_radio, self.device_combo)
@@ -90,6 +112,8 @@ class LiveDialog(QDialog):
         form.addRow(self.file_radio, _path_row(self.file_edit, self._browse_file))
         form.addRow("Speed", self.speed)
         form.addRow("Events folder", _path_row(self.out_edit, self._browse_out))
+        form.addRow("False flags / hour", self.per_hour)
+        form.addRow("Clip before / after", _pair(self.pre_roll, self.post_roll))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start")
@@ -156,6 +180,14 @@ class LiveDialog(QDialog):
             inp = LiveInput(device=self.device_combo.currentData())
         return Path(self.model_edit.text().strip()), inp, Path(self.out_edit.text().strip())
 
+    def settings(self):
+        """The :class:`~specview.monitor.MonitorSettings` chosen (the rest as ``specview
+        monitor``'s defaults)."""
+        from specview.monitor import MonitorSettings
+
+        return MonitorSettings(per_hour=self.per_hour.value() or None,
+                               pre_roll=self.pre_roll.value(), post_roll=self.post_roll.value())
+
 
 def open_live(main):
     """The dialog, then the Live window monitoring the choice (one at a time per main window:
@@ -183,5 +215,5 @@ def open_live(main):
     win = LiveWindow(main)
     main.live_window = win
     win.show()
-    win.start(inp, out, model_path=model_path)
+    win.start(inp, out, model_path=model_path, settings=dlg.settings())
     return win

@@ -328,6 +328,12 @@ def test_live_menu_and_dialog_choices(qtbot, window, live_model, incident, tmp_p
     assert dlg.problem() == "" and dlg.file_radio.isChecked()
     model, inp, out = dlg.choice()
     assert (model, inp.path, inp.speed, out) == (live_model, incident, 4.0, tmp_path / "ev")
+    st = dlg.settings()
+    assert (st.per_hour, st.pre_roll, st.post_roll) == (None, 5.0, 5.0)  # the CLI's defaults
+    dlg.per_hour.setValue(2.0)
+    dlg.post_roll.setValue(1.5)
+    st = dlg.settings()
+    assert (st.per_hour, st.pre_roll, st.post_roll) == (2.0, 5.0, 1.5)
     dlg.model_edit.setText(str(tmp_path / "missing.safetensors"))
     assert "model" in dlg.problem()
 
@@ -365,6 +371,8 @@ def test_the_menu_opens_the_live_window_on_the_dialog_choice(qtbot, window, live
         dlg.file_edit.setText(str(incident))
         dlg.speed.setValue(0.0)
         dlg.out_edit.setText(str(out))
+        dlg.pre_roll.setValue(1.0)
+        dlg.post_roll.setValue(1.0)
         return QDialog.DialogCode.Accepted
 
     monkeypatch.setattr(live_dialog.LiveDialog, "exec", accept)
@@ -375,7 +383,9 @@ def test_the_menu_opens_the_live_window_on_the_dialog_choice(qtbot, window, live
     qtbot.waitUntil(lambda: live.session.summary is not None, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not live.stop_button.isEnabled())  # the end reached the window
     assert live.session.summary.events >= 1 and (out / "events.jsonl").is_file()
-    the_event(live)
+    ev = the_event(live)
+    clip = sf.info(live.events[ev.id]["clip"])
+    assert clip.duration == pytest.approx(ev.end - ev.start + 2.0, abs=0.05)  # 1 s + 1 s
     # the main window closing closes the Live window and its thread
     window.close()
     assert not live.session.running
