@@ -111,6 +111,14 @@ def score_clip(key: str, shard: int, path: str, channel: Any) -> dict[str, Any]:
             **_who()}
 
 
+def score_clips(key: str, shard: int, paths: list[str], channel: Any) -> dict[str, Any]:
+    """Consecutive clips of a shard, each scored whole (:func:`score_clip`): ``clips``, one
+    result or ``{"error": ...}`` per clip, so a damaged clip is reported alone."""
+    t0 = time.perf_counter()
+    clips = [score_clip(key, shard, p, channel) for p in paths]
+    return {"shard": shard, "clips": clips, "seconds": time.perf_counter() - t0, **_who()}
+
+
 def aligned_unit(sr: int, rates: list[int], hop: int, sr_out: int) -> int:
     """The smallest step (samples of the file) at which a segment may start so that every
     resampling stage's output samples and the front end's frames (``hop`` at ``sr_out``) fall

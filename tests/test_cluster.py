@@ -84,6 +84,14 @@ def single(data, tmp_path_factory):
     return {"clips": (rows, out / "clips"), "long": (long_rows, out / "long")}
 
 
+@pytest.fixture(autouse=True)
+def one_clip_per_shard(monkeypatch):
+    """Shards of one clip each (the shard counts below are clips), unless a test groups them."""
+    from specview import cluster
+
+    monkeypatch.setattr(cluster, "CLIP_SHARD_SECONDS", 0.0)
+
+
 @pytest.fixture(scope="module")
 def local_client(tiny):
     from specview.cluster import connect
@@ -186,6 +194,44 @@ def test_a_bad_file_fails_the_run_and_changes_nothing(data, single, local_client
     assert code != 0
     assert "bad.wav" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_clips_are_grouped_into_shards_of_consecutive_clips():
+    from specview.cluster import clip_groups
+
+    assert clip_groups([10.0] * 7, 30.0) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert clip_groups([10.0, 50.0, 10.0, 10.0], 30.0) == [[0], [1], [2, 3]]  # 50 s: alone
+    assert clip_groups([10.0] * 24, 60.0, n_workers=2) == [list(range(i, i + 6))
+                                                           for i in range(0, 24, 6)]
+    assert clip_groups([10.0] * 8, 60.0, n_workers=2) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert clip_groups([4.0] * 3, 0.0) == [[0], [1], [2]]
+
+
+def test_grouped_clips_equal_single_process_and_a_bad_one_fails_alone(data, single,
+                                                                      local_client, tmp_path,
+                                                                      monkeypatch):
+    """Shards of three clips: the same outputs; a damaged clip in a shard is the only failure
+    (the other clips of its shard are scored), and nothing is written."""
+    from specview import cluster
+    from specview.cluster import ShardErrors
+    from specview.scoring import score_files
+
+    monkeypatch.setattr(cluster, "CLIP_SHARD_SECONDS", 12.0)  # 4-s clips: 3 a shard
+    seen = []
+    rows = score_files(data["model"], data["clips"], tmp_path / "out", client=local_client,
+                       on_shard=seen.append)
+    assert len(seen) == 4 and [len(s["files"]) for s in sorted(seen, key=lambda s: s[
+        "shard"])] == [3, 3, 3, 3]
+    ref_rows, ref = single["clips"]
+    _same_rows(rows, ref_rows)
+    _same_maps(ref, tmp_path / "out")
+    inputs = [*data["clips"][:4], data["bad"], *data["clips"][4:]]  # the 2nd shard's 2nd clip
+    seen.clear()
+    with pytest.raises(ShardErrors) as err:
+        score_files(data["model"], inputs, tmp_path / "bad", client=local_client,
+                    on_shard=seen.append)
+    assert [f for f, _ in err.value.failed] == [str(data["bad"])]
+    assert sum(len(s["files"]) for s in seen) == 13 and not (tmp_path / "bad").exists()
 
 
 def test_without_dask_the_options_say_how_to_install_it(data, tmp_path, monkeypatch, capsys):
