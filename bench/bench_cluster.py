@@ -12,6 +12,11 @@ turn, ``--repeats`` times, and the best of each is kept (the machine is shared).
 A recording of ``--long-seconds`` (0: none) is then scored on the 2-worker cluster in window
 shards, and the bytes of one clip shard's and one long shard's result are measured as Dask
 pickles them.
+
+Besides wall time, each run's CPU time of all processes together (this one, the scheduler in
+it, the nannies and the workers: ``psutil``) per clip is printed: on a shared machine it moves
+far less than the wall time. ``--before`` adds a third cluster of 2 workers as they were before
+the per-core fixes (Dask's worker profiler on, one clip per shard).
 """
 
 from __future__ import annotations
@@ -41,6 +46,38 @@ def _clips(d: Path, n: int, seconds: float, seed: int) -> list[Path]:
     return out
 
 
+def _tree_cpu() -> float:
+    """CPU seconds of this process and all its children (the LocalClusters' nannies and
+    workers; the scheduler runs in this process)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for p in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+@contextlib.contextmanager
+def _patched(obj, name: str, value):
+    old = getattr(obj, name, None)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        if old is None:
+            delattr(obj, name)
+        else:
+            setattr(obj, name, old)
+
+
+def _name(what) -> str:
+    return {"single": "plain single process", "before": "2 workers as before"}.get(
+        what, f"{what} worker(s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=24)
@@ -49,6 +86,8 @@ def main() -> None:
     ap.add_argument("--encoder", default=None)
     ap.add_argument("--long-seconds", type=float, default=600.0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--before", action="store_true",
+                    help="also 2 workers with the profiler on and one clip per shard")
     args = ap.parse_args()
 
     import torch
@@ -72,20 +111,37 @@ def main() -> None:
     score_files(model, clips[:2], tmp / "warm")
     stack = contextlib.ExitStack()
     clients = {}
-    for n in (1, 2):  # both clusters up at once (idle workers cost nothing): runs interleaved
+    runs: list = ["single", 1, 2]
+    for n in (1, 2):  # the clusters up at once (idle workers cost little): runs interleaved
         clients[n] = stack.enter_context(cluster.connect(workers=n))
-        clients[n].wait_for_workers(n)
-        score_files(model, clips[:2 * n], tmp / f"warm{n}", client=clients[n])
-    best = {"single": math.inf, 1: math.inf, 2: math.inf}
+    if args.before:
+        clients["before"] = stack.enter_context(cluster.connect(workers=2, profile=True))
+        runs.append("before")
+    for n, c in clients.items():
+        c.wait_for_workers(2 if n == "before" else n)
+        score_files(model, clips[:4], tmp / f"warm{n}", client=c)
+    best = {k: math.inf for k in runs}
+    cpu: dict = {k: [] for k in runs}
     for rep in range(args.repeats):  # the machine is shared: the best of each
-        for what in ("single", 1, 2):
+        for what in runs:
+            c0 = _tree_cpu()
             t0 = time.perf_counter()
-            score_files(model, clips, tmp / f"out-{what}",
-                        client=None if what == "single" else clients[what])
+            with _patched(cluster, "CLIP_SHARD_SECONDS", 0.0 if what == "before"
+                          else cluster.CLIP_SHARD_SECONDS):
+                score_files(model, clips, tmp / f"out-{what}",
+                            client=None if what == "single" else clients[what])
             took = time.perf_counter() - t0
+            cpu[what].append((_tree_cpu() - c0) / args.clips)
             best[what] = min(best[what], took)
-            print(f"  run {rep + 1}: {what if what == 'single' else f'{what} worker(s)'}: "
-                  f"{took:6.2f} s  {audio / took:6.1f}x real time")
+            print(f"  run {rep + 1}: {_name(what)}: {took:6.2f} s  {audio / took:6.1f}x real "
+                  f"time; CPU of all processes {1000 * cpu[what][-1]:.0f} ms per clip")
+    for what in runs:
+        print(f"median CPU of all processes per clip, {_name(what)}: "
+              f"{1000 * sorted(cpu[what])[len(cpu[what]) // 2]:.0f} ms")
+    if args.before:
+        print(f"2 workers before the fixes: best {best['before']:6.2f} s "
+              f"({audio / best['before']:.1f}x); per-core throughput / plain single process: "
+              f"{best['single'] / (2 * best['before']):.2f}")
     single, results = best["single"], {1: best[1], 2: best[2]}
     print(f"best of {args.repeats}: plain single process, 1 thread: {single:6.2f} s "
           f"({audio / single:.1f}x real time); LocalCluster 1 worker: {results[1]:6.2f} s "
