@@ -11,6 +11,7 @@ from specview.gui.pooling import (
     PooledImageItem,
     pool_axis,
     pooled_window,
+    pow2_ceil,
     pow2_floor,
 )
 
@@ -28,7 +29,7 @@ def reference(a: np.ndarray, k: int, axis: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("axis", [0, 1])
-@pytest.mark.parametrize("k", [2, 3, 7, 64, 1000])
+@pytest.mark.parametrize("k", [2, 3, 7, 64, 256, 1000])
 def test_pool_axis_keeps_the_loudest_cell_of_each_group(axis, k):
     rng = np.random.default_rng(k)
     a = rng.normal(size=(37, 211)).astype(np.float32)
@@ -47,6 +48,7 @@ def test_a_click_one_column_wide_survives_pooling():
     assert got[3, 517 // 16] == -5.0 and got.max() == -5.0
     assert pool_axis(img, 1) is img and pow2_floor(1) == 1 and pow2_floor(7) == 4
     assert pow2_floor(8) == 8 and pow2_floor(0) == 1
+    assert [pow2_ceil(k) for k in (0, 1, 2, 3, 8, 9, 20)] == [1, 1, 2, 4, 8, 16, 32]
 
 
 def test_pooled_columns_follow_columns_arriving_in_pieces():
@@ -55,7 +57,7 @@ def test_pooled_columns_follow_columns_arriving_in_pieces():
     power = np.full((n_rows, n_cols), np.nan, dtype=np.float32)
     score = np.full(n_cols, np.nan, dtype=np.float32)
     pool = PooledColumns(n_rows, n_cols, target=512)
-    assert pool.factor == 20 and pool.n_pooled == 501
+    assert pool.factor == 32 and pool.n_pooled == 313  # 20 rounded up to a power of two
     c = 0
     while c < n_cols:  # pieces of any size, as the background task hands them over
         n = int(rng.integers(1, 900))
@@ -63,19 +65,19 @@ def test_pooled_columns_follow_columns_arriving_in_pieces():
         score[c:c + n] = rng.normal(size=min(n, n_cols - c))
         pool.update(power, score, c, c + n)
         c += n
-        np.testing.assert_array_equal(pool.power, reference(power, 20, 1))
-        np.testing.assert_array_equal(pool.score, reference(score[None], 20, 1)[0])
+        np.testing.assert_array_equal(pool.power, reference(power, 32, 1))
+        np.testing.assert_array_equal(pool.score, reference(score[None], 32, 1)[0])
     centres = pool.centres(0.5)
-    assert centres[0] == 5.0 and centres[-1] == pytest.approx((10_000 + 3.5) * 0.5)
+    assert centres[0] == 8.0 and centres[-1] == pytest.approx((9984 + 11.5) * 0.5)
 
 
 def test_pooled_window_starts_on_a_group():
     power = np.arange(30.0, dtype=np.float32).reshape(1, 30) % 7
     score = np.arange(30.0, dtype=np.float32)
     start, f, p, s = pooled_window(power, score, 7, 29, target=8)
-    assert (start, f) == (6, 3)
-    np.testing.assert_array_equal(s, [8, 11, 14, 17, 20, 23, 26, 28])
-    np.testing.assert_array_equal(p[0], reference(power[:, 6:29], 3, 1)[0])
+    assert (start, f) == (4, 4)  # 22 columns in 8: 3 a column, rounded up to a power of two
+    np.testing.assert_array_equal(s, [7, 11, 15, 19, 23, 27, 28])
+    np.testing.assert_array_equal(p[0], reference(power[:, 4:29], 4, 1)[0])
 
 
 def test_pooled_image_item_draws_pooled_and_caches_each_factor(qtbot):
