@@ -15,7 +15,9 @@ pickles them.
 
 Besides wall time, each run's CPU time of all processes together (this one, the scheduler in
 it, the nannies and the workers: ``psutil``) per clip is printed: on a shared machine it moves
-far less than the wall time. ``--before`` adds a third cluster of 2 workers as they were before
+less than the wall time, but it includes the idle clusters' background work (heartbeats,
+monitors: roughly in proportion to the run's wall time), so compare it between runs of similar
+length (the two 2-worker clusters). ``--before`` adds a third cluster of 2 workers as they were before
 the per-core fixes (Dask's worker profiler on, one clip per shard).
 """
 
