@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from machine_sounds import SR, machine_tone
+from machine_sounds import SR, machine_model_and_long_recording, machine_tone
 
 from specview.calibration import Calibration, RowProfile
 from specview.errors import ParameterError
@@ -151,22 +151,7 @@ def test_a_foreign_folder_is_not_a_store(tmp_path):
 
 @pytest.fixture(scope="module")
 def model_and_recording(tmp_path_factory):
-    from specview import pipeline
-
-    d = tmp_path_factory.mktemp("long")
-    train = d / "train"
-    train.mkdir()
-    for i in range(10):
-        sf.write(train / f"n{i:02d}.wav", machine_tone(5.0, seed=i), SR)
-    model = pipeline.fit(train, method="patchcore", overrides={"coreset_ratio": "0.2"})
-    x = machine_tone(185.3, seed=99)
-    t = np.arange(int(0.6 * SR)) / SR
-    burst = (0.2 * np.sin(2 * np.pi * 3000 * t) * np.hanning(t.size)).astype(np.float32)
-    at = int(121.0 * SR)  # across the boundary of the second and third windows (120 s)
-    x[at:at + burst.size] += burst
-    rec = d / "long.wav"
-    sf.write(rec, x, SR, subtype="FLOAT")
-    return model, rec
+    return machine_model_and_long_recording(tmp_path_factory.mktemp("long"))
 
 
 @pytest.mark.weights
