@@ -28,3 +28,14 @@ def enc():
     from specview.encoders.tiny import TinyEncoder
 
     return TinyEncoder()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """The tiny test encoder registered as ``"tiny"`` (so model files of it load by name)."""
+    from specview.encoders import ENCODERS
+    from specview.encoders.tiny import TinyEncoder
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(ENCODERS, "tiny", TinyEncoder)
+        yield

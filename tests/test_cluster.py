@@ -29,16 +29,6 @@ PRELOAD = str(Path(__file__).with_name("cluster_preload.py"))
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from specview.encoders import ENCODERS
-    from specview.encoders.tiny import TinyEncoder
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(ENCODERS, "tiny", TinyEncoder)
-        yield
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory, tiny):
     """A z-score model of the tiny encoder (its file), 12 test clips, a damaged clip and a
     3-minute recording with a burst."""

@@ -30,16 +30,6 @@ TIMINGS = {"score_seconds", "score_seconds_per_clip", "fit_seconds", "calibratio
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from specview.encoders import ENCODERS
-    from specview.encoders.tiny import TinyEncoder
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(ENCODERS, "tiny", TinyEncoder)
-        yield
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory, tiny, one_thread):
     """A demo fan dataset (sidecars and isolated sources), a PatchCore model of the tiny
     encoder loaded from its file, and a copy of the dataset with a damaged test clip."""
