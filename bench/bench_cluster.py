@@ -15,9 +15,8 @@ pickles them.
 
 Besides wall time, each run's CPU time of all processes together (this one, the scheduler in
 it, the nannies and the workers: ``psutil``) per clip is printed: on a shared machine it moves
-less than the wall time, but it includes the idle clusters' background work (heartbeats,
-monitors: roughly in proportion to the run's wall time), so compare it between runs of similar
-length (the two 2-worker clusters). ``--before`` adds a third cluster of 2 workers as they were before
+less than the wall time, and it includes the cluster's own background work (heartbeats,
+monitors: roughly in proportion to the run's wall time). ``--before`` adds a third cluster of 2 workers as they were before
 the per-core fixes (Dask's worker profiler on, one clip per shard).
 """
 
@@ -75,6 +74,42 @@ def _patched(obj, name: str, value):
             setattr(obj, name, old)
 
 
+def _half(model_path: str, clips: list[str], out: str, ready, go, done) -> None:
+    """One of two plain processes side by side (the machine's own ceiling for 2 cores)."""
+    import torch
+
+    from specview import pipeline
+    from specview.scoring import score_files
+
+    torch.set_num_threads(1)
+    model = pipeline.load_model(model_path)
+    score_files(model, clips[:1], out + "-warm")
+    ready.wait()
+    go.wait()
+    score_files(model, clips, out)
+    done.put(time.perf_counter())
+
+
+def _side_by_side(model_path: Path, clips: list[Path], out: Path) -> float:
+    """Wall time of two plain single processes each scoring half of ``clips`` at once."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    ready, go, done = ctx.Barrier(3), ctx.Barrier(3), ctx.Queue()
+    halves = [[str(c) for c in clips[i::2]] for i in range(2)]
+    procs = [ctx.Process(target=_half, args=(str(model_path), h, str(out / f"h{i}"), ready, go,
+                                             done)) for i, h in enumerate(halves)]
+    for p in procs:
+        p.start()
+    ready.wait()
+    t0 = time.perf_counter()
+    go.wait()
+    end = max(done.get(), done.get())
+    for p in procs:
+        p.join()
+    return end - t0
+
+
 def _name(what) -> str:
     return {"single": "plain single process", "before": "2 workers as before"}.get(
         what, f"{what} worker(s)")
@@ -111,35 +146,45 @@ def main() -> None:
 
     torch.set_num_threads(1)
     score_files(model, clips[:2], tmp / "warm")
-    stack = contextlib.ExitStack()
-    clients = {}
-    runs: list = ["single", 1, 2]
-    for n in (1, 2):  # the clusters up at once (idle workers cost little): runs interleaved
-        clients[n] = stack.enter_context(cluster.connect(workers=n))
-    if args.before:
-        clients["before"] = stack.enter_context(cluster.connect(workers=2, profile=True))
-        runs.append("before")
-    for n, c in clients.items():
-        c.wait_for_workers(2 if n == "before" else n)
-        score_files(model, clips[:4], tmp / f"warm{n}", client=c)
+    runs: list = ["single", 1, 2] + (["before"] if args.before else [])
     best = {k: math.inf for k in runs}
     cpu: dict = {k: [] for k in runs}
-    for rep in range(args.repeats):  # the machine is shared: the best of each
-        for what in runs:
-            c0 = _tree_cpu()
-            t0 = time.perf_counter()
-            with _patched(cluster, "CLIP_SHARD_SECONDS", 0.0 if what == "before"
-                          else cluster.CLIP_SHARD_SECONDS):
-                score_files(model, clips, tmp / f"out-{what}",
-                            client=None if what == "single" else clients[what])
-            took = time.perf_counter() - t0
-            cpu[what].append((_tree_cpu() - c0) / args.clips)
-            best[what] = min(best[what], took)
-            print(f"  run {rep + 1}: {_name(what)}: {took:6.2f} s  {audio / took:6.1f}x real "
-                  f"time; CPU of all processes {1000 * cpu[what][-1]:.0f} ms per clip")
+    own: list = []
+    # One configuration at a time: a cluster is started, warmed up (model sent and loaded),
+    # timed --repeats times and closed before the next, so no idle cluster's background work
+    # (heartbeats, monitors) takes a core from the run being timed.
+    for what in runs:
+        with contextlib.ExitStack() as stack:
+            client = None
+            if what != "single":
+                client = stack.enter_context(cluster.connect(
+                    workers=2 if what == "before" else what, profile=what == "before"))
+                client.wait_for_workers(2 if what == "before" else what)
+                score_files(model, clips[:4], tmp / f"warm{what}", client=client)
+            for rep in range(args.repeats):
+                c0, s0 = _tree_cpu(), time.process_time()
+                t0 = time.perf_counter()
+                with _patched(cluster, "CLIP_SHARD_SECONDS", 0.0 if what == "before"
+                              else cluster.CLIP_SHARD_SECONDS):
+                    score_files(model, clips, tmp / f"out-{what}", client=client)
+                took = time.perf_counter() - t0
+                cpu[what].append((_tree_cpu() - c0) / args.clips)
+                if what == "single":
+                    own.append((time.process_time() - s0) / took)
+                best[what] = min(best[what], took)
+                print(f"  {_name(what)}, run {rep + 1}: {took:6.2f} s  {audio / took:6.1f}x "
+                      f"real time; CPU of all processes {1000 * cpu[what][-1]:.0f} ms per clip")
+    pair = min(_side_by_side(tmp / "m.safetensors", clips, tmp / "pair")
+               for _ in range(args.repeats))
+    print(f"  2 plain processes side by side (no Dask), best of {args.repeats}: {pair:6.2f} s "
+          f"{audio / pair:6.1f}x real time; per-core / plain single process: "
+          f"{best['single'] / (2 * pair):.2f} (this machine's own ceiling)")
     for what in runs:
         print(f"median CPU of all processes per clip, {_name(what)}: "
               f"{1000 * sorted(cpu[what])[len(cpu[what]) // 2]:.0f} ms")
+    print(f"cores the plain single process kept busy while scoring: "
+          f"{sorted(own)[len(own) // 2]:.2f} (one torch thread; the rest is the audio reading, "
+          f"resampling and writing around it)")
     if args.before:
         print(f"2 workers before the fixes: best {best['before']:6.2f} s "
               f"({audio / best['before']:.1f}x); per-core throughput / plain single process: "
@@ -149,7 +194,9 @@ def main() -> None:
           f"({audio / single:.1f}x real time); LocalCluster 1 worker: {results[1]:6.2f} s "
           f"({audio / results[1]:.1f}x); 2 workers: {results[2]:6.2f} s "
           f"({audio / results[2]:.1f}x)")
-    client = clients[2]
+    stack = contextlib.ExitStack()
+    client = stack.enter_context(cluster.connect(workers=2))
+    client.wait_for_workers(2)
     key = cluster.send_model(client, model)
     fut = client.submit(cluster_worker.score_clip, key, 0, str(clips[0]), "default",
                         pure=False)
@@ -181,6 +228,7 @@ def main() -> None:
     print(f"2 workers' per-core throughput / plain single process: "
           f"{single / (2 * results[2]):.2f} (target >= 0.90)")
     print(f"1 worker / plain single process: {single / results[1]:.2f}")
+    print(f"2 workers / 2 plain processes side by side: {pair / results[2]:.2f}")
     print(f"cores on this machine: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
 
 
