@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
+
+import kill_writers
 
 from specview import fileio
 
@@ -17,42 +17,32 @@ KILLS = 300
 # Two contents of different lengths, so that no part of one can pass for the other.
 TEXTS = ("old\n" * 40_000, "new content\n" * 20_000)
 
-CHILD = """
-import sys
-from specview.fileio import atomic_write_text
-target, texts = sys.argv[1], ("old\\n" * 40_000, "new content\\n" * 20_000)
-i = int(sys.argv[2])
-atomic_write_text(target, texts[i % 2])
-sys.stdout.write("wrote\\n")
-sys.stdout.flush()
-while True:
-    i += 1
-    atomic_write_text(target, texts[i % 2])
-"""
-
 
 def test_killed_writers_leave_old_or_new_content_and_no_temp_after_the_next_write(tmp_path):
     target = tmp_path / "clip.Table.1.selections.txt"
     fileio.atomic_write_text(target, TEXTS[0])
     expected = {t.encode() for t in TEXTS}
     rng = random.Random(10)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     left_temps = 0
+    ctx = kill_writers.context()
     for k in range(KILLS):
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(target), str(k)],
-                                 stdout=subprocess.PIPE, env=env)
+        ours, theirs = ctx.Pipe(duplex=False)
+        writer = ctx.Process(target=kill_writers.write_text_until_killed,
+                             args=(str(target), TEXTS, k, theirs), daemon=True)
+        writer.start()
+        theirs.close()
         try:
-            assert child.stdout.readline() == b"wrote\n"
+            assert ours.poll(60) and ours.recv() is True, f"kill {k}: the writer did not write"
             # this writer's first write removed every temporary file the killed ones left
             others = [n for n in os.listdir(tmp_path)
-                      if n != target.name and f".{child.pid}-" not in n]
+                      if n != target.name and f".{writer.pid}-" not in n]
             assert not others, f"kill {k}: temporary files of killed writers remain: {others}"
             time.sleep(rng.uniform(0.0, 0.004))
         finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-            child.stdout.close()
-        assert child.returncode == -signal.SIGKILL
+            writer.kill()
+            writer.join()
+            ours.close()
+        assert writer.exitcode == -signal.SIGKILL
         data = target.read_bytes()
         assert data in expected, f"kill {k}: {len(data)} bytes, neither the old nor the new file"
         left = [n for n in os.listdir(tmp_path) if n != target.name]

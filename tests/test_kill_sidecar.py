@@ -1,5 +1,5 @@
 """kill -9 against the sidecar writer on a user's Raven table: hundreds of writers, forked from
-this process and killed at random moments while saving edits; the sidecar always parses to the
+a small server process (tests/kill_writers.py) and killed at random moments while saving edits; the sidecar always parses to the
 boxes of the old or the new save, its original is kept intact beside it, and the next save
 leaves no temporary file behind."""
 
@@ -11,6 +11,7 @@ import random
 import signal
 import time
 
+import kill_writers
 import pytest
 
 from specview import annotations as A
@@ -27,7 +28,7 @@ TABLE = (
 )
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork to start writers quickly")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to start writers quickly")
 def test_killed_sidecar_writes_leave_old_or_new_boxes_and_no_temp(tmp_path):
     audio = tmp_path / "rec.wav"
     side = A.sidecar_path(audio)
@@ -38,28 +39,21 @@ def test_killed_sidecar_writes_leave_old_or_new_boxes_and_no_temp(tmp_path):
              [dataclasses.replace(b, label=f"b{i}") for i, b in enumerate(boxes[:-50])])
     states = {tuple(boxes)} | {tuple(s) for s in saves}
     rng = random.Random(7)
+    ctx = kill_writers.context()
     for k in range(KILLS):
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the writer: save alternately until killed
-            try:
-                os.close(r)
-                i = k
-                A.save_sidecar(audio, saves[i % 2])
-                os.write(w, b"x")
-                while True:
-                    i += 1
-                    A.save_sidecar(audio, saves[i % 2])
-            finally:
-                os._exit(1)
-        os.close(w)
+        ours, theirs = ctx.Pipe(duplex=False)
+        writer = ctx.Process(target=kill_writers.save_sidecar_until_killed,
+                             args=(str(audio), saves, k, theirs), daemon=True)
+        writer.start()
+        theirs.close()
         try:
-            assert os.read(r, 1) == b"x"
+            assert ours.poll(60) and ours.recv() is True, f"kill {k}: the writer did not save"
             time.sleep(rng.uniform(0.0, 0.01))
         finally:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            os.close(r)
+            writer.kill()
+            writer.join()
+            ours.close()
+        assert writer.exitcode == -signal.SIGKILL
         state = A.load_sidecar(audio)
         assert state.error is None, f"kill {k}: {state.error}"
         assert tuple(state.boxes) in states, f"kill {k}: the sidecar holds a mix of saves"
