@@ -1,7 +1,7 @@
 """Every method x encoder on a demo dataset: detection, localization, time (prints a table).
 
     python bench/bench_methods.py [--root DIR] [--machine fan] [--methods ...] [--encoders ...]
-                                  [--set method.key=value ...]
+                                  [--set method.key=value | encoder.key=value ...]
 
 Columns: clip ROC-AUC (anomalous vs normal test clips), the share of anomalous clips whose map
 peak lies in the ground-truth box, spectrogram-level ROC-AUC of the map against the boxes
@@ -58,9 +58,9 @@ def main() -> None:
         for method in args.methods:
             try:
                 t0 = time.perf_counter()
-                model = pipeline.fit(ds.root, method=method, encoder=enc,
-                                     overrides={f"detector.{k}": v
-                                                for k, v in per_method.get(method, {}).items()})
+                over = {f"detector.{k}": v for k, v in per_method.get(method, {}).items()}
+                over.update({f"encoder.{k}": v for k, v in per_method.get("encoder", {}).items()})
+                model = pipeline.fit(ds.root, method=method, encoder=enc, overrides=over)
                 fit_s = time.perf_counter() - t0
             except WeightsError as exc:
                 print(f"| {method} | {enc} | skipped: {str(exc).splitlines()[0][:90]} | | | | |")

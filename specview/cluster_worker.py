@@ -259,6 +259,7 @@ def fit_pair(shard: int, train: list[str], channel: Any, encoder: str,
     bytes, the fit's ``info`` and the encoder pass's seconds."""
     from specview.detectors import DETECTORS
     from specview.encoders import ENCODERS
+    from specview.methods import encoder_params
     from specview.params import with_overrides
     from specview.pipeline import Model, fit, front_end_power
     from specview.spectrogram import compress
@@ -268,7 +269,7 @@ def fit_pair(shard: int, train: list[str], channel: Any, encoder: str,
     files = [Path(p) for p in train]
     try:
         enc_cls, det_cls = ENCODERS[encoder], DETECTORS[method]
-        enc = enc_cls(with_overrides(enc_cls.Params(), encoder_overrides), device=device)
+        enc = enc_cls(encoder_params(method, encoder, encoder_overrides), device=device)
         enc.cache_features(feature_cache_bytes)
         cache: dict = {}
         t1 = time.perf_counter()

@@ -18,6 +18,7 @@ from specview.datasets import dataset_subsets, load_dataset
 from specview.errors import DatasetError, ParameterError
 from specview.evaluation import evaluate
 from specview.fileio import atomic_write_text, check_output_folder, staged
+from specview.methods import encoder_params
 from specview.pipeline import Model, SpecCache, front_end_power
 from specview.results import write_rows
 from specview.spectrogram import compress
@@ -126,17 +127,14 @@ def _compare_run(root, out, subsets, methods, encoders, routed, device, faithful
         cache: SpecCache = {}
         pair_evals = []
         for enc_name in encoders:
-            if client is None:
-                enc_cls = ENCODERS[enc_name]
-                enc = enc_cls(with_overrides(enc_cls.Params(), routed.get(enc_name, {})),
-                              device=device)
-                enc.cache_features(feature_cache_bytes)
-                t0 = time.perf_counter()
-                for p in ds.train:  # the shared encoder pass, timed once per encoder
-                    enc.features(compress(front_end_power(p, enc, ds.channel, cache),
-                                          enc.front_end))
-                features_seconds = time.perf_counter() - t0
-            for method in methods:
+            enc = None
+            first_row, first_eval = len(rows), len(pair_evals)
+            for method in _by_encoder_params(methods, enc_name, routed):
+                if client is None:
+                    params = encoder_params(method, enc_name, routed.get(enc_name, {}))
+                    if enc is None or enc.params != params:  # one pass per set of layers
+                        enc = ENCODERS[enc_name](params, device=device)
+                        features_seconds = _encoder_pass(enc, ds, cache, feature_cache_bytes)
                 log(f"[{sub or root.name}] fitting {method} on {enc_name} ({len(ds.train)} clips)")
                 pair_dir = out / (sub or "") / f"{method}-{enc_name}"
                 if client is not None:
@@ -167,6 +165,10 @@ def _compare_run(root, out, subsets, methods, encoders, routed, device, faithful
                 done += 1
                 if progress is not None:
                     progress(done, total)
+            # fitted grouped by the encoder's parameters; reported in the order asked for
+            rows[first_row:] = sorted(rows[first_row:], key=lambda r: methods.index(r["method"]))
+            pair_evals[first_eval:] = sorted(pair_evals[first_eval:],
+                                             key=lambda e: methods.index(e[0].split(" / ")[0]))
         figure_sets.append((sub, pair_evals))
     if client is not None and failed:
         raise ShardErrors(failed)
@@ -181,6 +183,23 @@ def _compare_run(root, out, subsets, methods, encoders, routed, device, faithful
             name = "compare.png" if len(figure_sets) == 1 else f"compare-{_slug(sub)}.png"
             R.compare_figure(out / name, pair_evals)
     return rows
+
+
+def _by_encoder_params(methods: Sequence[str], encoder: str, routed: dict) -> list[str]:
+    """``methods`` grouped by the encoder parameters each reads (:mod:`specview.methods`), in
+    order of first appearance: the methods of a group share one encoder pass."""
+    keys = [encoder_params(m, encoder, routed.get(encoder, {})) for m in methods]
+    return [m for i, m in sorted(enumerate(methods), key=lambda t: keys.index(keys[t[0]]))]
+
+
+def _encoder_pass(enc, ds, cache: SpecCache, feature_cache_bytes: int) -> float:
+    """The training clips' features computed once into ``enc``'s feature cache (shared by the
+    methods fitted next); its seconds."""
+    enc.cache_features(feature_cache_bytes)
+    t0 = time.perf_counter()
+    for p in ds.train:
+        enc.features(compress(front_end_power(p, enc, ds.channel, cache), enc.front_end))
+    return time.perf_counter() - t0
 
 
 def _slug(s: str) -> str:

@@ -37,6 +37,7 @@ from specview.errors import (
     SpecviewError,
     SpecviewWarning,
 )
+from specview.methods import encoder_params
 from specview.metrics import event_regions, flagged_regions
 from specview.modelfile import load_tensors, save_tensors
 from specview.params import from_dict, to_dict, with_overrides
@@ -277,10 +278,9 @@ def build(method: str = DEFAULT_DETECTOR, encoder: str = DEFAULT_ENCODER,
     if encoder not in ENCODERS:
         raise ParameterError(f"unknown encoder {encoder!r}; available: {', '.join(ENCODERS)}")
     enc_over, det_over = split_overrides(method, encoder, overrides)
-    enc_cls, det_cls = ENCODERS[encoder], DETECTORS[method]
-    enc = enc_cls(with_overrides(enc_cls.Params(), enc_over), device=device)
-    det = det_cls(with_overrides(det_cls.Params(), det_over), device=device)
-    return Model(enc, det)
+    det_cls = DETECTORS[method]
+    enc = ENCODERS[encoder](encoder_params(method, encoder, enc_over), device=device)
+    return Model(enc, det_cls(with_overrides(det_cls.Params(), det_over), device=device))
 
 
 #: ``{(path, channel, front end): power spectrogram}``, shared by the fits and evaluations of a

@@ -40,6 +40,9 @@ class Detector:
     name: ClassVar[str]
     Params: ClassVar[type]
     description: ClassVar[str] = ""
+    #: The method's own defaults for an encoder's parameters, ``{encoder: {key: text}}``
+    #: (``--set`` syntax), applied under the user's overrides (:mod:`specview.methods`).
+    encoder_defaults: ClassVar[dict[str, dict[str, str]]] = {}
 
     def __init__(self, params: Any = None, *, device: str | torch.device | None = "cpu") -> None:
         params = params if params is not None else self.Params()

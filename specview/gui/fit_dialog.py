@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from specview.detectors import DEFAULT_DETECTOR, DETECTORS
 from specview.encoders import DEFAULT_ENCODER, ENCODERS
+from specview.methods import encoder_params
 
 
 def value_text(value: object) -> str:
@@ -35,15 +36,20 @@ def value_text(value: object) -> str:
 
 
 class ParamsForm(QGroupBox):
-    """One line edit per field of a parameter dataclass; reports only the changed ones."""
+    """One line edit per field of a parameter dataclass (filled from ``values``, a Params
+    instance, when given: a method's own defaults for an encoder); reports only the changed
+    ones."""
 
-    def __init__(self, title: str, params_cls: type, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, params_cls: type, parent: QWidget | None = None, *,
+                 values: object = None) -> None:
         super().__init__(title, parent)
         self.defaults: dict[str, str] = {}
         self.edits: dict[str, QLineEdit] = {}
         form = QFormLayout(self)
         for f in dataclasses.fields(params_cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            if values is not None:
+                default = getattr(values, f.name)
             text = value_text(default)
             edit = QLineEdit(text)
             edit.setPlaceholderText("(empty)")
@@ -112,7 +118,8 @@ class FitDialog(QDialog):
                 form.deleteLater()
         m, e = self.method.currentText(), self.encoder.currentText()
         self.method_form = ParamsForm(f"{m} parameters", DETECTORS[m].Params)
-        self.encoder_form = ParamsForm(f"{e} parameters", ENCODERS[e].Params)
+        self.encoder_form = ParamsForm(f"{e} parameters", ENCODERS[e].Params,
+                                       values=encoder_params(m, e))
         self._forms.insertWidget(0, self.method_form)
         self._forms.insertWidget(1, self.encoder_form)
 

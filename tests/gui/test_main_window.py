@@ -406,3 +406,18 @@ def test_score_all_ranks_clips_and_shares_the_colour_scale(
     window.file_panel.tree.sortByColumn(2, Qt.SortOrder.DescendingOrder)
     test_group = items[anomaly].parent()
     assert test_group.child(0) is items[anomaly]
+
+
+def test_fit_dialog_shows_each_methods_own_encoder_defaults(qtbot) -> None:
+    """PaDiM reads aisfx's blocks 2-4 by default: the form shows them, and a form left as it
+    is asks for nothing, so the fit gets the method's defaults."""
+    from specview.gui.fit_dialog import FitDialog
+
+    dlg = FitDialog("/data/fan")
+    qtbot.addWidget(dlg)
+    assert dlg.encoder_form.edits["layers"].text() == "block2,block3"
+    dlg.method.setCurrentText("padim")
+    assert dlg.encoder_form.edits["layers"].text() == "block2,block3,block4"
+    assert dlg.choice()[3] == {}
+    dlg.encoder_form.edits["layers"].setText("block2,block3")
+    assert dlg.choice()[3] == {"encoder.layers": "block2,block3"}
