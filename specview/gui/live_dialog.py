@@ -1,10 +1,15 @@
 """*Live ▸ Monitor…*: choose what to listen to (a PortAudio input device, or a recording
-replayed at a speed), the model and the events folder, then open the Live window."""
+replayed at a speed), the model, the events folder and, optionally, where alerts go (an MQTT
+broker and topic, a webhook URL: ``specview monitor``'s ``--mqtt``, ``--topic`` and
+``--webhook``), then open the Live window. The choices are remembered (``QSettings``, keys
+under ``live/``) when a run starts."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -26,6 +31,42 @@ from specview.gui.live_session import LiveInput
 
 #: Where events go unless the user picks another folder.
 DEFAULT_EVENTS = Path.home() / "specview-events"
+#: ``QSettings`` group of the dialog's choices.
+SETTINGS_GROUP = "live"
+
+
+def mqtt_problem(broker: str, topic: str) -> str:
+    """Why an MQTT choice cannot be used (empty when it can, or when both are empty)."""
+    from specview.alerts import parse_host_port
+    from specview.errors import ParameterError
+
+    if not broker and not topic:
+        return ""
+    if not broker or not topic:
+        return ("MQTT needs both the broker (HOST:PORT) and a topic; leave both empty for no "
+                "MQTT alerts.")
+    try:
+        parse_host_port(broker)
+    except ParameterError:
+        return f"MQTT broker {broker!r}: give HOST:PORT, e.g. localhost:1883."
+    if any(c in topic for c in "+#") or any(c.isspace() for c in topic):
+        return f"MQTT topic {topic!r}: give a topic without wildcards (+, #) or spaces."
+    return ""
+
+
+def webhook_problem(url: str) -> str:
+    """Why a webhook URL cannot be used (empty when it can, or when it is empty)."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname \
+            or any(c.isspace() for c in url):
+        return f"Webhook {url!r}: give an http:// or https:// URL, e.g. http://host:8080/alerts."
+    return ""
 
 
 def input_devices() -> tuple[list[tuple[int, str, int, int]], str]:
@@ -66,8 +107,10 @@ class LiveDialog(QDialog):
     """The choices of a live run; :meth:`choice` returns them."""
 
     def __init__(self, *, model_path: Path | None = None, recording: Path | None = None,
-                 out: Path | None = None, parent: QWidget | None = None) -> None:
+                 out: Path | None = None, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.prefs = settings
         self.setWindowTitle("Live monitor")
         self.setMinimumWidth(600)  # room for the paths
         self.model_edit = QLineEdit(str(model_path) if model_path else "")
@@ -105,6 +148,17 @@ class LiveDialog(QDialog):
             w.setValue(5.0)
             w.setSuffix(" s")
             w.setToolTip(f"Seconds of input each event clip keeps {what} the event")
+        self.mqtt_edit = QLineEdit()
+        self.mqtt_edit.setPlaceholderText("none, or HOST:PORT, e.g. localhost:1883")
+        self.mqtt_edit.setToolTip("MQTT broker the alerts are published to (--mqtt)")
+        self.topic_edit = QLineEdit()
+        self.topic_edit.setPlaceholderText("e.g. plant/fan1")
+        self.topic_edit.setToolTip("Topic of the alerts; final records go to <topic>/closed "
+                                   "(--topic)")
+        self.webhook_edit = QLineEdit()
+        self.webhook_edit.setPlaceholderText("none, or http(s)://host:port/path")
+        self.webhook_edit.setToolTip("URL each alert and final record is POSTed to as JSON "
+                                     "(--webhook)")
         form = QFormLayout()
         form.addRow("Model", _path_row(self.model_edit, self._browse_model))
         form.addRow(self.device_radio, self.device_combo)
@@ -114,6 +168,8 @@ class LiveDialog(QDialog):
         form.addRow("Events folder", _path_row(self.out_edit, self._browse_out))
         form.addRow("False flags / hour", self.per_hour)
         form.addRow("Clip before / after", _pair(self.pre_roll, self.post_roll))
+        form.addRow("MQTT broker / topic", _pair(self.mqtt_edit, self.topic_edit))
+        form.addRow("Webhook URL", self.webhook_edit)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start")
@@ -130,6 +186,46 @@ class LiveDialog(QDialog):
         (self.file_radio if use_file else self.device_radio).setChecked(True)
         self.device_radio.setEnabled(bool(devices))
         self.device_combo.setEnabled(bool(devices))
+        self._restore(keep_out=out is not None)
+
+    # -- remembered choices -----------------------------------------------------------------
+    def _restore(self, *, keep_out: bool) -> None:
+        s = self.prefs
+        if s is None:
+            return
+        s.beginGroup(SETTINGS_GROUP)
+        try:
+            for key, edit in (("mqtt", self.mqtt_edit), ("topic", self.topic_edit),
+                              ("webhook", self.webhook_edit),
+                              *(() if keep_out else (("out", self.out_edit),))):
+                v = s.value(key)
+                if v:
+                    edit.setText(str(v))
+            for key, box in (("speed", self.speed), ("per_hour", self.per_hour),
+                             ("pre_roll", self.pre_roll), ("post_roll", self.post_roll)):
+                v = s.value(key)
+                try:
+                    if v is not None:
+                        box.setValue(float(v))
+                except (TypeError, ValueError):
+                    pass  # a hand-edited file: keep the default
+        finally:
+            s.endGroup()
+
+    def remember(self) -> None:
+        """Keep the choices in the settings (done when a run starts)."""
+        s = self.prefs
+        if s is None:
+            return
+        s.beginGroup(SETTINGS_GROUP)
+        for key, edit in (("mqtt", self.mqtt_edit), ("topic", self.topic_edit),
+                          ("webhook", self.webhook_edit), ("out", self.out_edit)):
+            s.setValue(key, edit.text().strip())
+        for key, box in (("speed", self.speed), ("per_hour", self.per_hour),
+                         ("pre_roll", self.pre_roll), ("post_roll", self.post_roll)):
+            s.setValue(key, box.value())
+        s.endGroup()
+        s.sync()
 
     def _browse_model(self) -> None:
         p, _ = QFileDialog.getOpenFileName(self, "Model", self.model_edit.text(),
@@ -163,13 +259,15 @@ class LiveDialog(QDialog):
                 return "Choose the recording to replay."
         if not self.out_edit.text().strip():
             return "Choose the events folder."
-        return ""
+        return (mqtt_problem(self.mqtt_edit.text().strip(), self.topic_edit.text().strip())
+                or webhook_problem(self.webhook_edit.text().strip()))
 
     def _accept(self) -> None:
         why = self.problem()
         if why:
             self.error.setText(why)
             return
+        self.remember()
         self.accept()
 
     def choice(self) -> tuple[Path, LiveInput, Path]:
@@ -188,6 +286,33 @@ class LiveDialog(QDialog):
         return MonitorSettings(per_hour=self.per_hour.value() or None,
                                pre_roll=self.pre_roll.value(), post_roll=self.post_roll.value())
 
+    def alerts(self) -> tuple[tuple[str, int, str] | None, str | None]:
+        """``((host, port, topic) or None, webhook URL or None)``, as checked by
+        :meth:`problem`."""
+        from specview.alerts import parse_host_port
+
+        broker, topic = self.mqtt_edit.text().strip(), self.topic_edit.text().strip()
+        mqtt = (*parse_host_port(broker), topic) if broker and topic else None
+        return mqtt, self.webhook_edit.text().strip() or None
+
+    def sinks(self, log=None) -> list:
+        """The alert sinks of the choice (:mod:`specview.alerts`), started; the caller closes
+        them (the Live session does when its run ends)."""
+        from specview import alerts
+
+        mqtt, url = self.alerts()
+        out: list = []
+        try:
+            if mqtt is not None:
+                out.append(alerts.MqttSink(*mqtt, log=log))
+            if url is not None:
+                out.append(alerts.WebhookSink(url, log=log))
+        except BaseException:
+            for sink in out:
+                sink.close(timeout=1.0)
+            raise
+        return out
+
 
 def open_live(main):
     """The dialog, then the Live window monitoring the choice (one at a time per main window:
@@ -198,7 +323,7 @@ def open_live(main):
     st = main.state
     dlg = LiveDialog(model_path=st.model_path,
                      recording=st.clip_path if st.clip_path is not None else None,
-                     parent=main)
+                     settings=getattr(main, "settings", None), parent=main)
     if dlg.exec() != QDialog.DialogCode.Accepted:
         return None
     model_path, inp, out = dlg.choice()
@@ -213,7 +338,13 @@ def open_live(main):
         old.shutdown()
         old.close()
     win = LiveWindow(main)
+    try:
+        sinks = dlg.sinks(log=win.session.message.emit)
+    except Exception as exc:  # noqa: BLE001 - told to the user
+        win.deleteLater()
+        main.show_error("Cannot send alerts there", str(exc))
+        return None
     main.live_window = win
     win.show()
-    win.start(inp, out, model_path=model_path, settings=dlg.settings())
+    win.start(inp, out, model_path=model_path, settings=dlg.settings(), sinks=sinks)
     return win

@@ -12,6 +12,7 @@ scored by PatchCore fitted on the same machine.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -387,5 +388,182 @@ def test_the_menu_opens_the_live_window_on_the_dialog_choice(qtbot, window, live
     clip = sf.info(live.events[ev.id]["clip"])
     assert clip.duration == pytest.approx(ev.end - ev.start + 2.0, abs=0.05)  # 1 s + 1 s
     # the main window closing closes the Live window and its thread
+    window.close()
+    assert not live.session.running
+
+
+def test_the_dialog_checks_and_remembers_where_alerts_go(qtbot, settings, live_model, incident,
+                                                         tmp_path):
+    from specview.gui.live_dialog import LiveDialog
+
+    dlg = LiveDialog(model_path=live_model, recording=incident, out=tmp_path / "ev",
+                     settings=settings)
+    qtbot.addWidget(dlg)
+    assert dlg.problem() == "" and dlg.alerts() == (None, None) and dlg.sinks() == []
+    for broker, topic, url, why in (
+        ("localhost:1883", "", "", "both the broker"),
+        ("", "plant/fan", "", "both the broker"),
+        ("localhost:port", "plant/fan", "", "MQTT broker 'localhost:port'"),
+        ("localhost:70000", "plant/fan", "", "MQTT broker 'localhost:70000'"),
+        (":1883", "plant/fan", "", "MQTT broker ':1883'"),
+        ("localhost:1883", "plant/#", "", "MQTT topic 'plant/#'"),
+        ("", "", "ftp://host/x", "Webhook 'ftp://host/x'"),
+        ("", "", "http://", "Webhook 'http://'"),
+        ("", "", "http://host:99999/x", "Webhook 'http://host:99999/x'"),
+        ("", "", "localhost:8080/alerts", "Webhook 'localhost:8080/alerts'"),
+    ):
+        dlg.mqtt_edit.setText(broker)
+        dlg.topic_edit.setText(topic)
+        dlg.webhook_edit.setText(url)
+        assert why in dlg.problem(), (broker, topic, url, dlg.problem())
+        dlg._accept()  # Start refuses, says why, keeps the dialog open
+        assert why in dlg.error.text() and dlg.result() == 0
+    dlg.mqtt_edit.setText(" [::1]:1884 ")
+    dlg.topic_edit.setText("plant/fan")
+    dlg.webhook_edit.setText("https://alerts.example:8443/in")
+    dlg.speed.setValue(4.0)
+    assert dlg.problem() == ""
+    assert dlg.alerts() == (("::1", 1884, "plant/fan"), "https://alerts.example:8443/in")
+    dlg._accept()
+    assert dlg.result() == 1
+    # a new dialog on the same settings starts from those choices (the events folder too)
+    again = LiveDialog(model_path=live_model, recording=incident, settings=settings)
+    qtbot.addWidget(again)
+    assert (again.mqtt_edit.text(), again.topic_edit.text(), again.webhook_edit.text(),
+            again.speed.value(), again.out_edit.text()) == (
+        "[::1]:1884", "plant/fan", "https://alerts.example:8443/in", 4.0, str(tmp_path / "ev"))
+    # without settings, nothing is remembered
+    plain = LiveDialog(model_path=live_model, recording=incident)
+    qtbot.addWidget(plain)
+    assert plain.mqtt_edit.text() == "" and plain.speed.value() == 1.0
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    """A mosquitto broker on a free loopback port: ``(port, received)``, ``received`` the
+    ``(topic, payload)`` a subscriber to ``test/#`` got; skipped where it is not installed."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    paho = pytest.importorskip("paho.mqtt.client")
+    exe = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.path.exists(p)), None)
+    if exe is None:
+        pytest.skip("the mosquitto broker is not installed (apt-get install mosquitto)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    end = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > end or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("mosquitto did not start")
+            time.sleep(0.05)
+    import json
+
+    got: list[tuple[str, dict]] = []
+    ready = threading.Event()
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-live-{os.getpid()}")
+    c.on_message = lambda cl, u, m: got.append((m.topic, json.loads(m.payload)))
+    c.on_subscribe = lambda *a: ready.set()
+    c.on_connect = lambda cl, *a: cl.subscribe("test/#", qos=1)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    assert ready.wait(10), "the subscriber did not subscribe"
+    yield port, got
+    c.disconnect()
+    c.loop_stop()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def webhook():
+    """A local HTTP server: ``(url, received)``, ``received`` the JSON bodies POSTed to it."""
+    import http.server
+    import json
+
+    got: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts", got
+    server.shutdown()
+    server.server_close()
+    t.join(10)
+
+
+def test_the_dialogs_mqtt_and_webhook_choice_reaches_the_monitor(qtbot, window, live_model,
+                                                                 incident, tmp_path,
+                                                                 monkeypatch, mosquitto,
+                                                                 webhook):
+    from PySide6.QtWidgets import QDialog
+
+    from specview.gui import live_dialog
+
+    port, mqtt_got = mosquitto
+    url, hook_got = webhook
+    out = tmp_path / "events"
+
+    def accept(dlg) -> QDialog.DialogCode:  # the user fills the dialog in and clicks Start
+        dlg.model_edit.setText(str(live_model))
+        dlg.file_radio.setChecked(True)
+        dlg.file_edit.setText(str(incident))
+        dlg.speed.setValue(0.0)
+        dlg.out_edit.setText(str(out))
+        dlg.pre_roll.setValue(1.0)
+        dlg.post_roll.setValue(1.0)
+        dlg.mqtt_edit.setText(f"127.0.0.1:{port}")
+        dlg.topic_edit.setText("test/fan")
+        dlg.webhook_edit.setText(url)
+        dlg._accept()
+        return QDialog.DialogCode(dlg.result())
+
+    monkeypatch.setattr(live_dialog.LiveDialog, "exec", accept)
+    window.menu_actions["live_monitor"].trigger()
+    live = window.live_window
+    qtbot.addWidget(live)
+    qtbot.waitUntil(lambda: live.session.summary is not None, timeout=TIMEOUT)
+    ev = the_event(live)
+    n = live.session.summary.events
+    # every event's alert and final record, by both ways (the session closes the sinks, which
+    # wait for their queues, before it ends)
+    qtbot.waitUntil(lambda: len(hook_got) == 2 * n and len(mqtt_got) == 2 * n, timeout=30_000)
+    for got in ([p for _, p in mqtt_got], hook_got):
+        opened = [p for p in got if p["event"] == ev.id and p["state"] == "open"]
+        closed = [p for p in got if p["event"] == ev.id and p["state"] == "closed"]
+        assert len(opened) == len(closed) == 1
+        assert abs(opened[0]["start"] - TONE[0]) <= 0.5
+        assert closed[0]["end"] == pytest.approx(ev.end, abs=0.001)
+        assert closed[0]["f_low"] <= TONE[2] <= closed[0]["f_high"]
+        assert closed[0]["input"].endswith(incident.name)
+        assert Path(closed[0]["clip"]).is_file()
+    topics = sorted({t for t, _ in mqtt_got})
+    assert topics == ["test/fan", "test/fan/closed"]
+    # the choice is remembered for the next run
+    assert window.settings.value("live/mqtt") == f"127.0.0.1:{port}"
+    assert window.settings.value("live/webhook") == url
     window.close()
     assert not live.session.running
