@@ -20,8 +20,10 @@ span [t0, t1] (fades included) and its 95 %-energy band.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +136,48 @@ def replay_recording(cache: Path, machine: str, seconds: float, *, every: float 
         at = j / sr + every
         k += 1
     return x, sr, truth, a / sr
+
+
+def _stream_spans(train: Path) -> dict[str, tuple[float, float]]:
+    """Each training clip's span of the stream (seconds), from realdata's ``meta.csv``."""
+    out = {}
+    with open(train / "meta.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            m = re.search(r"stream\[([\d.]+)s:([\d.]+)s\]", row["source_background"])
+            out[row["file"]] = (float(m.group(1)), float(m.group(2)))
+    return out
+
+
+def disjoint_training_files(train: Path, fraction: float = 0.15) -> list[Path]:
+    """The training clips, ordered so that :func:`specview.checks.split_calibration` holds out
+    clips that share no stream sample with one another or with the clips fitted (those that
+    would are left out). realdata cuts its training clips at random offsets of the training
+    part, so about half the held-out calibration audio is also in fitted clips, and scores
+    lower than new audio does."""
+    from specview.checks import split_calibration
+
+    span = _stream_spans(train)
+    names = sorted(span)
+
+    def meet(a: str, b: str) -> bool:
+        return min(span[a][1], span[b][1]) > max(span[a][0], span[b][0])
+
+    for c in range(max(2, round(fraction * len(names))), 1, -1):
+        cal: list[str] = []
+        for n in reversed(names):
+            if len(cal) < c and not any(meet(n, o) for o in cal):
+                cal.append(n)
+        fit = [n for n in names if n not in cal and not any(meet(n, o) for o in cal)]
+        total = len(fit) + len(cal)
+        if max(round(fraction * total), 2) == c:
+            break
+    idx = set(np.linspace(0, total - 1, c + 2)[1:-1].round().astype(int).tolist())
+    held, rest = iter(sorted(cal)), iter(fit)
+    files = [train / (next(held) if i in idx else next(rest)) for i in range(total)]
+    got = split_calibration(files, fraction)[1]
+    if sorted(p.name for p in got) != sorted(cal):
+        raise SystemExit("internal error: the calibration split did not take the disjoint clips")
+    return files
 
 
 def write_recording(path: Path, x: np.ndarray, sr: int, truth: list[TrueEvent]) -> None:

@@ -40,3 +40,29 @@ def test_score_alerts_known_answer() -> None:
     assert s["normal_s"] == pytest.approx(91.5)
     assert s["allowed"] == pytest.approx(36.0 * 91.5 / 3600)
     assert any("missed 1" in line for line in mr.report(s))
+
+
+def test_disjoint_training_files_hold_out_clips_sharing_no_audio(tmp_path) -> None:
+    from specview.checks import split_calibration
+
+    # 30 clips of 5 s: clip k at 4k s (each overlaps its neighbours by 1 s), and clip 29
+    # copies clip 3's span
+    spans = {f"normal_{k:04d}.wav": (4.0 * k, 4.0 * k + 5.0) for k in range(29)}
+    spans["normal_0029.wav"] = spans["normal_0003.wav"]
+    rows = "".join(f"{n},m,stream[{a:.4f}s:{b:.4f}s] speed 1.0000 gain +0.000 dB\n"
+                   for n, (a, b) in spans.items())
+    (tmp_path / "meta.csv").write_text("file,background_class,source_background\n" + rows)
+    files = mr.disjoint_training_files(tmp_path)
+    fit, cal = split_calibration(files, 0.15)
+    assert len(cal) == max(round(0.15 * len(files)), 2) >= 2
+
+    def meet(a, b) -> bool:
+        (a0, a1), (b0, b1) = spans[a.name], spans[b.name]
+        return min(a1, b1) > max(a0, b0)
+
+    assert not any(meet(c, f) for c in cal for f in fit)
+    assert not any(meet(c, d) for c in cal for d in cal if c != d)
+    # only the neighbours of the held-out clips (and copies of them) are left out
+    left_out = set(spans) - {p.name for p in files}
+    assert left_out == {n for n in spans if any(meet(tmp_path / n, c) for c in cal)} - \
+        {c.name for c in cal}
