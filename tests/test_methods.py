@@ -12,10 +12,11 @@ from specview.encoders.tiny import TinyEncoder
 from specview.methods import encoder_defaults, encoder_params
 
 
-def test_padim_reads_aisfx_blocks_2_to_4_and_the_others_blocks_2_and_3() -> None:
+def test_patchcore_reads_aisfx_blocks_2_and_3_and_the_others_blocks_2_to_4() -> None:
     assert encoder_defaults("padim", "aisfx") == {"layers": "block2,block3,block4"}
-    assert pipeline.build("padim").encoder.params.layers == ("block2", "block3", "block4")
-    for method in ("patchcore", "cfa", "stfpm"):
+    for method in ("padim", "cfa", "stfpm"):
+        assert pipeline.build(method).encoder.params.layers == ("block2", "block3", "block4")
+    for method in ("patchcore", "zscore"):
         assert pipeline.build(method).encoder.params.layers == ("block2", "block3")
     # the user's choice wins over the method's default
     m = pipeline.build("padim", overrides={"encoder.layers": "block3"})

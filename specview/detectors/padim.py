@@ -134,7 +134,7 @@ class PaDiM(Detector):
     name = "padim"
     Params = PaDiMParams
     description = "one Gaussian per patch position, Mahalanobis distance (Defard et al. 2021)"
-    # aisfx's deepest block as well (the paper's blocks 2-4): on the real-recordings benchmark
+    # aisfx's deepest block as well (the paper's blocks 2-4, as CFA and STFPM): on the real-recordings benchmark
     # (bench/bench_real.py) spectrogram AUROC 0.901/0.916/0.916 -> 0.931/0.945/0.930 (engine,
     # mining, power), clip AUROC staying >= 0.939, at about twice the encoder's cost.
     encoder_defaults = {"aisfx": {"layers": "block2,block3,block4"}}

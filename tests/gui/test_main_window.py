@@ -409,7 +409,7 @@ def test_score_all_ranks_clips_and_shares_the_colour_scale(
 
 
 def test_fit_dialog_shows_each_methods_own_encoder_defaults(qtbot) -> None:
-    """PaDiM reads aisfx's blocks 2-4 by default: the form shows them, and a form left as it
+    """PaDiM (as CFA and STFPM) reads aisfx's blocks 2-4 by default: the form shows them, and a form left as it
     is asks for nothing, so the fit gets the method's defaults."""
     from specview.gui.fit_dialog import FitDialog
 
