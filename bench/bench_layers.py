@@ -1,0 +1,54 @@
+"""CPU time of scoring with aisfx blocks 2-3 against blocks 2-4, per method, on a machine of
+the real-recordings benchmark (prints figures; asserts nothing).
+
+    python bench/bench_layers.py [--machine engine] [--methods patchcore padim cfa stfpm]
+
+Each method is fitted on 30 of the machine's training clips (CFA and STFPM for 3 epochs: the
+scoring cost does not depend on them) with each layer choice, then scores 20 test clips of
+5 s with one torch thread; the CPU time of the process (``time.process_time``) per clip is
+printed, which a shared machine moves far less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+LAYERS = ("block2,block3", "block2,block3,block4")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=None, help="default <specview cache>/realdata")
+    ap.add_argument("--machine", default="engine")
+    ap.add_argument("--methods", nargs="+", default=["patchcore", "padim", "cfa", "stfpm"])
+    args = ap.parse_args()
+
+    import torch
+
+    from specview import pipeline
+    from specview.demo_cache import cache_dir
+
+    torch.set_num_threads(1)
+    root = (args.cache or cache_dir() / "realdata") / args.machine
+    train = sorted((root / "train").glob("*.wav"))[:30]
+    test = sorted((root / "test").glob("*.wav"))[:20]
+    if not train or not test:
+        raise SystemExit(f"{root}: no dataset; run python bench/realdata.py first")
+    for method in args.methods:
+        for layers in LAYERS:
+            over = {"encoder.layers": layers}
+            if method in ("cfa", "stfpm"):
+                over["detector.epochs"] = "3"
+            model = pipeline.fit(train, method=method, overrides=over)
+            model.score_file(test[0])  # warm-up
+            c = time.process_time()
+            for t in test:
+                model.score_file(t)
+            print(f"{method:10s} {layers:22s} {1000 * (time.process_time() - c) / len(test):6.1f}"
+                  f" ms CPU per 5-s clip (one thread)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
