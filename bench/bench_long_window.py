@@ -72,6 +72,29 @@ def _watch(clock, ticks, out: dict, names: dict) -> None:
     threading.Thread(target=run, daemon=True).start()
 
 
+def _gc_log(clock) -> list:
+    """The garbage collector's passes over 20 ms: (time s, generation, ms, thread): a full
+    pass over the heap holds the GIL for its whole length, whichever thread runs it."""
+    import gc
+    import threading
+
+    passes: list = []
+    began: dict = {}
+
+    def cb(phase: str, info: dict) -> None:
+        me = threading.get_ident()
+        if phase == "start":
+            began[me] = time.perf_counter()
+        elif me in began:
+            ms = (time.perf_counter() - began.pop(me)) * 1000.0
+            if ms > 20:
+                name = "gui" if me == threading.main_thread().ident else "worker"
+                passes.append((clock.elapsed() / 1000.0, info["generation"], round(ms), name))
+
+    gc.callbacks.append(cb)
+    return passes
+
+
 def child(path: str, mode: str, wait_s: float, page_s: float = 3.0) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import tempfile
@@ -116,6 +139,7 @@ def child(path: str, mode: str, wait_s: float, page_s: float = 3.0) -> dict:
     beat = QTimer()
     beat.timeout.connect(tick)
     beat.start(5)
+    gcs = _gc_log(clock)
     if os.environ.get("BENCH_PROFILE"):
         names = {id(getattr(o, a)): f"{label}.{a}" for label, o in
                  (("strip", win.overview), ("view", win.view))
@@ -181,6 +205,7 @@ def child(path: str, mode: str, wait_s: float, page_s: float = 3.0) -> dict:
         time.sleep(0.002)
     out["max_gui_gap_ms"] = ticks["gap"]
     out["stalls"] = stalls[:200]
+    out["gc_over_20ms"] = gcs[:100]
     out["pages"] = keys[0]
     if "profile" in out:
         out["profile"] = out["profile"].most_common(25)
@@ -251,6 +276,8 @@ def main() -> int:
             worst = sorted(r["stalls"], key=lambda x: -x[3])[:8]
             print("stalls with the most GUI-thread CPU (s, wall ms, after, GUI CPU ms, "
                   "other threads' CPU ms):", worst, file=sys.stderr)
+            print("garbage-collector passes over 20 ms (s, generation, ms, thread):",
+                  r.get("gc_over_20ms"), file=sys.stderr)
         for where, n in r.get("profile", []):
             print(f"  {n * 10:6d} ms  {where}", file=sys.stderr)
         paging = [(g, c) for _t, g, a, c, _o in r["stalls"] if a != "open"]

@@ -102,6 +102,7 @@ class BoxLayer(QObject):
         self.rois: list[pg.ROI] = []
         self.flag_items: list[QGraphicsRectItem] = []
         self._extra: list[pg.GraphicsObject] = []
+        self._drawn: tuple | None = None  # what the items on the plot show (None: redraw)
 
     # -- coordinates ------------------------------------------------------------------------
     def box_of(self, p0: QPointF, p1: QPointF, label: str = "") -> Box:
@@ -120,15 +121,27 @@ class BoxLayer(QObject):
         for item in [*self.rois, *self.flag_items, *self._extra]:
             self.plot.removeItem(item)
         self.rois, self.flag_items, self._extra = [], [], []
+        self._drawn = None
 
     def show(self, boxes: list[Box], flagged: list[FlaggedRegion], *, selected: int | None,
              editable: bool, calibrate: Callable[[float], float] | None = None,
              passive: bool = False) -> None:
         """Draw ``boxes`` (handles when ``editable``) and ``flagged`` regions; ``passive`` items
-        take no mouse input, so that a drag over them draws a new box."""
+        take no mouse input, so that a drag over them draws a new box.
+
+        The items are made again only when what they show changed (a new span shows the same
+        boxes three times over: the clip, its results and the selection each ask)."""
+        drawn = None if self.scale is None else (
+            tuple(boxes), tuple(flagged), selected, editable, passive,
+            tuple(self.rect_of(b).getRect() for b in boxes),
+            tuple(self.rect_of(r.box).getRect() for r in flagged),
+            tuple(calibrate(r.score) for r in flagged) if calibrate is not None else None)
+        if drawn is not None and drawn == self._drawn:
+            return
         self.clear()
         if self.scale is None:
             return
+        self._drawn = drawn
         for i, b in enumerate(boxes):
             self._add_roi(i, b, i == selected, editable and not passive)
             if passive:
@@ -180,6 +193,7 @@ class BoxLayer(QObject):
         roi.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
         roi.sigClicked.connect(lambda _r, _ev, i=i: self.box_clicked.emit(i))
         label = b.label
+        roi.sigRegionChanged.connect(self._moved)  # no longer where the box is: redraw it
         roi.sigRegionChanged.connect(lambda rr, i=i: self.box_changing.emit(i, self._roi_box(rr, label)))
         roi.sigRegionChangeFinished.connect(
             lambda rr, i=i: self.box_changed.emit(i, self._roi_box(rr, label)))
@@ -192,6 +206,9 @@ class BoxLayer(QObject):
             text.setZValue(20)
             self.plot.addItem(text)
             self._extra.append(text)
+
+    def _moved(self, *_a) -> None:
+        self._drawn = None
 
     def _roi_box(self, roi: pg.ROI, label: str) -> Box:
         pos, size = roi.pos(), roi.size()

@@ -325,9 +325,8 @@ class LongController(QObject):
         rec = self.rec
         if sid != self._sid or rec is None:
             return
-        if out.power_db.shape == rec.power_db.shape:
-            rec.power_db[:] = out.power_db
-            rec.score_max[:] = out.score_max
+        if out.power_db.shape == rec.power_db.shape:  # read for it alone: taken, not copied
+            rec.power_db, rec.score_max, rec.pooled = out.power_db, out.score_max, out.pooled
         rec.power_cols = rec.n_cols
         rec.events = list(out.events)
         rec.complete, rec.reused, rec.status = out.complete, out.reused, "done"
@@ -339,6 +338,7 @@ class LongController(QObject):
             rec.power_cols = int(np.isfinite(rec.power_db).all(axis=0).argmin()) \
                 if not np.isfinite(rec.power_db).all() else rec.n_cols
             rec.score_max[cols:] = np.nan
+            rec.pooled = None  # pooled before that cut
             self.state.set_long(rec)
             self.c.task_ended.emit("done", f"{rec.path.name}: its results stop at "
                                    f"{hms(done * rec.seconds_per_frame)} (unfinished store)")
@@ -475,24 +475,8 @@ class LongController(QObject):
             else:
                 i = next((i for i, b in enumerate(st.boxes) if b == box), None)
                 st.select(i)
-        self.c.status.emit(self._span_text(rec, req, data.result, flagged))
+        self.c.status.emit(lr.span_text(rec, req, data.result, flagged))
         self.span_loaded.emit()
-
-    @staticmethod
-    def _span_text(rec: LongRecording, req: SpanRequest, result, flagged) -> str:
-        hours = rec.duration >= 3600
-        msg = (f"{rec.path.name}: {hms(req.t0, hours=hours)}–{hms(req.t1, hours=hours)} of "
-               f"{hms(rec.duration)}")
-        if not rec.scored:
-            return msg + " (load a model to score it; PageDown / PageUp page through it)"
-        if result is None:
-            return msg + (f"; not scored here yet (scoring is at "
-                          f"{hms(rec.progress_seconds(), hours=hours)})"
-                          if rec.status in ("scoring", "paused") else
-                          "; not scored here (scoring was stopped before this span)")
-        if rec.complete:
-            msg += f"; {len(flagged)} flagged event(s) here, {len(rec.events)} in all"
-        return msg
 
     # -- paging and stepping ------------------------------------------------------------------
     def page(self, direction: int) -> None:
@@ -541,7 +525,7 @@ class LongController(QObject):
         else:
             items = [("box", b) for b in self.state.boxes]
         if not items:
-            self.c.status.emit(self._no_events_text(rec))
+            self.c.status.emit(lr.no_events_text(rec))
             return
 
         def key(item):
@@ -577,15 +561,6 @@ class LongController(QObject):
         b = rec.events[index].box
         self._step_key = (b.t0, b.f0, b.t1, b.f1)
         self.centre_on((b.t0 + b.t1) / 2, select=("flag", b))
-
-    @staticmethod
-    def _no_events_text(rec: LongRecording) -> str:
-        if not rec.scored:
-            return f"{rec.path.name}: no flagged event and no box (load a model to score it)"
-        if not rec.complete:
-            return (f"{rec.path.name}: the flagged events are listed when scoring ends "
-                    f"({hms(rec.progress_seconds())} of {hms(rec.duration)} so far)")
-        return f"{rec.path.name}: no flagged event and no box"
 
     def _follow_selection(self) -> None:
         """A box selected in the table outside the loaded span: show it."""

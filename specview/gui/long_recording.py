@@ -33,6 +33,7 @@ from specview import longscore, overview
 from specview.annotations import SidecarState, load_sidecar
 from specview.audio import audio_info, load_audio, resample
 from specview.errors import SpecviewError
+from specview.gui.pooling import PooledColumns
 from specview.gui.state import ClipScore
 from specview.longstore import OVERVIEW_FRAMES, LongEvent, LongStore, StoreError, calibrated
 from specview.spectrogram import MelFrontEnd, mel_power, to_db
@@ -155,6 +156,9 @@ class LongRecording:
         self.external = False
         self.status = "reading"
         self.clip_score: float | None = None
+        #: ``power_db`` and ``score_max`` max-pooled for the overview strip off the GUI thread
+        #: (when they were read whole), else None: the strip pools them itself
+        self.pooled: PooledColumns | None = None
 
     @property
     def seconds_per_frame(self) -> float:
@@ -203,6 +207,33 @@ class LongRecording:
 
     def events_in(self, t0: float, t1: float) -> list[LongEvent]:
         return [e for e in self.events if e.box.t1 > t0 and e.box.t0 < t1]
+
+
+# -- the status bar's lines ---------------------------------------------------------------
+
+def span_text(rec: LongRecording, req: SpanRequest, result, flagged) -> str:
+    hours = rec.duration >= 3600
+    msg = (f"{rec.path.name}: {hms(req.t0, hours=hours)}–{hms(req.t1, hours=hours)} of "
+           f"{hms(rec.duration)}")
+    if not rec.scored:
+        return msg + " (load a model to score it; PageDown / PageUp page through it)"
+    if result is None:
+        return msg + (f"; not scored here yet (scoring is at "
+                      f"{hms(rec.progress_seconds(), hours=hours)})"
+                      if rec.status in ("scoring", "paused") else
+                      "; not scored here (scoring was stopped before this span)")
+    if rec.complete:
+        msg += f"; {len(flagged)} flagged event(s) here, {len(rec.events)} in all"
+    return msg
+
+
+def no_events_text(rec: LongRecording) -> str:
+    if not rec.scored:
+        return f"{rec.path.name}: no flagged event and no box (load a model to score it)"
+    if not rec.complete:
+        return (f"{rec.path.name}: the flagged events are listed when scoring ends "
+                f"({hms(rec.progress_seconds())} of {hms(rec.duration)} so far)")
+    return f"{rec.path.name}: no flagged event and no box"
 
 
 # -- work done off the GUI thread -------------------------------------------------------------
@@ -282,13 +313,18 @@ class SessionOut:
     attrs: dict
     reused: bool
     complete: bool = True
+    pooled: PooledColumns | None = None
 
 
 def final_store(store: LongStore, reused: bool) -> SessionOut:
+    """The store's overview and events; the overview pooled for the strip here too (a day's
+    11M cells: tens of ms that the GUI thread would spend when the session ends)."""
     power, score, _times, _mel = store.overview()
     scored = overview.is_scored(store.attrs)
+    pooled = PooledColumns(power.shape[0], power.shape[1])
+    pooled.update(power, score)
     return SessionOut(power, score, store.events() if scored else [], store.attrs, reused,
-                      store.complete)
+                      store.complete, pooled)
 
 
 def prepare_cache(store: Path, *, keep: list[Path]) -> list[Path]:

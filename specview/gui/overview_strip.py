@@ -227,7 +227,11 @@ class OverviewStrip(QWidget):
                                   padding=0.0)
             for r in self.regions:
                 r.setBounds((0.0, rec.duration))
-        if rec.power_cols or rec.sketched or rec.frames_scored:  # (else all NaN, as pooled)
+        pooled = rec.pooled
+        if pooled is not None and pooled.n_cols == rec.n_cols \
+                and pooled.factor == self._pool.factor:
+            self._pool, self._dirty = pooled, None  # pooled off the GUI thread for these arrays
+        elif rec.power_cols or rec.sketched or rec.frames_scored:  # (else all NaN, as pooled)
             self._dirty = (0, rec.n_cols)  # its arrays may have been replaced whole
         self.refresh_data()
 

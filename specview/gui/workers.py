@@ -91,24 +91,48 @@ QUIT_WAIT_MS = 30000
 #: Modules the window imports lazily, the first time a recording, a long recording, a store or
 #: playback is used: imported ahead, off the GUI thread, so that first use does not stall it
 #: (measured: librosa 0.7 s, the playback signals 1.2 s, zarr and scipy.signal 0.3-0.5 s).
-WARM_MODULES = ("librosa", "scipy.signal", "scipy.ndimage", "zarr", "specview.playback",
-                "specview.display", "specview.measure", "specview.overview",
-                "specview.longscore")
+#: librosa loads its submodules lazily: ``librosa.filters`` (the mel filters) is what imports
+#: numba, and ``librosa.core`` holds ``resample``.
+WARM_MODULES = ("librosa", "librosa.core", "librosa.filters", "scipy.signal", "scipy.ndimage",
+                "zarr", "specview.playback", "specview.display", "specview.measure",
+                "specview.overview", "specview.longscore")
+
+_warm: list[threading.Thread] = []  # the process's one warm-up (the imports are once a process)
 
 
 def warm_imports(modules: tuple[str, ...] = WARM_MODULES) -> threading.Thread:
     """Import ``modules`` in a background thread (a module that fails to import is left for
-    its first real use to report). Returns the thread (not a daemon: it ends in seconds)."""
+    its first real use to report), once a process. Returns the thread (not a daemon: it ends
+    in seconds).
+
+    The imports create a few hundred thousand long-lived objects, and each full pass of the
+    garbage collector over the heap holds the GIL for all of its length (measured: 200-420 ms
+    in the window while numba was imported, the GUI thread stalled as long). So the collector
+    is paused while they run, and then every object alive (the modules, the window's widgets)
+    moves to its permanent generation (:func:`gc.freeze`): later full passes look at the
+    objects made after it only.
+    """
+    if _warm:
+        return _warm[0]
+    import gc
     import importlib
 
     def run() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - reported where the module is really used
-                pass
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            for name in modules:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - reported where the module is really used
+                    pass
+        finally:
+            gc.freeze()
+            if was:
+                gc.enable()
 
     t = threading.Thread(target=run, name="specview-warm-imports")
+    _warm.append(t)
     t.start()
     return t
 

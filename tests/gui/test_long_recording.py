@@ -305,6 +305,19 @@ def test_a_store_written_by_specview_score_opens_with_its_results(
     wait_span(qtbot, window, 0.0, 20.0)
     assert window.state.result is not None and window.state.flagged
     assert not (tmp_path / "cache").exists()  # nothing scored or written again
+    # the strip draws the overview pooled off the GUI thread, the same as pooled afresh, and
+    # keeps it while paging
+    from specview.gui.pooling import PooledColumns
+
+    strip = window.overview
+    assert rec.pooled is not None and strip._pool is rec.pooled
+    window.controller.long.page(+1)
+    wait_span(qtbot, window, 20.0, 40.0)
+    mine = PooledColumns(rec.fe.n_mels, rec.n_cols)
+    mine.update(rec.power_db, rec.score_max)
+    assert strip._pool is rec.pooled and strip._pool.factor == mine.factor
+    np.testing.assert_array_equal(strip._pool.power, mine.power)
+    np.testing.assert_array_equal(strip._pool.score, mine.score)
 
 
 def test_loading_a_model_takes_over_from_the_overview_then_scores_the_recording(
