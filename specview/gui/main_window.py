@@ -39,6 +39,7 @@ from specview.gui.screen_audio import ScreenAudio
 from specview.gui.screen_fit import clamp_to_screen, fit_to_screen, scrolling
 from specview.gui.spectrogram_view import SpectrogramView
 from specview.gui.state import AppState
+from specview.gui.workers import PROGRESS_STEPS, progress_step
 
 AUDIO_FILTER = "Audio (" + " ".join(f"*{s}" for s in AUDIO_SUFFIXES) + ");;All files (*)"
 MODEL_FILTER = f"specview models (*{MODEL_SUFFIX});;All files (*)"
@@ -534,8 +535,8 @@ class MainWindow(QMainWindow):
                 self.menu_actions[name].setEnabled(True)
 
     def _on_task_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(min(done, max(total, 1)))
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(progress_step(done, total))
 
     def _on_task_ended(self, _outcome: str, message: str) -> None:
         self._show_task(False)

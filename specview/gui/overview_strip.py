@@ -196,6 +196,7 @@ class OverviewStrip(QWidget):
         self._pool: PooledColumns | None = None
         self._dirty: tuple[int, int] | None = None  # full columns changed since the last draw
         self._marks_key: tuple | None = None
+        self._axis_key: tuple | None = None  # the score axis's (label, values, threshold)
         self._zoom_timer = QTimer(self)  # the strip zoomed or panned: pool what it shows
         self._zoom_timer.setSingleShot(True)
         self._zoom_timer.setInterval(80)
@@ -287,9 +288,8 @@ class OverviewStrip(QWidget):
         """The score curve at ``x`` (s) from ``raw`` (pooled column maxima); the y range from
         ``whole`` (the whole recording's)."""
         cal = rec.calibration
-        self.score_plot.setLabel("left", "× thr" if cal is not None else "score")
-        self.threshold_line.setVisible(cal is not None and rec.scored)
-        self.score_plot.getAxis("left").setStyle(showValues=rec.scored)
+        self._set_axis("× thr" if cal is not None else "score", rec.scored,
+                       cal is not None and rec.scored)
         if not rec.scored:
             self.curve.setData([], [])
             self.marks.setData([])
@@ -323,6 +323,18 @@ class OverviewStrip(QWidget):
         self.marks.setData(spots)
         self.marks.setToolTip(f"{len(rec.events)} flagged event(s): click one to show it "
                               "(N / P step through them)" if rec.events else "")
+
+    def _set_axis(self, label: str, values: bool, threshold: bool) -> None:
+        """The score axis's label and whether it shows values, and the threshold line, set
+        only when they change: each ``setLabel`` / ``setStyle`` lays the strip's plot out and
+        draws its axis again, 4 times a second while the overview streams in."""
+        key = (label, values, threshold)
+        if key == self._axis_key:
+            return
+        self._axis_key = key
+        self.score_plot.setLabel("left", label)
+        self.threshold_line.setVisible(threshold)
+        self.score_plot.getAxis("left").setStyle(showValues=values)
 
     @staticmethod
     def _header_text(rec: LongRecording) -> str:

@@ -139,20 +139,40 @@ class PooledImageItem(pg.ImageItem):
     """An ``ImageItem`` whose automatic downsampling max-pools (a click or a ridge stays as
     loud when zoomed out) in power-of-two factors, each computed once per image (from the
     finest one already pooled) and kept: zooming re-renders only when the factor changes,
-    from a small image, instead of averaging the whole image again on every step."""
+    from a small image, instead of averaging the whole image again on every step. The picture
+    rendered for each factor (levels and colours applied) is kept too, while the image, its
+    levels and its lookup table stay the same: zooming back out (or in) to a factor seen
+    before draws the kept picture instead of colouring the cells again (20-30 ms a step for a
+    span's 512-row picture)."""
+
+    #: Rendered pictures kept per image (one per downsampling factor).
+    KEEP_RENDERED = 6
 
     def __init__(self, *a, **kw) -> None:
         self._pooled: dict[tuple[int, int], np.ndarray] = {}
+        self._rendered: dict[tuple[int, int], tuple] = {}
         super().__init__(*a, **kw)
 
     def setImage(self, image=None, autoLevels=None, **kw):  # noqa: N802 - Qt API
         if image is not None:
             self._pooled = {}
+        self._rendered = {}
         return super().setImage(image, autoLevels=autoLevels, **kw)
 
     def clear(self):
         self._pooled = {}
+        self._rendered = {}
         super().clear()
+
+    def _kept(self, xds: int, yds: int):
+        """The picture rendered before for this factor, if the levels and the lookup table
+        are still those it was rendered with; else None."""
+        got = self._rendered.get((xds, yds))
+        if got is None:
+            return None
+        levels, lut, qimage = got
+        now = None if self.levels is None else np.asarray(self.levels).tolist()
+        return qimage if lut is self.lut and levels == now else None
 
     def _computeDownsampleFactors(self):  # noqa: N802 - pyqtgraph API
         xds, yds = super()._computeDownsampleFactors()
@@ -185,6 +205,11 @@ class PooledImageItem(pg.ImageItem):
         xds, yds = self._computeDownsampleFactors()
         if xds is None:
             return super().render()
+        kept = self._kept(xds, yds)
+        if kept is not None:
+            self.qimage, self._renderRequired, self._unrenderable = kept, False, False
+            self._lastDownsample = (xds, yds)
+            return
         if self._imageHasNans is None:
             self._imageHasNans = img.dtype.kind == "f" and bool(np.isnan(img.min()))
         small = self.pooled(xds, yds)
@@ -196,3 +221,10 @@ class PooledImageItem(pg.ImageItem):
             self.image, self.autoDownsample = img, True
             self._imageNanLocations = None
         self._lastDownsample = (xds, yds)
+        if self.qimage is not None and not self._unrenderable:
+            # makeARGB's path draws into buffers the next render reuses: keep a copy then
+            qimage = self.qimage if self._displayBuffer is None else self.qimage.copy()
+            levels = None if self.levels is None else np.asarray(self.levels).tolist()
+            if len(self._rendered) >= self.KEEP_RENDERED:
+                self._rendered.pop(next(iter(self._rendered)))
+            self._rendered[(xds, yds)] = (levels, self.lut, qimage)

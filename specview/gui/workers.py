@@ -171,3 +171,15 @@ class Runner(QObject):
         for job in list(self._jobs):
             job.cancel()
         return self.pool.waitForDone(QUIT_WAIT_MS if timeout_ms is None else timeout_ms)
+
+
+#: Steps of the status bar's progress bar (a few per pixel of it): a job's progress in frames
+#: or files is shown in these, so the bar is drawn again only when it moves (a long
+#: recording's overview reports 25-30 times a second).
+PROGRESS_STEPS = 1000
+
+
+def progress_step(done: int, total: int) -> int:
+    """``done`` of ``total`` in :data:`PROGRESS_STEPS` (rounded down; 0 .. PROGRESS_STEPS)."""
+    total = max(int(total), 1)
+    return max(0, min(PROGRESS_STEPS, int(done) * PROGRESS_STEPS // total))

@@ -105,3 +105,58 @@ def test_pooled_image_item_draws_pooled_and_caches_each_factor(qtbot):
     np.testing.assert_array_equal(finer, pool_axis(pool_axis(img, xds // 2, 1), yds, 0))
     item.setImage(img * 0.5, autoLevels=False)
     assert item._pooled == {}  # a new image: pooled afresh
+
+
+def _pixels(qimage) -> np.ndarray:
+    q = qimage.convertToFormat(qimage.Format.Format_ARGB32)
+    return np.frombuffer(q.constBits(), np.uint8, q.sizeInBytes()).reshape(q.height(), -1).copy()
+
+
+def test_pooled_image_item_keeps_the_picture_of_each_factor_until_it_changes(qtbot):
+    w = pg.PlotWidget()
+    qtbot.addWidget(w)
+    w.resize(300, 200)
+    rng = np.random.default_rng(3)
+    img = rng.uniform(-80.0, 0.0, (128, 4096)).astype(np.float32)
+    img[5:9, 100:140] = np.nan  # transparent cells survive the kept picture too
+    item = PooledImageItem(axisOrder="row-major")
+    item.setAutoDownsample(True)
+    item.setImage(img, autoLevels=False, levels=(-80.0, 0.0))
+    item.setColorMap(pg.colormap.get("viridis"))
+    w.addItem(item)
+    vb = w.getViewBox()
+    vb.setRange(xRange=(0, 4096), yRange=(0, 128), padding=0)
+    w.show()
+    qtbot.waitExposed(w)
+    w.grab()
+    wide = item._lastDownsample
+    first = item.qimage
+    assert wide[0] >= 8 and item._kept(*wide) is not None
+    vb.setRange(xRange=(0, 256), yRange=(0, 128), padding=0)  # zoomed in: another factor
+    w.grab()
+    assert item._lastDownsample != wide
+    vb.setRange(xRange=(0, 4096), yRange=(0, 128), padding=0)  # and out again
+    w.grab()
+    assert item._lastDownsample == wide and item.qimage is first  # the kept picture drawn
+    fresh = PooledImageItem(axisOrder="row-major")  # equals one rendered afresh
+    fresh.setAutoDownsample(True)
+    fresh.setImage(img, autoLevels=False, levels=(-80.0, 0.0))
+    fresh.setColorMap(pg.colormap.get("viridis"))
+    w.addItem(fresh)
+    w.grab()
+    assert fresh._lastDownsample == wide
+    np.testing.assert_array_equal(_pixels(item.qimage), _pixels(fresh.qimage))
+    # new levels, a new colour map or a new image: rendered again, as pyqtgraph would
+    item.setLevels((-40.0, 0.0))
+    w.grab()
+    assert item.qimage is not first
+    fresh.setLevels((-40.0, 0.0))
+    w.grab()
+    np.testing.assert_array_equal(_pixels(item.qimage), _pixels(fresh.qimage))
+    before = item.qimage
+    item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256), update=False)
+    assert item._kept(*wide) is None
+    item.setImage(img[::-1].copy(), autoLevels=False)
+    assert item._rendered == {}
+    w.grab()
+    assert item.qimage is not before
