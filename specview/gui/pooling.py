@@ -147,6 +147,8 @@ class PooledImageItem(pg.ImageItem):
 
     #: Rendered pictures kept per image (one per downsampling factor).
     KEEP_RENDERED = 6
+    #: ... each at most this large (a 300-s span drawn unpooled is 50 MB: rendered each time)
+    KEEP_BYTES = 16 << 20
 
     def __init__(self, *a, **kw) -> None:
         self._pooled: dict[tuple[int, int], np.ndarray] = {}
@@ -221,7 +223,8 @@ class PooledImageItem(pg.ImageItem):
             self.image, self.autoDownsample = img, True
             self._imageNanLocations = None
         self._lastDownsample = (xds, yds)
-        if self.qimage is not None and not self._unrenderable:
+        if self.qimage is not None and not self._unrenderable \
+                and self.qimage.sizeInBytes() <= self.KEEP_BYTES:
             # makeARGB's path draws into buffers the next render reuses: keep a copy then
             qimage = self.qimage if self._displayBuffer is None else self.qimage.copy()
             levels = None if self.levels is None else np.asarray(self.levels).tolist()
