@@ -14,9 +14,7 @@ import http.server
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from brokers import mosquitto_broker
 from machine_sounds import SR, machine_tone
 
 from specview.live import LivePlan, Window, live_spans
@@ -76,37 +75,10 @@ def recording(fitted):
 
 # -- a real MQTT broker -------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    exe = shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.path.exists(p)), None)
-    if exe is None:
-        pytest.skip("the mosquitto broker is not installed (apt-get install mosquitto; "
-                    "`make install` does it as root: the Makefile's SYSTEM_PACKAGES)")
-    port = free_port()
-    conf = tmp_path_factory.mktemp("broker") / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    end = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > end or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("mosquitto did not start")
-            time.sleep(0.05)
-    yield "127.0.0.1", port
-    proc.terminate()
-    proc.wait(timeout=10)
+    with mosquitto_broker(tmp_path_factory.mktemp("broker")) as address:
+        yield address
 
 
 class Subscriber:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from brokers import mosquitto_broker
 from machine_sounds import SR, machine_tone
 from PySide6.QtCore import Qt
 
@@ -442,50 +443,23 @@ def test_the_dialog_checks_and_remembers_where_alerts_go(qtbot, settings, live_m
 def mosquitto(tmp_path):
     """A mosquitto broker on a free loopback port: ``(port, received)``, ``received`` the
     ``(topic, payload)`` a subscriber to ``test/#`` got; skipped where it is not installed."""
+    import json
     import os
-    import shutil
-    import socket
-    import subprocess
-    import time
 
     paho = pytest.importorskip("paho.mqtt.client")
-    exe = shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.path.exists(p)), None)
-    if exe is None:
-        pytest.skip("the mosquitto broker is not installed (apt-get install mosquitto)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    end = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > end or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("mosquitto did not start")
-            time.sleep(0.05)
-    import json
-
-    got: list[tuple[str, dict]] = []
-    ready = threading.Event()
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-live-{os.getpid()}")
-    c.on_message = lambda cl, u, m: got.append((m.topic, json.loads(m.payload)))
-    c.on_subscribe = lambda *a: ready.set()
-    c.on_connect = lambda cl, *a: cl.subscribe("test/#", qos=1)
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    assert ready.wait(10), "the subscriber did not subscribe"
-    yield port, got
-    c.disconnect()
-    c.loop_stop()
-    proc.terminate()
-    proc.wait(timeout=10)
+    with mosquitto_broker(tmp_path) as (_host, port):
+        got: list[tuple[str, dict]] = []
+        ready = threading.Event()
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-live-{os.getpid()}")
+        c.on_message = lambda cl, u, m: got.append((m.topic, json.loads(m.payload)))
+        c.on_subscribe = lambda *a: ready.set()
+        c.on_connect = lambda cl, *a: cl.subscribe("test/#", qos=1)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        assert ready.wait(10), "the subscriber did not subscribe"
+        yield port, got
+        c.disconnect()
+        c.loop_stop()
 
 
 @pytest.fixture
