@@ -359,6 +359,17 @@ def test_the_event_list_keeps_the_last_events(qtbot, monkeypatch, tmp_path):
     assert live.inspect(2) is None  # gone from the list
 
 
+def _fill_replay(dlg, model: Path, recording: Path, out: Path) -> None:
+    """The Live dialog filled in as a user would for a replay as fast as it scores."""
+    dlg.model_edit.setText(str(model))
+    dlg.file_radio.setChecked(True)
+    dlg.file_edit.setText(str(recording))
+    dlg.speed.setValue(0.0)
+    dlg.out_edit.setText(str(out))
+    dlg.pre_roll.setValue(1.0)
+    dlg.post_roll.setValue(1.0)
+
+
 def test_the_menu_opens_the_live_window_on_the_dialog_choice(qtbot, window, live_model,
                                                               incident, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QDialog
@@ -368,13 +379,7 @@ def test_the_menu_opens_the_live_window_on_the_dialog_choice(qtbot, window, live
     out = tmp_path / "events"
 
     def accept(dlg) -> QDialog.DialogCode:  # the user fills the dialog in and clicks Start
-        dlg.model_edit.setText(str(live_model))
-        dlg.file_radio.setChecked(True)
-        dlg.file_edit.setText(str(incident))
-        dlg.speed.setValue(0.0)
-        dlg.out_edit.setText(str(out))
-        dlg.pre_roll.setValue(1.0)
-        dlg.post_roll.setValue(1.0)
+        _fill_replay(dlg, live_model, incident, out)
         return QDialog.DialogCode.Accepted
 
     monkeypatch.setattr(live_dialog.LiveDialog, "exec", accept)
@@ -502,13 +507,7 @@ def test_the_dialogs_mqtt_and_webhook_choice_reaches_the_monitor(qtbot, window, 
     out = tmp_path / "events"
 
     def accept(dlg) -> QDialog.DialogCode:  # the user fills the dialog in and clicks Start
-        dlg.model_edit.setText(str(live_model))
-        dlg.file_radio.setChecked(True)
-        dlg.file_edit.setText(str(incident))
-        dlg.speed.setValue(0.0)
-        dlg.out_edit.setText(str(out))
-        dlg.pre_roll.setValue(1.0)
-        dlg.post_roll.setValue(1.0)
+        _fill_replay(dlg, live_model, incident, out)
         dlg.mqtt_edit.setText(f"127.0.0.1:{port}")
         dlg.topic_edit.setText("test/fan")
         dlg.webhook_edit.setText(url)
