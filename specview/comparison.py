@@ -168,7 +168,7 @@ def _compare_run(root, out, subsets, methods, encoders, routed, device, faithful
             # fitted grouped by the encoder's parameters; reported in the order asked for
             rows[first_row:] = sorted(rows[first_row:], key=lambda r: methods.index(r["method"]))
             pair_evals[first_eval:] = sorted(pair_evals[first_eval:],
-                                             key=lambda e: methods.index(e[0].split(" / ")[0]))
+                                             key=lambda e: methods.index(e[1].detector.name))
         figure_sets.append((sub, pair_evals))
     if client is not None and failed:
         raise ShardErrors(failed)
@@ -189,7 +189,8 @@ def _by_encoder_params(methods: Sequence[str], encoder: str, routed: dict) -> li
     """``methods`` grouped by the encoder parameters each reads (:mod:`specview.methods`), in
     order of first appearance: the methods of a group share one encoder pass."""
     keys = [encoder_params(m, encoder, routed.get(encoder, {})) for m in methods]
-    return [m for i, m in sorted(enumerate(methods), key=lambda t: keys.index(keys[t[0]]))]
+    order = sorted(range(len(methods)), key=lambda i: keys.index(keys[i]))  # stable
+    return [methods[i] for i in order]
 
 
 def _encoder_pass(enc, ds, cache: SpecCache, feature_cache_bytes: int) -> float:
