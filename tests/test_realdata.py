@@ -292,3 +292,17 @@ License: CC0
     engine = rd.licence_of(text, "data/data.zip/sounds/engine.wav")
     assert engine.licence == "GPL-2+" and engine.copyright == "Someone"
     assert rd.licence_of(text, "src/x.cpp").copyright == "2004 A Person"
+
+
+def test_training_clips_share_no_stream_sample(built):
+    _, r = built
+    cuts = sorted(r.train_cuts, key=lambda c: c.start)
+    assert all(a.stop <= b.start for a, b in zip(cuts, cuts[1:]))
+    slots = rd.train_slots(r.split, PARAMS.n_train)
+    assert slots[0][0] == 0 and slots[-1][1] == r.split
+    assert all(lo <= c.start < c.stop <= hi for c, (lo, hi) in zip(r.train_cuts, slots))
+
+
+def test_a_stream_too_short_for_disjoint_training_clips_is_refused():
+    with pytest.raises(rd.RealDataError, match="share no sample"):
+        rd.Params(**{**PARAMS.__dict__, "n_train": 12}).check()
