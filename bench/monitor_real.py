@@ -151,9 +151,10 @@ def _stream_spans(train: Path) -> dict[str, tuple[float, float]]:
 def disjoint_training_files(train: Path, fraction: float = 0.15) -> list[Path]:
     """The training clips, ordered so that :func:`specview.checks.split_calibration` holds out
     clips that share no stream sample with one another or with the clips fitted (those that
-    would are left out). realdata cuts its training clips at random offsets of the training
-    part, so about half the held-out calibration audio is also in fitted clips, and scores
-    lower than new audio does."""
+    would are left out). realdata's format 1 cut its training clips at random offsets of the
+    training part, so about half the held-out calibration audio was also in fitted clips and
+    scored lower than new audio does; format 2's clips share no sample, and this order then
+    only moves the held-out clips."""
     from specview.checks import split_calibration
 
     span = _stream_spans(train)
