@@ -80,8 +80,8 @@ def stream_and_events(cache: Path, machine: str):
                           rd._rng(params.seed, machine, rd._S_STREAM))
     stream, _ = rd.render_stream([t.samples for t in takes], plan, n_total, sr)
     # the same stream as the dataset's: its first training clip, cut again, is the file's
-    clip, _ = rd.cut_clip(stream, 0, int(round(rd.TRAIN_SHARE * n_total)),
-                          int(round(params.clip_seconds * sr)), sr,
+    lo, hi = rd.train_slots(int(round(rd.TRAIN_SHARE * n_total)), params.n_train)[0]
+    clip, _ = rd.cut_clip(stream, lo, hi, int(round(params.clip_seconds * sr)), sr,
                           rd._rng(params.seed, machine, rd._S_TRAIN, 0))
     written, _ = sf.read(str(folder / "train" / "normal_0000.wav"), dtype="float32")
     if not np.array_equal(clip.astype(np.float32), written):
