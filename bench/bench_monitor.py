@@ -31,10 +31,11 @@ records when each alert arrives.
     python bench/bench_monitor.py --real engine [--seconds 240] [--speed 4]
                                   [--disjoint-calibration]
 
-  realdata cuts its training clips at random offsets, so about half the audio of the
-  held-out calibration clips is also in fitted clips and scores lower than new audio;
+  realdata's format 1 cut its training clips at random offsets, so about half the audio of
+  the held-out calibration clips was also in fitted clips and scored lower than new audio;
   ``--disjoint-calibration`` holds out clips that share no stream sample with the fitted ones
-  (and leaves out the fitted clips that would), for an unbiased threshold.
+  (and leaves out the fitted clips that would), for an unbiased threshold. Format 2's clips
+  share no sample, and the option then only changes which clips are held out.
 """
 
 from __future__ import annotations
