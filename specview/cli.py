@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "pip install specview[cluster])")
     s.add_argument("--workers", type=number(int, low=1), default=None, metavar="N",
                    help="score on a local Dask cluster of N single-threaded worker processes")
+    s.add_argument("--resume", action="store_true",
+                   help="go on from where an interrupted run on the same --out stopped: long "
+                        "recordings continue from their last window (Ctrl+C stops a run at "
+                        "the next window and keeps its work in <out>/long/.<name>.zarr.partial)")
     s.set_defaults(func=cmd_score)
 
     rn = sub.add_parser("render", help="a figure of the view: spectrogram, heatmap, boxes")

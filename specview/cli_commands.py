@@ -190,6 +190,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from specview import pipeline, scoring
 
+    resume = getattr(args, "resume", False)
+    if resume and (args.cluster is not None or args.workers is not None):
+        raise SpecviewError("--resume works in a single-process run only: leave out --cluster/"
+                            "--workers to resume, or score afresh on the cluster without "
+                            "--resume")
     _set_threads(args.threads)
     check_output_folder(args.out, inputs=[args.model, *args.inputs])
     if args.cluster is not None or args.workers is not None:  # issue 17: on a Dask cluster
@@ -206,18 +211,65 @@ def cmd_score(args: argparse.Namespace) -> int:
                   f"({seconds / max(took, 1e-9):.0f}x real time)", file=sys.stderr)
 
     bar = _AudioBar("scoring")
+    stop = _GracefulStop()
     try:
-        rows = scoring.score_files(model, args.inputs, args.out, channel=ch, progress=bar,
-                                   subset=args.subset, per_hour=args.false_flags_per_hour,
-                                   on_file=said)
+        with stop:
+            rows = scoring.score_files(model, args.inputs, args.out, channel=ch, progress=bar,
+                                       subset=args.subset, per_hour=args.false_flags_per_hour,
+                                       on_file=said, resume=resume, should_stop=stop)
+    except InterruptedError:  # the first Ctrl+C: stopped at a window, its work kept
+        if not stop.requested:
+            raise
+        rows = None
     finally:
         bar.close()
+    if rows is None:
+        print(f"specview: stopped; the work done is kept in {Path(args.out) / 'long'}: run "
+              "the same command with --resume to continue", file=sys.stderr)
+        return 130
     print(f"{Path(args.out) / 'scores.csv'}: {len(rows)} clip(s) scored")
     for r in rows:
         if "events" in r:
             print(f"{r['file']}: {r['events']} flagged event(s) "
                   f"({r['events_per_hour']:.1f} per hour), {Path(args.out) / r['map']}")
     return 0
+
+
+class _GracefulStop:
+    """``should_stop`` of ``specview score``: while installed (``with``), the first Ctrl+C
+    asks the run to stop at the next window (it keeps its work for ``--resume``); a second
+    one raises :class:`KeyboardInterrupt` as usual. The previous handler is restored after."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: object = None
+        self._installed = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nspecview: stopping after the current window (Ctrl+C again to stop now); run "
+              "the same command with --resume to continue from there", file=sys.stderr)
+
+    def __enter__(self) -> _GracefulStop:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # (signals: main only)
+            self._old = signal.signal(signal.SIGINT, self._handler)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._installed:  # (None: a handler not set from Python; the default then)
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self._old is None else self._old)
+            self._installed = False
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -226,11 +227,7 @@ def score_long(
         focus = StreamFocus(rows)
     normal = np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling else None
     st = path.stat()
-    key = {"recording": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
-           "n_time": n_time, "windows": len(spans), "window_seconds": float(window_seconds),
-           "method": model.method, "encoder": enc.name, "threshold": float(threshold),
-           "median": float(median), "channel": repr(channel), "band_sr": band_sr,
-           "detector": repr(getattr(det, "params", "")), "front_end": repr(fe)}
+    key = _key(model, path, n_time, len(spans), window_seconds, threshold, median, channel)
     events = StreamEvents(threshold, median, mel_freqs, spf, normal)
     best_peak, raw_clip = -np.inf, -np.inf
     clip, peak_at = -np.inf, (0, 0)
@@ -344,6 +341,37 @@ def score_long(
         "peak_freq": summary.peak_freq, "score_seconds": summary.seconds})
     longresume.clear(store)
     return summary
+
+
+def resume_key(model: Model, path: str | Path, *, channel: Channel = DEFAULT_CHANNEL,
+               per_hour: float | None = None, window_seconds: float = WINDOW_SECONDS
+               ) -> dict[str, Any]:
+    """The identity :func:`score_long` gives its checkpoint (:mod:`specview.longresume`) for
+    these arguments: the recording (path, bytes, modification time), the model (method,
+    encoder, detector parameters, front end, band), threshold and windows. Only the header of
+    the recording is read. Runs with equal keys give equal results."""
+    path = Path(path)
+    check_channel(channel)
+    if channel == DEFAULT_CHANNEL:
+        channel = model.info.get("channel")
+    n_time = audiostream.expected_frames(path, model.encoder.front_end, band_sr=model.band_sr)
+    cal = model.calibration
+    threshold = model.threshold_per_hour(per_hour) if cal is not None else float("inf")
+    median = cal.median if cal is not None else 0.0
+    n_windows = len(window_plan(model.encoder, n_time, window_seconds))
+    return _key(model, path, n_time, n_windows, window_seconds, threshold, median, channel)
+
+
+def _key(model: Model, path: Path, n_time: int, n_windows: int, window_seconds: float,
+         threshold: float, median: float, channel) -> dict[str, Any]:
+    st = path.stat()
+    enc = model.encoder
+    return {"recording": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "n_time": n_time, "windows": n_windows, "window_seconds": float(window_seconds),
+            "method": model.method, "encoder": enc.name, "threshold": float(threshold),
+            "median": float(median), "channel": repr(channel), "band_sr": model.band_sr,
+            "detector": repr(getattr(model.detector, "params", "")),
+            "front_end": repr(enc.front_end)}
 
 
 def score_long_result(model: Model, path: str | Path, *, channel: Channel = DEFAULT_CHANNEL,
