@@ -144,7 +144,7 @@ def evaluate_clip(model: Model, clip: TestClip, *, channel: int | None, tau: flo
     energy = None
     if clip.anomaly_source is not None:
         logmel = _anomaly_logmel(clip.anomaly_source, model, result.map.shape[1], stream=long)
-        energy = (M.energy_mask(logmel, tau=tau), M.minmax01(logmel))
+        energy = (M.energy_mask(logmel, tau=tau), M.minmax01(logmel).astype(np.float32))
     elif clip.label == 0 and any_sources:
         energy = (np.zeros(result.map.shape, dtype=bool), np.zeros(result.map.shape))
     faith = None
@@ -244,10 +244,16 @@ def evaluate(
         scored = (evaluate_clip(model, clip, channel=ds.channel, tau=tau,
                                 faithfulness=faithfulness, any_sources=any_sources, cache=cache)
                   for clip in ds.test)
+    from specview.audio import audio_info
+    from specview.longscore import LONG_SECONDS
+
     for i, (clip, (result, display, dt, energy, faith)) in enumerate(
             zip(ds.test, scored, strict=True)):
-        evals.append(make_result(model, clip, result, display=display, score_seconds=dt,
-                                 min_iou=min_iou, energy=energy, faith=faith))
+        ev = make_result(model, clip, result, display=display, score_seconds=dt,
+                         min_iou=min_iou, energy=energy, faith=faith)
+        if audio_info(clip.path)[2] > LONG_SECONDS:
+            ev = _lean(ev)
+        evals.append(ev)
         if progress is not None and client is None:
             progress(i + 1, n)
     report = summarise(evals, model.calibration, min_iou=min_iou)
@@ -257,6 +263,15 @@ def evaluate(
     if out_dir is not None:
         write_report(out_dir, report, evals, model, figures=figures)
     return report, evals
+
+
+def _lean(ev: ClipEval) -> ClipEval:
+    """A long clip's result without the region map and excess power its flagged regions were
+    found with (two more maps of its size: about 120 MB an hour of audio with aisfx); what
+    the report and its metrics use stays."""
+    r = ev.result
+    extras = {k: v for k, v in r.extras.items() if k not in ("region_map", "excess_power")}
+    return dataclasses.replace(ev, result=dataclasses.replace(r, extras=extras))
 
 
 def _json_default(o):

@@ -128,15 +128,12 @@ def curves_figure(out: Path, evals: Sequence[ClipEval]) -> None:
     for kind in kinds:
         attr = "box_mask" if kind == "boxes" else "energy_mask"
         use = [e for e in evals if getattr(e, attr) is not None]
-        maps = [e.result.map for e in use]
-        masks = [getattr(e, attr) for e in use]
-        s = np.concatenate([m.ravel() for m in maps])
-        y = np.concatenate([k.ravel() for k in masks])
-        fpr, tpr = M.roc_curve(s, y)
+        cells = [M.clip_cells(e.result.map, getattr(e, attr)) for e in use]
+        fpr, tpr = M.roc_points(cells)
         step = max(1, len(fpr) // 4000)
         ax.plot(fpr[::step], tpr[::step], lw=2,
-                label=f"cells vs {kind} (AUROC {M.roc_auc(s, y):.3f})")
-        pro_data.append((kind, *M.pro_curve(maps, masks), M.aupro(maps, masks)))
+                label=f"cells vs {kind} (AUROC {M.cell_metrics(cells)['auroc']:.3f})")
+        pro_data.append((kind, *M.pro_points(cells), M.aupro_cells(cells)))
     if not kinds:
         ax.text(0.5, 0.5, "no ground truth", ha="center")
     ax.set(title="spectrogram-level ROC", xlabel="false positive rate (cells)",

@@ -313,24 +313,36 @@ def _clip_block(results: list[ClipResult]) -> dict | None:
     return _safe(M.clip_metrics, [e.result.clip_score for e in lab], [e.label for e in lab])
 
 
-def _map_block(results: list[ClipResult], kind: str) -> dict | None:
-    """Spectrogram metrics against ``kind`` truth ("boxes" or "energy") over clips that have it."""
+def _clip_cells(e: ClipResult, kind: str, memo: dict | None = None) -> M.ClipCells:
+    """``e``'s cells against ``kind`` truth as a table (:func:`specview.metrics.clip_cells`),
+    kept in ``memo`` for the other blocks of one summary."""
+    key = (id(e), kind)
+    if memo is not None and key in memo:
+        return memo[key]
+    mask = e.box_mask if kind == "boxes" else e.energy_mask
+    out = M.clip_cells(e.result.map, mask, name=f"the map of {e.clip.path.name}",
+                       target=e.energy_target if kind == "energy" else None)
+    if memo is not None:
+        memo[key] = out
+    return out
+
+
+def _map_block(results: list[ClipResult], kind: str, memo: dict | None = None) -> dict | None:
+    """Spectrogram metrics against ``kind`` truth ("boxes" or "energy") over clips that have it,
+    from each clip's table of cells (:mod:`specview.metrics.cells`: no clip's cells pooled)."""
     attr = "box_mask" if kind == "boxes" else "energy_mask"
     use = [e for e in results if getattr(e, attr) is not None]
     if not any(getattr(e, attr).any() for e in use):
         return None
-    maps = [e.result.map for e in use]
-    masks = [getattr(e, attr) for e in use]
+    cells = [_clip_cells(e, kind, memo) for e in use]
     block = {"gt": kind, "n_clips": len(use)}
-    block.update(_safe(M.spectrogram_metrics, maps, masks) or {})
-    block["aupro"] = _safe(M.aupro, maps, masks)
+    block.update(_safe(M.cell_metrics, cells) or {})
+    block["aupro"] = _safe(M.aupro_cells, cells)
     # per-clip overlap, its false positives counted on the normal clips only (anomalib's)
-    pimo = _safe(M.aupimo, maps, masks, normal=[e.clip.label == 0 for e in use])
+    pimo = _safe(M.aupimo_summary, cells, [e.clip.label == 0 for e in use])
     block["aupimo"] = pimo["aupimo"] if pimo else None
     if kind == "energy":
-        lo, hi = M.set_normalise(maps)
-        block["mse"] = M.map_mse([(m - lo) / (hi - lo) for m in maps],
-                                 [e.energy_target for e in use])
+        block["mse"] = M.mse_cells(cells)
     return block
 
 
@@ -358,14 +370,15 @@ def summarise(results: list[ClipResult], calibration: Calibration | None, *, min
     empty_spec = {"gt": None, "auroc": None, "ap": None, "f1_max": None, "aupro": None,
                   "aupimo": None}
     empty_tmp = {"gt": None, "auroc": None, "ap": None, "f1_max": None}
-    spec = _map_block(results, primary) if primary else None
+    memo: dict = {}  # each clip's table of cells, for every block that pools it
+    spec = _map_block(results, primary, memo) if primary else None
     out: dict[str, Any] = {
         "clip": _clip_block(results) or {"auroc": None, "pauc": None, "ap": None, "f1_max": None},
         "spectrogram": spec or empty_spec,
         "temporal": (_temporal_block(results, primary) if primary else None) or empty_tmp,
     }
     if has_boxes and has_energy:
-        out["spectrogram_energy"] = _map_block(results, "energy")
+        out["spectrogram_energy"] = _map_block(results, "energy", memo)
         out["temporal_energy"] = _temporal_block(results, "energy")
     elif has_energy:
         out["spectrogram_energy"] = spec
@@ -396,7 +409,7 @@ def summarise(results: list[ClipResult], calibration: Calibration | None, *, min
             entry: dict[str, Any] = {"n_anomalous": sum(e.label == 1 for e in sub),
                                      "clip": _clip_block(sub)}
             if primary:
-                entry["spectrogram"] = _map_block(sub, primary)
+                entry["spectrogram"] = _map_block(sub, primary, memo)
             by[_level_key(lv)] = entry
         out["by_level"] = by
     out["n_clips"] = {

@@ -8,6 +8,8 @@ Submodules, all re-exported here:
 * :mod:`specview.metrics.truth`: ground-truth masks from boxes or from an anomaly's energy.
 * :mod:`specview.metrics.maps`: cell-level metrics of anomaly maps, AU-PRO, AUPIMO, temporal
   metrics, continuous ground truth.
+* :mod:`specview.metrics.cells`: the same cell-level metrics from a small table per clip
+  (each distinct score with its counts), pooled over clips without pooling their cells.
 * :mod:`specview.metrics.regions`: flagged regions and events, box IoU, matching and box scores.
 
 Conventions
@@ -20,6 +22,16 @@ Conventions
   (non-finite scores, a missing class, mismatched arrays), echoing what it received.
 """
 
+from specview.metrics.cells import (
+    ClipCells,
+    aupimo_summary,
+    aupro_cells,
+    cell_metrics,
+    clip_cells,
+    mse_cells,
+    pro_points,
+    roc_points,
+)
 from specview.metrics.maps import (
     aupimo,
     aupro,
@@ -77,4 +89,12 @@ __all__ = [
     "match_boxes",
     "box_metrics",
     "box_truth_metrics",
+    "ClipCells",
+    "clip_cells",
+    "cell_metrics",
+    "roc_points",
+    "pro_points",
+    "aupro_cells",
+    "aupimo_summary",
+    "mse_cells",
 ]

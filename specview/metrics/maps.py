@@ -3,18 +3,23 @@ frame-level (temporal) scores and continuous ground truth."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from specview.errors import ParameterError
+from specview.metrics.cells import (
+    STRUCTURES,
+    area_to,
+    aupimo_summary,
+    cell_metrics,
+    clip_cells,
+    pro_points,
+)
 from specview.metrics.ranking import (
     _check_max_fpr,
     _labels,
     _scores_1d,
-    _trapezoid,
     average_precision,
     best_f1,
     roc_auc,
@@ -80,53 +85,20 @@ def spectrogram_metrics(maps, masks) -> dict[str, float]:
     ``maps`` and ``masks`` are lists of ``(n_freq, n_time)`` arrays (or 3-D stacks), one pair
     per clip; include normal clips with all-False masks so their cells count as negatives.
     """
+    return cell_metrics(_cells(maps, masks))
+
+
+def _cells(maps, masks, connectivity: int = 8) -> list:
     ms, ks = _map_pairs(maps, masks)
-    s = np.concatenate([m.ravel() for m in ms])
-    y = np.concatenate([k.ravel() for k in ks])
-    return {
-        "auroc": roc_auc(s, y),
-        "ap": average_precision(s, y),
-        "f1_max": best_f1(s, y)[0],
-    }
+    return [clip_cells(m, k, connectivity=connectivity, name=f"maps[{i}]")
+            for i, (m, k) in enumerate(zip(ms, ks, strict=True))]
 
 
-_STRUCTURES = {4: ndimage.generate_binary_structure(2, 1), 8: np.ones((3, 3), dtype=bool)}
+_STRUCTURES = STRUCTURES
 
 
 def _pro_points(maps, masks, n_thresholds, connectivity) -> tuple[np.ndarray, np.ndarray]:
-    ms, ks = _map_pairs(maps, masks)
-
-    scores, pro_w, fpr_w = [], [], []
-    n_regions = 0
-    for m, k in zip(ms, ks, strict=True):
-        lab, n = ndimage.label(k, structure=_STRUCTURES[connectivity])
-        sizes = np.bincount(lab.ravel(), minlength=n + 1).astype(np.float64)
-        w = np.zeros(lab.shape, dtype=np.float64)
-        w[k] = 1.0 / sizes[lab[k]]
-        scores.append(m.ravel())
-        pro_w.append(w.ravel())
-        fpr_w.append((~k).ravel().astype(np.float64))
-        n_regions += n
-    n_neg = int(sum(w.sum() for w in fpr_w))
-    if n_regions == 0:
-        raise ParameterError("masks hold no anomalous cell: AU-PRO needs at least one region")
-    if n_neg == 0:
-        raise ParameterError("masks hold no normal cell: AU-PRO needs negatives to measure FPR")
-    s = np.concatenate(scores)
-    order = np.argsort(-s, kind="mergesort")
-    s = s[order]
-    cum_pro = np.r_[0.0, np.cumsum(np.concatenate(pro_w)[order]) / n_regions]
-    cum_fpr = np.r_[0.0, np.cumsum(np.concatenate(fpr_w)[order]) / n_neg]
-    if n_thresholds is None:
-        counts = np.r_[np.flatnonzero(np.diff(s) != 0) + 1, s.size]
-    else:
-        thr = np.linspace(s[0], s[-1], int(n_thresholds))  # highest first
-        counts = np.searchsorted(-s, -thr, side="right")  # number of cells with score >= thr
-    # the lowest threshold predicts every cell: pin that end to (1, 1) against rounding
-    fpr = np.clip(np.r_[0.0, cum_fpr[counts]], 0.0, 1.0)
-    pro = np.clip(np.r_[0.0, cum_pro[counts]], 0.0, 1.0)
-    fpr[-1] = pro[-1] = 1.0
-    return fpr, pro
+    return pro_points(_cells(maps, masks, connectivity), n_thresholds)
 
 
 def pro_curve(maps, masks, *, connectivity: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -168,12 +140,7 @@ def aupro(
     ):
         raise ParameterError(f"n_thresholds={n_thresholds!r}; expected None or an integer >= 2")
     fpr, pro = _pro_points(maps, masks, n_thresholds, connectivity)
-    stop = int(np.searchsorted(fpr, max_fpr, side="right"))
-    if stop >= fpr.size:  # max_fpr == 1
-        return _trapezoid(fpr, pro) / max_fpr
-    y_at = float(np.interp(max_fpr, fpr[stop - 1 : stop + 1], pro[stop - 1 : stop + 1]))
-    area = _trapezoid(np.r_[fpr[:stop], max_fpr], np.r_[pro[:stop], y_at])
-    return area / max_fpr
+    return area_to(fpr, pro, max_fpr)
 
 
 def aupimo(
@@ -217,73 +184,8 @@ def aupimo(
         to reach the lower bound (fewer than ``1 / lo`` cells in all).
     """
     ms, ks = _map_pairs(maps, masks)
-    lo, hi = (float(v) for v in fpr_bounds)
-    if not (0 < lo < hi <= 1) or not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ParameterError(f"fpr_bounds={fpr_bounds!r}; expected 0 < lo < hi <= 1")
-    if normal is None:
-        is_normal = [not k.any() for k in ks]
-    else:
-        is_normal = [bool(v) for v in normal]
-        if len(is_normal) != len(ms):
-            raise ParameterError(f"{len(is_normal)} normal flags for {len(ms)} maps")
-        bad = [i for i, (n, k) in enumerate(zip(is_normal, ks, strict=True)) if n and k.any()]
-        if bad:
-            raise ParameterError(f"clips {bad} are marked normal but their masks hold cells")
-    n_normal = sum(is_normal)
-    if n_normal == 0:
-        raise ParameterError("no normal clip: AUPIMO measures false positives on normal clips")
-    # the shared FPR as a step function of the threshold: normal cells, highest first, each
-    # weighing 1 / (its clip's cells x number of normal clips)
-    scores = np.concatenate([m.ravel() for m, n in zip(ms, is_normal, strict=True) if n])
-    weights = np.concatenate([np.full(m.size, 1.0 / (m.size * n_normal))
-                              for m, n in zip(ms, is_normal, strict=True) if n])
-    order = np.argsort(-scores, kind="mergesort")
-    neg = scores[order]
-    cum_fpr = np.cumsum(weights[order])
-    first = cum_fpr[0] if neg.size else 1.0
-    if first > lo * (1 + 1e-9):
-        raise ParameterError(
-            f"the normal clips hold too few cells to measure a false-positive rate of {lo:g} "
-            f"(one cell is {first:.3g}); use more normal clips or a higher fpr_bounds[0]")
-
-    def fpr_at(t: np.ndarray) -> np.ndarray:
-        n = np.searchsorted(-neg, -t, side="right")  # normal cells with score >= t
-        return np.where(n > 0, cum_fpr[np.maximum(n - 1, 0)], 0.0)
-
-    per_clip: list[float | None] = []
-    values = []
-    log_lo, log_hi = math.log10(lo), math.log10(hi)
-    for m, k, n in zip(ms, ks, is_normal, strict=True):
-        if n or not k.any():
-            per_clip.append(None)
-            continue
-        pos = np.sort(m[k])[::-1]
-        # every threshold where either curve steps: the normal and this clip's anomalous cells
-        thr = np.unique(np.concatenate([neg, pos]))[::-1]
-        fpr = fpr_at(thr)
-        tpr = np.searchsorted(-pos, -thr, side="right") / pos.size
-        keep = fpr > 0
-        x, y = np.log10(fpr[keep]), tpr[keep]
-        values.append(_clipped_area(x, y, log_lo, log_hi) / (log_hi - log_lo))
-        per_clip.append(values[-1])
-    if not values:
-        raise ParameterError("masks hold no anomalous cell: AUPIMO needs anomalous clips")
-    return {"aupimo": float(np.mean(values)), "per_clip": per_clip,
-            "n_anomalous": len(values), "n_normal": n_normal}
-
-
-def _clipped_area(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
-    """Trapezoid area under the polyline ``(x, y)`` (x ascending) between ``lo`` and ``hi``;
-    the curve is held at its last value beyond its end (the lowest threshold)."""
-    if x[-1] < hi:
-        x, y = np.r_[x, hi], np.r_[y, y[-1]]
-    x0, x1, y0, y1 = x[:-1], x[1:], y[:-1], y[1:]
-    a, b = np.maximum(x0, lo), np.minimum(x1, hi)
-    use = (b > a) & (x1 > x0)
-    x0, x1, y0, y1, a, b = x0[use], x1[use], y0[use], y1[use], a[use], b[use]
-    slope = (y1 - y0) / (x1 - x0)
-    ya, yb = y0 + slope * (a - x0), y0 + slope * (b - x0)
-    return float(np.sum((b - a) * (ya + yb) / 2))
+    is_normal = [not k.any() for k in ks] if normal is None else [bool(v) for v in normal]
+    return aupimo_summary(_cells(ms, ks), is_normal, fpr_bounds)
 
 
 # --------------------------------------------------------------------------- temporal metrics

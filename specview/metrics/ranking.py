@@ -61,15 +61,18 @@ def _pair(scores, labels) -> tuple[np.ndarray, np.ndarray]:
         raise ParameterError(
             f"scores has {s.size} entries but labels has {y.size}; they must match one to one"
         )
-    n_pos = int(y.sum())
-    n_neg = y.size - n_pos
+    check_classes(int(y.sum()), int(y.size - y.sum()))
+    return s, y
+
+
+def check_classes(n_pos: int, n_neg: int) -> None:
+    """A ParameterError unless there are positives and negatives."""
     if n_pos == 0 or n_neg == 0:
         missing = "positive (1)" if n_pos == 0 else "negative (0)"
         raise ParameterError(
             f"labels hold only one class ({n_pos} positives, {n_neg} negatives): no {missing} "
             f"examples; the metric needs both classes"
         )
-    return s, y
 
 
 def _ranked(scores: np.ndarray, labels: np.ndarray):
@@ -143,13 +146,23 @@ def partial_auc(scores, labels, *, max_fpr: float = 0.1) -> float:
     return 0.5 * (1.0 + (part - lo) / (max_fpr - lo))
 
 
+def _ap(tps: np.ndarray, fps: np.ndarray, n_pos: int) -> float:
+    precision = tps / (tps + fps)
+    recall = tps / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _f1(thr: np.ndarray, tps: np.ndarray, fps: np.ndarray, n_pos: int) -> tuple[float, float]:
+    f1 = 2.0 * tps / (tps + fps + n_pos)
+    k = int(np.argmax(f1))
+    return float(f1[k]), float(thr[k])
+
+
 def average_precision(scores, labels) -> float:
     """Step-wise average precision ``sum_k (R_k - R_{k-1}) P_k`` (scikit-learn's definition)."""
     s, y = _pair(scores, labels)
     _, tps, fps, n_pos, _ = _ranked(s, y)
-    precision = tps / (tps + fps)
-    recall = tps / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return _ap(tps, fps, n_pos)
 
 
 def best_f1(scores, labels) -> tuple[float, float]:
@@ -159,9 +172,17 @@ def best_f1(scores, labels) -> tuple[float, float]:
     """
     s, y = _pair(scores, labels)
     thr, tps, fps, n_pos, _ = _ranked(s, y)
-    f1 = 2.0 * tps / (tps + fps + n_pos)
-    k = int(np.argmax(f1))
-    return float(f1[k]), float(thr[k])
+    return _f1(thr, tps, fps, n_pos)
+
+
+def ranked_metrics(thr: np.ndarray, tps: np.ndarray, fps: np.ndarray) -> dict[str, float]:
+    """``auroc``, ``ap`` and ``f1_max`` from cumulative counts at each distinct threshold,
+    highest first (``tps[k]`` / ``fps[k]``: positives / negatives scoring ``>= thr[k]``)."""
+    n_pos = int(tps[-1]) if tps.size else 0
+    n_neg = int(fps[-1]) if fps.size else 0
+    check_classes(n_pos, n_neg)
+    auroc = _trapezoid(np.r_[0.0, fps / n_neg], np.r_[0.0, tps / n_pos])
+    return {"auroc": auroc, "ap": _ap(tps, fps, n_pos), "f1_max": _f1(thr, tps, fps, n_pos)[0]}
 
 
 def clip_metrics(scores, labels, *, max_fpr: float = 0.1) -> dict[str, float]:
