@@ -750,10 +750,11 @@ class Params:
                 f" s clips at least {EDGE_S:g} s from both ends"
             )
         slot = self.stream_seconds * TRAIN_SHARE / self.n_train
-        if slot < self.clip_seconds * (1 + SPEED) + 2 * _PAD_S + 0.01:
+        need = self.clip_seconds * (1 + SPEED) + 2 * _PAD_S + 0.01  # one clip's slot, at least
+        if slot < need:
             raise RealDataError(
                 f"{self.n_train} training clips of {self.clip_seconds:g} s that share no sample "
-                f"need a stream of at least {self.n_train * (self.clip_seconds * (1 + SPEED) + 2 * _PAD_S + 0.01) / TRAIN_SHARE:.0f} s"
+                f"need a stream of at least {self.n_train * need / TRAIN_SHARE:.0f} s"
                 " (--stream-seconds)"
             )
         if self.stream_seconds * (1 - TRAIN_SHARE) < self.clip_seconds * (1 + SPEED) + 1:
