@@ -639,7 +639,7 @@ def train_slots(split: int, n_train: int) -> list[tuple[int, int]]:
     ``k`` is cut at a random offset inside slot ``k``, so no two training clips share a
     stream sample and held-out calibration clips are as new to a model as test clips."""
     edges = [round(k * split / n_train) for k in range(n_train + 1)]
-    return list(zip(edges[:-1], edges[1:]))
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 @dataclass(frozen=True)

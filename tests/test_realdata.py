@@ -297,10 +297,10 @@ License: CC0
 def test_training_clips_share_no_stream_sample(built):
     _, r = built
     cuts = sorted(r.train_cuts, key=lambda c: c.start)
-    assert all(a.stop <= b.start for a, b in zip(cuts, cuts[1:]))
+    assert all(a.stop <= b.start for a, b in zip(cuts, cuts[1:], strict=False))
     slots = rd.train_slots(r.split, PARAMS.n_train)
     assert slots[0][0] == 0 and slots[-1][1] == r.split
-    assert all(lo <= c.start < c.stop <= hi for c, (lo, hi) in zip(r.train_cuts, slots))
+    assert all(lo <= c.start < c.stop <= hi for c, (lo, hi) in zip(r.train_cuts, slots, strict=True))
 
 
 def test_a_stream_too_short_for_disjoint_training_clips_is_refused():
