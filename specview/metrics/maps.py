@@ -94,9 +94,6 @@ def _cells(maps, masks, connectivity: int = 8) -> list:
             for i, (m, k) in enumerate(zip(ms, ks, strict=True))]
 
 
-_STRUCTURES = STRUCTURES
-
-
 def _pro_points(maps, masks, n_thresholds, connectivity) -> tuple[np.ndarray, np.ndarray]:
     return pro_points(_cells(maps, masks, connectivity), n_thresholds)
 
@@ -104,7 +101,7 @@ def _pro_points(maps, masks, n_thresholds, connectivity) -> tuple[np.ndarray, np
 def pro_curve(maps, masks, *, connectivity: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """``(fpr, pro)``: the exact per-region-overlap curve behind :func:`aupro`, from (0, 0) to
     (1, 1), one point per unique score."""
-    if connectivity not in _STRUCTURES:
+    if connectivity not in STRUCTURES:
         raise ParameterError(f"connectivity={connectivity!r}; expected 4 or 8")
     return _pro_points(maps, masks, None, connectivity)
 
@@ -131,7 +128,7 @@ def aupro(
     uses ``n`` evenly spaced thresholds between the lowest and highest score instead.
     """
     max_fpr = _check_max_fpr(max_fpr)
-    if connectivity not in _STRUCTURES:
+    if connectivity not in STRUCTURES:
         raise ParameterError(f"connectivity={connectivity!r}; expected 4 or 8")
     if n_thresholds is not None and (
         isinstance(n_thresholds, bool)

@@ -9,7 +9,8 @@ import numpy as np
 from scipy import ndimage
 
 from specview.errors import ParameterError
-from specview.metrics.maps import _STRUCTURES, aupro, spectrogram_metrics, temporal_metrics
+from specview.metrics.cells import STRUCTURES
+from specview.metrics.maps import aupro, spectrogram_metrics, temporal_metrics
 from specview.metrics.truth import _axis, _edges, boxes_to_mask
 from specview.types import Box, FlaggedRegion
 
@@ -65,7 +66,7 @@ def flagged_regions(
         raise ParameterError(
             f"amap has shape {a.shape}; expected ({f.size}, {t.size}) to match freqs and times"
         )
-    if connectivity not in _STRUCTURES:
+    if connectivity not in STRUCTURES:
         raise ParameterError(f"connectivity={connectivity!r}; expected 4 or 8")
     if not np.isfinite(threshold):
         raise ParameterError(f"threshold={threshold!r} must be finite")
@@ -75,7 +76,7 @@ def flagged_regions(
         t_lo, t_hi = t - 0.5, t + 0.5
     if f.size == 1:
         f_lo, f_hi = f * 0.5, f * 1.5
-    structure = _STRUCTURES[connectivity]
+    structure = STRUCTURES[connectivity]
     lab, n = ndimage.label(a >= threshold, structure=structure)
     out = []
     for k, sl in enumerate(ndimage.find_objects(lab), start=1):
