@@ -29,7 +29,7 @@ from specview.errors import ParameterError
 from specview.metrics.ranking import (
     _labels,
     _scores_1d,
-    _trapezoid,
+    area_up_to,
     check_classes,
     ranked_metrics,
 )
@@ -202,11 +202,7 @@ def roc_points(clips: Sequence[ClipCells]) -> tuple[np.ndarray, np.ndarray]:
 def area_to(x: np.ndarray, y: np.ndarray, max_x: float) -> float:
     """The area under the curve ``(x, y)`` (x ascending from 0) up to ``max_x``, interpolated
     there, divided by ``max_x`` (the trapezoid rule)."""
-    stop = int(np.searchsorted(x, max_x, side="right"))
-    if stop >= x.size:
-        return _trapezoid(x, y) / max_x
-    y_at = float(np.interp(max_x, x[stop - 1:stop + 1], y[stop - 1:stop + 1]))
-    return _trapezoid(np.r_[x[:stop], max_x], np.r_[y[:stop], y_at]) / max_x
+    return area_up_to(x, y, max_x) / max_x
 
 
 def aupro_cells(clips: Sequence[ClipCells], *, max_fpr: float = 0.3,

@@ -106,6 +106,16 @@ def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray]:
     return _roc(scores, labels)
 
 
+def area_up_to(x: np.ndarray, y: np.ndarray, max_x: float) -> float:
+    """The trapezoid area under the curve ``(x, y)`` (x ascending from 0) up to ``max_x``,
+    the curve interpolated there."""
+    stop = int(np.searchsorted(x, max_x, side="right"))
+    if stop >= x.size:
+        return _trapezoid(x, y)
+    y_at = float(np.interp(max_x, x[stop - 1 : stop + 1], y[stop - 1 : stop + 1]))
+    return _trapezoid(np.r_[x[:stop], max_x], np.r_[y[:stop], y_at])
+
+
 def _check_max_fpr(max_fpr, name: str = "max_fpr") -> float:
     try:
         v = float(max_fpr)
@@ -139,9 +149,7 @@ def partial_auc(scores, labels, *, max_fpr: float = 0.1) -> float:
     fpr, tpr = _roc(scores, labels)
     if max_fpr == 1.0:
         return _trapezoid(fpr, tpr)
-    stop = int(np.searchsorted(fpr, max_fpr, side="right"))
-    y_at = float(np.interp(max_fpr, fpr[stop - 1 : stop + 1], tpr[stop - 1 : stop + 1]))
-    part = _trapezoid(np.r_[fpr[:stop], max_fpr], np.r_[tpr[:stop], y_at])
+    part = area_up_to(fpr, tpr, max_fpr)
     lo = 0.5 * max_fpr**2
     return 0.5 * (1.0 + (part - lo) / (max_fpr - lo))
 
