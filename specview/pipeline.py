@@ -41,6 +41,7 @@ from specview.methods import encoder_params
 from specview.metrics import event_regions, flagged_regions
 from specview.modelfile import load_tensors, save_tensors
 from specview.params import from_dict, to_dict, with_overrides
+from specview.savedparams import saved_params
 from specview.spectrogram import compress, expand, mel_power, to_db
 from specview.types import (
     DEFAULT_CHANNEL,
@@ -535,8 +536,7 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
     try:
         enc_params = from_dict(enc_cls.Params, enc_meta.get("params", {}))
         encoder = enc_cls(enc_params, device=device)
-        det_params = from_dict(det_cls.Params,
-                               _legacy_smoothing(dict(meta["method_params"]), encoder))
+        det_params = from_dict(det_cls.Params, saved_params(method, meta["method_params"], encoder))
     except (SpecviewError, TypeError) as exc:
         raise ModelFileError(f"{path}: saved parameters do not fit this specview ({exc})") from None
     current = encoder.config()
@@ -574,21 +574,6 @@ def load_model(path: str | Path, *, device: str | None = "cpu",
             "recordings of a lower sample rate than its training clips are not refused (refit "
             "the model to have them checked)", SpecviewWarning, stacklevel=2)
     return Model(encoder, detector, info, calibration)
-
-
-def _legacy_smoothing(params: dict, encoder: Encoder) -> dict:
-    """Model files from before the maps were smoothed in physical units saved ``sigma`` in
-    spectrogram cells: the same Gaussian as ``smooth_s`` (s) and ``smooth_mel`` (mel)."""
-    if "sigma" not in params:
-        return params
-    from specview.detectors.components import smoothing_cells
-
-    sigma = float(params.pop("sigma"))
-    fe = encoder.front_end
-    per_row, per_frame = smoothing_cells([0.0, fe.seconds_per_frame], fe.mel_centres(), 1.0, 1.0)
-    params.setdefault("smooth_s", sigma / per_frame if per_frame else 0.0)
-    params.setdefault("smooth_mel", sigma / per_row if per_row else 0.0)
-    return params
 
 
 def _difference(saved: Any, now: Any) -> str:

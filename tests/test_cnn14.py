@@ -159,6 +159,10 @@ def test_grid_strides_and_shapes(loaded):
     feats = enc.features(np.full((64, 200), -50.0, dtype=np.float32))  # padded to 208 frames
     assert [tuple(f.shape) for f in feats] == [(128, 16, 52), (256, 8, 26), (512, 4, 13)]
     assert all(torch.isfinite(f).all() for f in feats)
+    # bn0 normalises each of the 64 bands: no mirrored bands around them
+    assert enc.freq_context_rows == 0
+    with pytest.raises(ParameterError, match="takes none: its network takes exactly its 64 bands"):
+        enc.features(np.full((80, 200), -50.0, dtype=np.float32), freq_context=8)
 
 
 def test_chunked_features_equal_whole(loaded, monkeypatch):

@@ -206,3 +206,46 @@ def test_fitted_models_score_through_their_row_profile_and_older_files_load_unch
     raw = score_spectrogram(old.detector, old.encoder, spec)
     np.testing.assert_array_equal(res.map, raw.map)
     assert res.clip_score == raw.clip_score
+
+
+def test_patchcore_files_saved_before_mirrored_bands_score_without_them(clips, encoder, tmp_path):
+    from specview.detectors.patchcore import PatchCoreParams
+
+    plain = fit(clips[16000], model=Model(encoder, PatchCore(PatchCoreParams(freq_context=False))))
+    plain.save(tmp_path / "plain.safetensors")
+    tensors, meta = load_tensors(tmp_path / "plain.safetensors")
+    del meta["method_params"]["freq_context"]  # as written before the parameter existed
+    save_tensors(tmp_path / "old.safetensors", tensors, meta)
+    old = load_model(tmp_path / "old.safetensors")
+    assert old.detector.params.freq_context is False
+    clip = clips[16000][0]
+    np.testing.assert_array_equal(old.score_file(clip).result.map,
+                                  plain.score_file(clip).result.map)
+    # a new fit mirrors the bands, and its file says so
+    fitted = fit(clips[16000], model=Model(encoder, PatchCore()))
+    fitted.save(tmp_path / "new.safetensors")
+    assert load_model(tmp_path / "new.safetensors").detector.params.freq_context is True
+    assert not np.array_equal(fitted.score_file(clip).result.map,
+                              plain.score_file(clip).result.map)
+
+
+def test_encoder_features_take_mirrored_bands_of_one_coarse_cell(encoder):
+    from specview.detectors.components import context_features
+    from specview.errors import ParameterError
+
+    rows = encoder.freq_context_rows
+    assert rows == max(g.freq_stride for g in encoder.layer_grids())
+    n = encoder.front_end.n_mels
+    x = np.random.default_rng(0).random((n, 64), dtype=np.float32)
+    wide = encoder.features(np.pad(x, ((rows, rows), (0, 0)), mode="reflect"), freq_context=rows)
+    assert [t.shape[1] for t in wide] == [(n + 2 * rows) // g.freq_stride
+                                          for g in encoder.layer_grids()]
+    with pytest.raises(ParameterError, match=rf"expects a \({n + 2 * rows}, n_time\)"):
+        encoder.features(x, freq_context=rows)
+    with pytest.raises(ParameterError, match=f"takes 0 or {rows}"):
+        encoder.features(x, freq_context=rows + 1)
+    # context_features drops the mirrored bands again: the grid is the plain one's
+    plain = context_features(encoder, x, 0)
+    mirrored = context_features(encoder, x, 0, freq_context=True)
+    assert mirrored.shape == plain.shape
+    assert not torch.equal(mirrored, plain)

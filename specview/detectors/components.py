@@ -401,23 +401,32 @@ def context_frames(encoder, seconds: float) -> int:
 
 
 def context_features(
-    encoder, values: np.ndarray, context: int, *, neighbourhood: int = 1
+    encoder, values: np.ndarray, context: int, *, neighbourhood: int = 1,
+    freq_context: bool = False,
 ) -> torch.Tensor:
     """Patch features of ``values`` ``(n_freq, n_time)`` computed with ``context`` frames
     mirrored at both ends, which are dropped again: cells near the clip's ends then see
     mirrored sound instead of the network's zero padding (whose edge artefacts a model
-    shared along time cannot learn).
+    shared along time cannot learn). With ``freq_context`` the same is done in frequency:
+    :attr:`Encoder.freq_context_rows` bands are mirrored below the lowest and above the highest
+    band (none for an encoder that fixes its number of bands).
 
     Returns
     -------
     torch.Tensor, (sum C_l, F_0, T_0) on the first layer's grid of the padded clip
     """
+    rows = encoder.freq_context_rows if freq_context else 0
+    if context > 0 or rows > 0:
+        values = np.pad(values, ((rows, rows), (context, context)), mode="reflect")
+    feat = local_patch_features(encoder.features(values, freq_context=rows),
+                                neighbourhood=neighbourhood)
+    first = encoder.layer_grids()[0]
     if context > 0:
-        values = np.pad(values, ((0, 0), (context, context)), mode="reflect")
-    feat = local_patch_features(encoder.features(values), neighbourhood=neighbourhood)
-    if context > 0:
-        cut = context // encoder.layer_grids()[0].time_stride
+        cut = context // first.time_stride
         feat = feat[:, :, cut:-cut]
+    if rows > 0:
+        cut = rows // first.freq_stride
+        feat = feat[:, cut:-cut, :]
     return feat
 
 

@@ -2,7 +2,9 @@
 on spectrogram feature maps.
 
 Fit: locally aware patch features of every training clip (3x3 neighbourhood average, layers
-concatenated on the first layer's grid) form a memory bank, reduced by greedy k-center coreset
+concatenated on the first layer's grid; the clip's ends and its lowest and highest bands are
+computed with mirrored context, so the encoder's zero padding does not make the grid's border
+look unlike its interior) form a memory bank, reduced by greedy k-center coreset
 selection on a random projection. Score: each test patch's distance to its nearest bank patch;
 the clip score is the largest patch score re-weighted by how isolated its nearest bank patch is
 (eq. 7 of the paper); the patch grid is resized bilinearly to the spectrogram and smoothed.
@@ -60,6 +62,13 @@ class PatchCoreParams:
                           "dropped after, so edge cells see sound, not the network's zero "
                           "padding (s, 0 = none)"},
     )
+    freq_context: bool = field(
+        default=True,
+        metadata={"help": "mirror one coarsest feature cell of mel bands below the lowest and "
+                          "above the highest band before the encoder and drop it after, so the "
+                          "edge bands see sound, not the network's zero padding (not with "
+                          "CNN14, whose network takes exactly its 64 bands)"},
+    )
     max_patches: int = field(
         default=200_000,
         metadata={"help": "training patches kept before coreset (uniform reservoir sample)"},
@@ -102,7 +111,8 @@ class PatchCore(Detector):
         context = context_frames(encoder, self.params.context_seconds)
         if context >= values.shape[1]:  # reflection needs more frames than it mirrors
             context = (values.shape[1] - 1) // encoder.time_multiple * encoder.time_multiple
-        feat = context_features(encoder, values, context, neighbourhood=self.params.neighbourhood)
+        feat = context_features(encoder, values, context, neighbourhood=self.params.neighbourhood,
+                                freq_context=self.params.freq_context)
         return flatten_patches(feat), (feat.shape[1], feat.shape[2])
 
     def fit(

@@ -177,12 +177,31 @@ class Encoder:
         finally:
             self._cache = saved
 
+    @property
+    def freq_context_rows(self) -> int:
+        """Mel bands that may be mirrored below the lowest and above the highest band
+        (:func:`specview.detectors.components.context_features`): one cell of the coarsest
+        selected layer, so every layer's cells stay aligned with the bands. 0 for an encoder
+        whose network fixes the number of bands (CNN14 normalises each band on its own)."""
+        return max(g.freq_stride for g in self.layer_grids())
+
     @torch.no_grad()
-    def features(self, spec: Spectrogram | np.ndarray) -> list[torch.Tensor]:
+    def features(self, spec: Spectrogram | np.ndarray, *, freq_context: int = 0
+                 ) -> list[torch.Tensor]:
+        """The selected layers of ``spec`` ``(n_mels + 2 * freq_context, n_time)``:
+        ``freq_context`` rows of mirrored bands at each end (0 or :attr:`freq_context_rows`),
+        kept in the result for the caller to drop."""
         values = spec.values if isinstance(spec, Spectrogram) else spec
-        if values.ndim != 2 or values.shape[0] != self.front_end.n_mels:
+        if freq_context not in (0, self.freq_context_rows):
+            takes = (f"0 or {self.freq_context_rows}" if self.freq_context_rows else
+                     f"none: its network takes exactly its {self.front_end.n_mels} bands")
             raise ParameterError(
-                f"{self.name} expects a ({self.front_end.n_mels}, n_time) spectrogram, got {values.shape}"
+                f"{self.name}: frequency context of {freq_context} bands; this encoder takes "
+                f"{takes}")
+        rows = self.front_end.n_mels + 2 * freq_context
+        if values.ndim != 2 or values.shape[0] != rows:
+            raise ParameterError(
+                f"{self.name} expects a ({rows}, n_time) spectrogram, got {values.shape}"
             )
         if self._cache is None:
             return self._features(values)

@@ -262,5 +262,9 @@ class Cnn14Encoder(Encoder):
     def layer_grids(self) -> list[LayerGrid]:
         return [LayerGrid(b, CHANNELS[b], STRIDES[b], STRIDES[b]) for b in self.params.layers]
 
+    @property
+    def freq_context_rows(self) -> int:
+        return 0  # bn0 normalises each of the 64 bands: the network takes exactly 64
+
     def _forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.net(x)
