@@ -67,5 +67,6 @@ def main() -> None:
                   f"{1000 * best[variant] / len(test):6.1f} ms CPU per 5-s clip (one thread)",
                   flush=True)
 
+
 if __name__ == "__main__":
     main()

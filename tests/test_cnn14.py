@@ -162,7 +162,7 @@ def test_grid_strides_and_shapes(loaded):
     # bn0 normalises each of the 64 bands: no mirrored bands around them
     assert enc.freq_context_rows == 0
     with pytest.raises(ParameterError, match="takes none: its network takes exactly its 64 bands"):
-        enc.features(np.full((80, 200), -50.0, dtype=np.float32), freq_context=8)
+        enc.features(np.full((80, 200), -50.0, dtype=np.float32), mirrored_rows=8)
 
 
 def test_chunked_features_equal_whole(loaded, monkeypatch):

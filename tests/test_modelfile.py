@@ -237,13 +237,13 @@ def test_encoder_features_take_mirrored_bands_of_one_coarse_cell(encoder):
     assert rows == max(g.freq_stride for g in encoder.layer_grids())
     n = encoder.front_end.n_mels
     x = np.random.default_rng(0).random((n, 64), dtype=np.float32)
-    wide = encoder.features(np.pad(x, ((rows, rows), (0, 0)), mode="reflect"), freq_context=rows)
+    wide = encoder.features(np.pad(x, ((rows, rows), (0, 0)), mode="reflect"), mirrored_rows=rows)
     assert [t.shape[1] for t in wide] == [(n + 2 * rows) // g.freq_stride
                                           for g in encoder.layer_grids()]
     with pytest.raises(ParameterError, match=rf"expects a \({n + 2 * rows}, n_time\)"):
-        encoder.features(x, freq_context=rows)
+        encoder.features(x, mirrored_rows=rows)
     with pytest.raises(ParameterError, match=f"takes 0 or {rows}"):
-        encoder.features(x, freq_context=rows + 1)
+        encoder.features(x, mirrored_rows=rows + 1)
     # context_features drops the mirrored bands again: the grid is the plain one's
     plain = context_features(encoder, x, 0)
     mirrored = context_features(encoder, x, 0, freq_context=True)

@@ -418,7 +418,7 @@ def context_features(
     rows = encoder.freq_context_rows if freq_context else 0
     if context > 0 or rows > 0:
         values = np.pad(values, ((rows, rows), (context, context)), mode="reflect")
-    feat = local_patch_features(encoder.features(values, freq_context=rows),
+    feat = local_patch_features(encoder.features(values, mirrored_rows=rows),
                                 neighbourhood=neighbourhood)
     first = encoder.layer_grids()[0]
     if context > 0:

@@ -186,19 +186,19 @@ class Encoder:
         return max(g.freq_stride for g in self.layer_grids())
 
     @torch.no_grad()
-    def features(self, spec: Spectrogram | np.ndarray, *, freq_context: int = 0
+    def features(self, spec: Spectrogram | np.ndarray, *, mirrored_rows: int = 0
                  ) -> list[torch.Tensor]:
-        """The selected layers of ``spec`` ``(n_mels + 2 * freq_context, n_time)``:
-        ``freq_context`` rows of mirrored bands at each end (0 or :attr:`freq_context_rows`),
-        kept in the result for the caller to drop."""
+        """The selected layers of ``spec`` ``(n_mels + 2 * mirrored_rows, n_time)``:
+        ``mirrored_rows`` bands of mirrored context at each end (0 or
+        :attr:`freq_context_rows`), kept in the result for the caller to drop."""
         values = spec.values if isinstance(spec, Spectrogram) else spec
-        if freq_context not in (0, self.freq_context_rows):
+        if mirrored_rows not in (0, self.freq_context_rows):
             takes = (f"0 or {self.freq_context_rows}" if self.freq_context_rows else
                      f"none: its network takes exactly its {self.front_end.n_mels} bands")
             raise ParameterError(
-                f"{self.name}: frequency context of {freq_context} bands; this encoder takes "
+                f"{self.name}: frequency context of {mirrored_rows} bands; this encoder takes "
                 f"{takes}")
-        rows = self.front_end.n_mels + 2 * freq_context
+        rows = self.front_end.n_mels + 2 * mirrored_rows
         if values.ndim != 2 or values.shape[0] != rows:
             raise ParameterError(
                 f"{self.name} expects a ({rows}, n_time) spectrogram, got {values.shape}"
