@@ -61,7 +61,7 @@ WINDOW_SECONDS = 60.0
 EDGE_SECONDS = 0.5
 #: Gain of the energy focus of new models' maps (see :meth:`RowProfile.focus
 #: <specview.calibration.RowProfile.focus>`).
-FOCUS_GAIN = 0.25
+FOCUS_GAIN = 1.0
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def test_row_mode_distance_equals_a_direct_numpy_computation(enc):
 
 def test_cell_mode_distance_equals_a_direct_numpy_computation(enc):
     train = [machine(i, 64, enc) for i in range(12)]
-    det = PaDiM(PaDiMParams(n_features=4, epsilon=0.05))
+    det = PaDiM(PaDiMParams(mode="cell", n_features=4, epsilon=0.05))
     det.fit(enc, train)
     assert det.window_frames == 64
     index = det.index.numpy()
@@ -122,7 +122,7 @@ def test_row_mode_fits_and_scores_clips_of_any_length(enc):
 
 
 def test_cell_mode_stitches_a_long_recording_from_training_windows(enc):
-    det = PaDiM()
+    det = PaDiM(PaDiMParams(mode="cell"))
     det.fit(enc, [machine(i, 61, enc) for i in range(6)])  # 61 frames -> windows of 64
     assert det.window_frames == 64
     pieces = [pad_frames(machine(20 + k, 61, enc).values, 64) for k in range(3)]
@@ -143,7 +143,7 @@ def test_cell_mode_stitches_a_long_recording_from_training_windows(enc):
 def test_short_clips_are_padded_or_scored_against_the_window_prefix(enc):
     train = [machine(i, 64, enc) for i in range(6)]
     short = machine(40, 21, enc)  # 21 frames -> encoder pads to 24 = 12 cells of 32
-    pad = PaDiM()
+    pad = PaDiM(PaDiMParams(mode="cell"))
     pad.fit(enc, train)
     res = pad.score(enc, short)
     assert res.map.shape == (32, 21) and np.isfinite(res.map).all()
@@ -151,7 +151,7 @@ def test_short_clips_are_padded_or_scored_against_the_window_prefix(enc):
     np.testing.assert_array_equal(res.extras["patch_grid"],
                                   pad.score(enc, padded).extras["patch_grid"])
 
-    prefix = PaDiM(PaDiMParams(short_clips="prefix"))
+    prefix = PaDiM(PaDiMParams(mode="cell", short_clips="prefix"))
     prefix.load_state_tensors(pad.state_tensors())
     res = prefix.score(enc, short)
     assert res.map.shape == (32, 21)

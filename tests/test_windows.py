@@ -233,7 +233,7 @@ def test_stfpm_student_chunks_as_before(chunked, long, train):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("cls, over", [(PaDiM, {}), (CFA, {"epochs": 1})], ids=["padim", "cfa"])
+@pytest.mark.parametrize("cls, over", [(PaDiM, {"mode": "cell"}), (CFA, {"epochs": 1})], ids=["padim", "cfa"])
 def test_fixed_windows_stitch_as_before(cls, over, enc, long, train):
     det = cls(cls.Params(**over))
     det.fit(enc, train)
