@@ -17,7 +17,8 @@ Besides wall time, each run's CPU time of all processes together (this one, the 
 it, the nannies and the workers: ``psutil``) per clip is printed: on a shared machine it moves
 less than the wall time, and it includes the cluster's own background work (heartbeats,
 monitors: roughly in proportion to the run's wall time). ``--before`` adds a third cluster of 2 workers as they were before
-the per-core fixes (Dask's worker profiler on, one clip per shard).
+the per-core fixes (Dask's worker profiler on, one clip per shard); ``--pin`` times the two
+plain processes side by side once more, each pinned to a core of its own.
 """
 
 from __future__ import annotations
@@ -74,8 +75,12 @@ def _patched(obj, name: str, value):
             setattr(obj, name, old)
 
 
-def _half(model_path: str, clips: list[str], out: str, ready, go, done) -> None:
-    """One of two plain processes side by side (the machine's own ceiling for 2 cores)."""
+def _half(model_path: str, clips: list[str], out: str, ready, go, done,
+          core: int | None = None) -> None:
+    """One of two plain processes side by side (the machine's own ceiling for 2 cores),
+    pinned to CPU ``core`` when given."""
+    if core is not None:
+        os.sched_setaffinity(0, {core})
     import torch
 
     from specview import pipeline
@@ -90,15 +95,17 @@ def _half(model_path: str, clips: list[str], out: str, ready, go, done) -> None:
     done.put(time.perf_counter())
 
 
-def _side_by_side(model_path: Path, clips: list[Path], out: Path) -> float:
-    """Wall time of two plain single processes each scoring half of ``clips`` at once."""
+def _side_by_side(model_path: Path, clips: list[Path], out: Path, pin: bool = False) -> float:
+    """Wall time of two plain single processes each scoring half of ``clips`` at once (each
+    pinned to a core of its own with ``pin``)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     ready, go, done = ctx.Barrier(3), ctx.Barrier(3), ctx.Queue()
     halves = [[str(c) for c in clips[i::2]] for i in range(2)]
+    cores = sorted(os.sched_getaffinity(0))[:2] if pin else [None, None]
     procs = [ctx.Process(target=_half, args=(str(model_path), h, str(out / f"h{i}"), ready, go,
-                                             done)) for i, h in enumerate(halves)]
+                                             done, cores[i])) for i, h in enumerate(halves)]
     for p in procs:
         p.start()
     ready.wait()
@@ -123,6 +130,8 @@ def main() -> None:
     ap.add_argument("--encoder", default=None)
     ap.add_argument("--long-seconds", type=float, default=600.0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--pin", action="store_true",
+                    help="also the two plain processes pinned to one core each")
     ap.add_argument("--before", action="store_true",
                     help="also 2 workers with the profiler on and one clip per shard")
     args = ap.parse_args()
@@ -179,6 +188,12 @@ def main() -> None:
     print(f"  2 plain processes side by side (no Dask), best of {args.repeats}: {pair:6.2f} s "
           f"{audio / pair:6.1f}x real time; per-core / plain single process: "
           f"{best['single'] / (2 * pair):.2f} (this machine's own ceiling)")
+    if args.pin:
+        pinned = min(_side_by_side(tmp / "m.safetensors", clips, tmp / "pin", pin=True)
+                     for _ in range(args.repeats))
+        print(f"  2 plain processes side by side, each pinned to one core, best of "
+              f"{args.repeats}: {pinned:6.2f} s; per-core / plain single process: "
+              f"{best['single'] / (2 * pinned):.2f}")
     for what in runs:
         print(f"median CPU of all processes per clip, {_name(what)}: "
               f"{1000 * sorted(cpu[what])[len(cpu[what]) // 2]:.0f} ms")
