@@ -276,6 +276,9 @@ class Calibration:
     #: Per-row standardisation applied to the detector's maps before everything above (None
     #: for model files from before it, whose maps are used raw).
     rows: RowProfile | None = None
+    #: Share of a flagged region's peak height its cells must reach (``relative`` of
+    #: :func:`~specview.metrics.regions.flagged_regions`); model files from before it: 0.5.
+    region_level: float = 0.5
 
     def quantile(self, q: float) -> float:
         """Normal-cell value at quantile ``q`` (interpolated between stored levels)."""
@@ -368,6 +371,7 @@ class Calibration:
             "held_out": self.held_out,
             "flag_rate": self.flag_rate,
             "extras": dict(self.extras),
+            "region_level": self.region_level,
             **({"rows": self.rows.to_dict()} if self.rows is not None else {}),
         }
 
@@ -383,11 +387,15 @@ class Calibration:
             rate = float(d.get("flag_rate", DEFAULT_FLAG_RATE))
             if not 0.0 < rate < 1.0:
                 raise ValueError(f"flag_rate {rate} out of range")
+            level = float(d.get("region_level", 0.5))
+            if not 0.0 <= level < 1.0:
+                raise ValueError(f"region_level {level} out of range (0 <= level < 1)")
             return cls(levels, values, tuple(float(x) for x in d.get("clip_scores", [])),
                        tuple(float(x) for x in d.get("clip_max", [])),
                        int(d["n_clips"]), bool(d["held_out"]), rate,
                        dict(d.get("extras", {})),
-                       RowProfile.from_dict(d["rows"]) if d.get("rows") is not None else None)
+                       RowProfile.from_dict(d["rows"]) if d.get("rows") is not None else None,
+                       level)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"calibration block is damaged ({exc})") from None
 

@@ -372,6 +372,7 @@ class _LongFile:
                  groups: list[list]) -> None:
         from specview.longscore import StreamEvents, StreamFocus
         from specview.longstore import StoreWriter
+        from specview.metrics import RELATIVE_LEVEL
 
         fe, enc = model.encoder.front_end, model.encoder
         cal = model.calibration
@@ -395,7 +396,8 @@ class _LongFile:
                                       "method": model.method, "encoder": enc.name,
                                       "threshold": self.threshold, "median": self.median,
                                       "per_hour": per_hour})
-        self.events = StreamEvents(self.threshold, self.median, self.mel_freqs, self.spf, normal)
+        self.events = StreamEvents(self.threshold, self.median, self.mel_freqs, self.spf, normal,
+                                   relative=cal.region_level if cal is not None else RELATIVE_LEVEL)
         self.path, self.store, self.duration, self.n_time = path, store, duration, n_time
         self.n_windows = len(spans)
         self.windows_done = 0

@@ -272,6 +272,7 @@ class LiveScorer:
         self.per_hour = float(per_hour if per_hour is not None
                               else cal.flags_per_hour(model.block_seconds))
         self.median = float(cal.median)
+        self.region_level = float(cal.region_level)
         self.normal_power = (np.asarray(self.rows.power_ceiling)
                              if self.rows is not None and self.rows.power_ceiling else None)
         self._resamplers = [Resampler(a, b) for a, b in _stages(self.sr, fe, model.band_sr)]

@@ -14,7 +14,7 @@ import numpy as np
 from specview.errors import ParameterError
 from specview.live import Window
 from specview.longstore import calibrated
-from specview.metrics import event_regions, flagged_regions
+from specview.metrics import RELATIVE_LEVEL, event_regions, flagged_regions
 from specview.types import Box
 
 # -- events ---------------------------------------------------------------------------------------
@@ -80,7 +80,8 @@ class EventTracker:
                  min_seconds: float = 0.0, min_cells: int = 2,
                  max_seconds: float = MAX_EVENT_SECONDS,
                  max_per_hour: float = MAX_EVENTS_PER_HOUR,
-                 first_id: int = 1, opened: Iterable[float] = ()) -> None:
+                 first_id: int = 1, opened: Iterable[float] = (),
+                 relative: float = RELATIVE_LEVEL) -> None:
         if not (0 < release <= 1):
             raise ParameterError(f"release must be above 0 and at most 1 (the threshold), got "
                                  f"{release!r}")
@@ -91,6 +92,7 @@ class EventTracker:
         self.threshold, self.median = float(threshold), float(median)
         self.freqs, self.spf, self.t0 = freqs, float(seconds_per_frame), float(t0)
         self.normal_power, self.min_cells = normal_power, int(min_cells)
+        self.relative = float(relative)
         span = self.threshold - self.median if self.threshold > self.median else 1.0
         self.release_level = self.median + float(release) * span
         self.hold_frames = max(1, int(math.ceil(hold / self.spf)))
@@ -195,7 +197,8 @@ class EventTracker:
     def _regions(self, a: int, b: int):
         i, j = a - self.first, b - self.first
         return flagged_regions(self.map[:, i:j], self._times(a, b), self.freqs, self.threshold,
-                               min_cells=self.min_cells, base=self.median)
+                               min_cells=self.min_cells, base=self.median,
+                               relative=self.relative)
 
     def _measure(self, ev: LiveEvent, a: int, b: int) -> LiveEvent:
         """``ev`` with its box, peak and cells from the columns ``a:b``."""

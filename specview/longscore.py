@@ -34,7 +34,7 @@ from specview.checks import check_result
 from specview.detectors.components import frame_scores
 from specview.errors import AudioError
 from specview.longstore import LongEvent, StoreWriter, calibrated
-from specview.metrics import event_regions, flagged_regions
+from specview.metrics import RELATIVE_LEVEL, event_regions, flagged_regions
 from specview.metrics.regions import MERGE_GAP_S
 from specview.pipeline import WINDOW_SECONDS, Model, window_plan
 from specview.spectrogram import compress, expand
@@ -118,8 +118,9 @@ class StreamEvents:
 
     def __init__(self, threshold: float, median: float, freqs: np.ndarray,
                  seconds_per_frame: float, normal_power: np.ndarray | None,
-                 min_cells: int = 2) -> None:
+                 min_cells: int = 2, relative: float = RELATIVE_LEVEL) -> None:
         self.threshold, self.median = float(threshold), float(median)
+        self.relative = float(relative)
         self.freqs, self.spf = freqs, float(seconds_per_frame)
         self.normal_power, self.min_cells = normal_power, min_cells
         self.quiet = int(MERGE_GAP_S / self.spf) + 2  # frames of a stretch that ends an event
@@ -154,7 +155,8 @@ class StreamEvents:
     def _regions(self, amap: np.ndarray, exc: np.ndarray | None) -> None:
         times = np.arange(self.first, self.first + amap.shape[1]) * self.spf
         regions = flagged_regions(amap, times, self.freqs, self.threshold,
-                                  min_cells=self.min_cells, base=self.median)
+                                  min_cells=self.min_cells, base=self.median,
+                                  relative=self.relative)
         for r in event_regions(regions, exc, times, self.freqs, normal_power=self.normal_power):
             self.events.append((r.box, r.score, r.n_cells))
 
@@ -228,7 +230,8 @@ def score_long(
     normal = np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling else None
     st = path.stat()
     key = _key(model, path, n_time, len(spans), window_seconds, threshold, median, channel)
-    events = StreamEvents(threshold, median, mel_freqs, spf, normal)
+    events = StreamEvents(threshold, median, mel_freqs, spf, normal,
+                          relative=cal.region_level if cal is not None else RELATIVE_LEVEL)
     best_peak, raw_clip = -np.inf, -np.inf
     clip, peak_at = -np.inf, (0, 0)
     saved = longresume.load(store, key) if resume else None

@@ -38,7 +38,7 @@ from specview.errors import (
     SpecviewWarning,
 )
 from specview.methods import encoder_params
-from specview.metrics import event_regions, flagged_regions
+from specview.metrics import RELATIVE_LEVEL, event_regions, flagged_regions
 from specview.modelfile import load_tensors, save_tensors
 from specview.params import from_dict, to_dict, with_overrides
 from specview.savedparams import saved_params
@@ -62,6 +62,15 @@ EDGE_SECONDS = 0.5
 #: Gain of the energy focus of new models' maps (see :meth:`RowProfile.focus
 #: <specview.calibration.RowProfile.focus>`).
 FOCUS_GAIN = 1.0
+#: Share of a flagged region's peak height its cells must reach, by method (others: 0.5, see
+#: :func:`~specview.metrics.regions.flagged_regions`, which cuts off the skirt a network's
+#: receptive field spreads around an event). STFPM's map is a product of three layers'
+#: discrepancies, sharp-peaked, and half its height cut its regions into pieces of 0.1-0.6 s
+#: inside 2-s events (real benchmark mean box F1 0.364 at 0.5, 0.488 at 0.3, 0.577 at 0, but
+#: 0.138 at 0 on the demo valve, 0.690 at 0.5 and 0.759 at 0.3); the z-score's map has no
+#: receptive field to spread (0.256 at 0.5, 0.328 at 0; demo valve 0.800 at either):
+#: ``bench/bench_regions.py``.
+REGION_LEVELS = {"stfpm": 0.3, "zscore": 0.0}
 
 
 @dataclass(frozen=True)
@@ -230,7 +239,7 @@ class Model:
                else self.calibration.with_flag_rate(flag_rate))
         amap = result.extras.get("region_map", result.map)
         regions = flagged_regions(amap, result.times, result.freqs, cal.threshold,
-                                  min_cells=min_cells, base=cal.median)
+                                  min_cells=min_cells, base=cal.median, relative=cal.region_level)
         rows = cal.rows
         return event_regions(regions, result.extras.get("excess_power"), result.times,
                              result.freqs,
@@ -418,7 +427,8 @@ def fit(
     per_block = int(round(BLOCK_SECONDS / model.encoder.front_end.seconds_per_frame))
     blocks = block_maxima(maps, frames_per_block=per_block,
                           edge_frames=context_frames(model.encoder, EDGE_SECONDS))
-    model.calibration = dataclasses.replace(cal, rows=rows, extras={
+    model.calibration = dataclasses.replace(cal, rows=rows, region_level=REGION_LEVELS.get(
+        model.detector.name, RELATIVE_LEVEL), extras={
         **cal.extras, "clip_seconds": float(np.mean(seconds)), "block_max": blocks[:4000],
         "block_seconds": per_block * model.encoder.front_end.seconds_per_frame})
     model.info = {

@@ -90,3 +90,30 @@ def test_expand_inverts_compress(compression):
     p = np.array([[1e-6, 1e-3, 0.5, 20.0]], dtype=np.float32)
     s = Spectrogram(p, np.arange(4.0), np.array([100.0]), "power", 4.0)
     assert np.allclose(expand(compress(s, fe).values, fe), p, rtol=1e-4)
+
+
+def test_model_flagged_cuts_regions_at_the_calibration_region_level():
+    """A plateau 1.5x the threshold over 1-3 s with a spike of 10 at 2 s: half the peak's
+    height keeps the spike alone, level 0 the whole plateau."""
+    import dataclasses
+    import types
+
+    from specview.calibration import Calibration
+    from specview.pipeline import Model
+    from specview.types import AnomalyResult
+
+    times = np.arange(0.0, 4.0, 0.05)
+    freqs = np.geomspace(100.0, 10000.0, 32)
+    amap = np.zeros((32, times.size), np.float32)
+    amap[10:20, (times >= 1.0) & (times <= 3.0)] = 1.5
+    amap[14:16, np.abs(times - 2.0) < 0.06] = 10.0
+    res = AnomalyResult(amap, times, freqs, 10.0, amap.max(axis=0))
+    cal = Calibration((0.5, 1.0), (0.0, 1.0), (), (1.0,), 1, True)
+    boxes = {}
+    for level in (0.5, 0.0):
+        m = types.SimpleNamespace(calibration=dataclasses.replace(cal, region_level=level))
+        (r,) = Model.flagged(m, res)
+        boxes[level] = r.box
+    assert boxes[0.5].t0 == pytest.approx(1.925) and boxes[0.5].t1 == pytest.approx(2.075)
+    assert boxes[0.0].t0 == pytest.approx(0.975) and boxes[0.0].t1 == pytest.approx(3.025)
+    assert boxes[0.0].f1 - boxes[0.0].f0 > 3 * (boxes[0.5].f1 - boxes[0.5].f0)

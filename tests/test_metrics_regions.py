@@ -164,3 +164,14 @@ def test_box_truth_metrics_for_a_perfect_and_an_empty_clip():
     # no truth at all: ranking metrics are undefined, not an error
     none = M.box_truth_metrics([(m, TIMES, FREQS, [], [])])
     assert none["spectrogram_auroc"] is None and none["box_recall"] is None
+
+
+def test_a_region_at_the_first_frame_and_lowest_band_starts_at_zero():
+    # cell edges lie half a cell outside the first centres; a box never starts before 0 s / 0 Hz
+    times = np.arange(20) * 0.1  # first centre at 0 s
+    freqs = np.linspace(50.0, 5000.0, 16)
+    amap = np.zeros((16, 20))
+    amap[0:3, 0:4] = 2.0
+    (r,) = M.flagged_regions(amap, times, freqs, 1.0)
+    assert r.box.t0 == 0.0 and r.box.t1 == pytest.approx(0.35)
+    assert r.box.f0 == 0.0

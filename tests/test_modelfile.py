@@ -229,6 +229,26 @@ def test_patchcore_files_saved_before_mirrored_bands_score_without_them(clips, e
                               plain.score_file(clip).result.map)
 
 
+def test_region_level_is_chosen_per_method_kept_in_the_file_and_old_files_keep_half(
+        clips, encoder, tmp_path):
+    from specview.detectors.stfpm import STFPM, STFPMParams
+
+    stfpm = fit(clips[16000], model=Model(encoder, STFPM(STFPMParams(epochs=1, batch_size=4))))
+    assert stfpm.calibration.region_level == 0.3
+    stfpm.save(tmp_path / "stfpm.safetensors")
+    assert load_model(tmp_path / "stfpm.safetensors").calibration.region_level == 0.3
+    patchcore = fit(clips[16000], model=Model(encoder, PatchCore()))
+    assert patchcore.calibration.region_level == 0.5
+    tensors, meta = load_tensors(tmp_path / "stfpm.safetensors")
+    del meta["calibration"]["region_level"]  # as written before it
+    save_tensors(tmp_path / "old.safetensors", tensors, meta)
+    assert load_model(tmp_path / "old.safetensors").calibration.region_level == 0.5
+    meta["calibration"]["region_level"] = 1.0
+    save_tensors(tmp_path / "bad.safetensors", tensors, meta)
+    with pytest.raises(ModelFileError, match="region_level 1.0 out of range"):
+        load_model(tmp_path / "bad.safetensors")
+
+
 def test_encoder_features_take_mirrored_bands_of_one_coarse_cell(encoder):
     from specview.detectors.components import context_features
     from specview.errors import ParameterError

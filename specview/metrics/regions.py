@@ -52,8 +52,8 @@ def flagged_regions(
     0 is plain thresholding.
 
     A region's box spans the outer edges of its cells (cell edges are midpoints between
-    neighbouring centres, as in :func:`boxes_to_mask`); regions with fewer than ``min_cells``
-    cells are dropped as specks.
+    neighbouring centres, as in :func:`boxes_to_mask`; never below 0 s or 0 Hz); regions with
+    fewer than ``min_cells`` cells are dropped as specks.
     """
     if not (0.0 <= relative < 1.0):
         raise ParameterError(f"relative={relative!r}; expected 0 <= relative < 1")
@@ -97,7 +97,9 @@ def flagged_regions(
                 continue
             r0, r1 = sl[0].start + ssl[0].start, sl[0].start + ssl[0].stop
             c0, c1 = sl[1].start + ssl[1].start, sl[1].start + ssl[1].stop
-            box = Box(float(t_lo[c0]), float(t_hi[c1 - 1]),
+            # a region at the recording's first frame or lowest band starts at 0, not half a
+            # cell before it (a Raven table refuses negative times)
+            box = Box(float(max(0.0, t_lo[c0])), float(t_hi[c1 - 1]),
                       float(max(0.0, f_lo[r0])), float(f_hi[r1 - 1]))
             out.append(FlaggedRegion(box, float(vals[ssl][part].max()), n_cells))
     out.sort(key=lambda r: -r.score)

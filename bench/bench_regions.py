@@ -1,0 +1,98 @@
+"""Flagged regions' level on the real-recordings benchmark: each method fitted once per
+machine, its test clips scored once, then the regions cut at each share of their peak.
+
+    python bench/bench_regions.py [--cache DIR] [--machines engine mining power]
+                                  [--methods patchcore padim cfa stfpm zscore]
+                                  [--levels 0 0.3 0.5] [--set method.key=value ...]
+                                  [--models DIR] [--threads 2]
+
+A region is a connected area of the profiled map above the model's threshold, cut at
+``median + level * (peak - median)`` (:func:`specview.metrics.regions.flagged_regions`; 0 is
+plain thresholding), then merged into events and given the band of the energy it adds, as
+:meth:`Model.flagged <specview.pipeline.Model.flagged>` does. Per method x machine x level: box
+precision / recall / F1 at IoU >= 0.3 against the truth boxes, then the mean F1 over machines.
+The fitted model does not depend on the level, so one fit serves every level; ``--models DIR``
+keeps the fitted models there (``MACHINE-METHOD.safetensors``) and reuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench_focus import model_for
+from bench_real import find_machines, parse_overrides
+
+from specview import demo_cache
+from specview.datasets import load_dataset
+from specview.metrics.regions import box_metrics, event_regions, flagged_regions, match_boxes
+
+METHODS = ("patchcore", "padim", "cfa", "stfpm", "zscore")
+
+
+def sweep(model, ds, levels: list[float]) -> dict[float, tuple[float, float, float]]:
+    """``level -> (box precision, recall, F1)`` of one model on ``ds.test``."""
+    cal = model.calibration
+    normal = np.asarray(cal.rows.power_ceiling) if cal.rows and cal.rows.power_ceiling else None
+    scored = [(model.score_file(c.path).result, c.boxes() if c.label == 1 else [])
+              for c in ds.test]
+    out = {}
+    for level in levels:
+        counts = []
+        for r, truth in scored:
+            regions = flagged_regions(r.extras.get("region_map", r.map), r.times, r.freqs,
+                                      cal.threshold, min_cells=2, base=cal.median,
+                                      relative=level)
+            events = event_regions(regions, r.extras.get("excess_power"), r.times, r.freqs,
+                                   normal_power=normal)
+            matched = match_boxes([e.box for e in events], list(truth), r.freqs, min_iou=0.3)
+            counts.append((len(matched), len(events), len(truth)))
+        b = box_metrics(counts)
+        out[level] = tuple(float(b[k] or 0.0) for k in ("precision", "recall", "f1"))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--machines", nargs="+", default=None)
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--levels", nargs="+", type=float, default=[0.0, 0.3, 0.5])
+    ap.add_argument("--set", nargs="*", default=[], metavar="METHOD.key=value")
+    ap.add_argument("--models", type=Path, default=None, help="keep / reuse fitted models here")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cache = args.cache or demo_cache.cache_dir() / "realdata"
+    machines = args.machines or find_machines(cache)
+    if not machines:
+        sys.exit(f"{cache}: no machine folders (with train/ and test/); run bench/realdata.py")
+    if args.models:
+        args.models.mkdir(parents=True, exist_ok=True)
+    overrides = parse_overrides(args.set, args.methods)
+    t0 = time.perf_counter()
+    results: dict[str, dict[str, dict]] = {}
+    for machine in machines:
+        ds = load_dataset(cache / machine)
+        for method in args.methods:
+            print(f"[{machine}] {method} ...", file=sys.stderr, flush=True)
+            model = model_for(cache / machine, machine, method, overrides.get(method),
+                              args.models)
+            results.setdefault(method, {})[machine] = sweep(model, ds, args.levels)
+    print(f"Flagged regions' level on `{cache}`, overrides {overrides or 'none'}; "
+          f"{(time.perf_counter() - t0) / 60:.1f} min.\n")
+    print(f"| method | level | box P / R / F1 ({' ; '.join(machines)}) | mean F1 |")
+    print("|---|---|---|---|")
+    for method, per in results.items():
+        for level in args.levels:
+            cells = " ; ".join(" / ".join(f"{x:.3f}" for x in per[m][level]) for m in machines)
+            mean = np.mean([per[m][level][2] for m in machines])
+            print(f"| {method} | {level:g} | {cells} | {mean:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
