@@ -72,16 +72,23 @@ def sweep(model, ds, gains: list[float]) -> dict[float, tuple[float, float, floa
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def sweep_args(doc: str, methods: tuple[str, ...], values: str, default: list[float]):
+    """The command line both sweeps share; ``values`` names the swept setting's option."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--machines", nargs="+", default=None)
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--gains", nargs="+", type=float, default=[0.0, 0.25, 0.5, 1.0])
+    ap.add_argument("--methods", nargs="+", default=list(methods), choices=list(methods))
+    ap.add_argument(f"--{values}", nargs="+", type=float, default=default)
     ap.add_argument("--set", nargs="*", default=[], metavar="METHOD.key=value")
     ap.add_argument("--models", type=Path, default=None, help="keep / reuse fitted models here")
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def run_sweeps(args, values: list[float], sweep_one) -> tuple[Path, list[str], dict, dict, float]:
+    """Fit (or load) each method once per machine and ``sweep_one(model, dataset, values)``.
+
+    Returns ``(cache, machines, overrides, {method: {machine: result}}, minutes)``."""
     torch.set_num_threads(args.threads)
     cache = args.cache or demo_cache.cache_dir() / "realdata"
     machines = args.machines or find_machines(cache)
@@ -98,9 +105,14 @@ def main() -> None:
             print(f"[{machine}] {method} ...", file=sys.stderr, flush=True)
             model = model_for(cache / machine, machine, method, overrides.get(method),
                               args.models)
-            results.setdefault(method, {})[machine] = sweep(model, ds, args.gains)
-    print(f"Energy focus gain on `{cache}`, overrides {overrides or 'none'}; "
-          f"{(time.perf_counter() - t0) / 60:.1f} min.\n")
+            results.setdefault(method, {})[machine] = sweep_one(model, ds, values)
+    return cache, machines, overrides, results, (time.perf_counter() - t0) / 60
+
+
+def main() -> None:
+    args = sweep_args(__doc__, METHODS, "gains", [0.0, 0.25, 0.5, 1.0])
+    cache, machines, overrides, results, minutes = run_sweeps(args, args.gains, sweep)
+    print(f"Energy focus gain on `{cache}`, overrides {overrides or 'none'}; {minutes:.1f} min.\n")
     print(f"| method | gain | clip AUROC ({' / '.join(machines)}) | spec. AUROC | peak in event "
           "| mean clip / spec. / peak |")
     print("|---|---|---|---|---|---|")

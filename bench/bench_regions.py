@@ -17,18 +17,9 @@ keeps the fitted models there (``MACHINE-METHOD.safetensors``) and reuses them.
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
-import torch
-from bench_focus import model_for
-from bench_real import find_machines, parse_overrides
+from bench_focus import run_sweeps, sweep_args
 
-from specview import demo_cache
-from specview.datasets import load_dataset
 from specview.metrics.regions import box_metrics, event_regions, flagged_regions, match_boxes
 
 METHODS = ("patchcore", "padim", "cfa", "stfpm", "zscore")
@@ -57,34 +48,10 @@ def sweep(model, ds, levels: list[float]) -> dict[float, tuple[float, float, flo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", type=Path, default=None)
-    ap.add_argument("--machines", nargs="+", default=None)
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--levels", nargs="+", type=float, default=[0.0, 0.3, 0.5])
-    ap.add_argument("--set", nargs="*", default=[], metavar="METHOD.key=value")
-    ap.add_argument("--models", type=Path, default=None, help="keep / reuse fitted models here")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    cache = args.cache or demo_cache.cache_dir() / "realdata"
-    machines = args.machines or find_machines(cache)
-    if not machines:
-        sys.exit(f"{cache}: no machine folders (with train/ and test/); run bench/realdata.py")
-    if args.models:
-        args.models.mkdir(parents=True, exist_ok=True)
-    overrides = parse_overrides(args.set, args.methods)
-    t0 = time.perf_counter()
-    results: dict[str, dict[str, dict]] = {}
-    for machine in machines:
-        ds = load_dataset(cache / machine)
-        for method in args.methods:
-            print(f"[{machine}] {method} ...", file=sys.stderr, flush=True)
-            model = model_for(cache / machine, machine, method, overrides.get(method),
-                              args.models)
-            results.setdefault(method, {})[machine] = sweep(model, ds, args.levels)
+    args = sweep_args(__doc__, METHODS, "levels", [0.0, 0.3, 0.5])
+    cache, machines, overrides, results, minutes = run_sweeps(args, args.levels, sweep)
     print(f"Flagged regions' level on `{cache}`, overrides {overrides or 'none'}; "
-          f"{(time.perf_counter() - t0) / 60:.1f} min.\n")
+          f"{minutes:.1f} min.\n")
     print(f"| method | level | box P / R / F1 ({' ; '.join(machines)}) | mean F1 |")
     print("|---|---|---|---|")
     for method, per in results.items():
