@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from specview.errors import ModelFileError, ParameterError
+from specview.metrics.regions import RELATIVE_LEVEL
 
 #: Quantiles of normal map cells stored in model files.
 LEVELS = (0.5, 0.9, 0.99, 0.995, 0.999, 0.9999, 1.0)
@@ -278,7 +279,7 @@ class Calibration:
     rows: RowProfile | None = None
     #: Share of a flagged region's peak height its cells must reach (``relative`` of
     #: :func:`~specview.metrics.regions.flagged_regions`); model files from before it: 0.5.
-    region_level: float = 0.5
+    region_level: float = RELATIVE_LEVEL
 
     def quantile(self, q: float) -> float:
         """Normal-cell value at quantile ``q`` (interpolated between stored levels)."""
@@ -387,6 +388,7 @@ class Calibration:
             rate = float(d.get("flag_rate", DEFAULT_FLAG_RATE))
             if not 0.0 < rate < 1.0:
                 raise ValueError(f"flag_rate {rate} out of range")
+            # files written before the level was stored were cut at 0.5, whatever today's default
             level = float(d.get("region_level", 0.5))
             if not 0.0 <= level < 1.0:
                 raise ValueError(f"region_level {level} out of range (0 <= level < 1)")
