@@ -17,33 +17,33 @@ keeps the fitted models there (``MACHINE-METHOD.safetensors``) and reuses them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from bench_focus import run_sweeps, sweep_args
 
-from specview.metrics.regions import box_metrics, event_regions, flagged_regions, match_boxes
+from specview.metrics.regions import box_metrics, match_boxes
 
 METHODS = ("patchcore", "padim", "cfa", "stfpm", "zscore")
 
 
 def sweep(model, ds, levels: list[float]) -> dict[float, tuple[float, float, float]]:
-    """``level -> (box precision, recall, F1)`` of one model on ``ds.test``."""
+    """``level -> (box precision, recall, F1)`` of one model on ``ds.test``: its own
+    :meth:`Model.flagged <specview.pipeline.Model.flagged>` with the calibration's level set."""
     cal = model.calibration
-    normal = np.asarray(cal.rows.power_ceiling) if cal.rows and cal.rows.power_ceiling else None
     scored = [(model.score_file(c.path).result, c.boxes() if c.label == 1 else [])
               for c in ds.test]
     out = {}
     for level in levels:
+        model.calibration = dataclasses.replace(cal, region_level=level)
         counts = []
         for r, truth in scored:
-            regions = flagged_regions(r.extras.get("region_map", r.map), r.times, r.freqs,
-                                      cal.threshold, min_cells=2, base=cal.median,
-                                      relative=level)
-            events = event_regions(regions, r.extras.get("excess_power"), r.times, r.freqs,
-                                   normal_power=normal)
+            events = model.flagged(r)
             matched = match_boxes([e.box for e in events], list(truth), r.freqs, min_iou=0.3)
             counts.append((len(matched), len(events), len(truth)))
         b = box_metrics(counts)
         out[level] = tuple(float(b[k] or 0.0) for k in ("precision", "recall", "f1"))
+    model.calibration = cal
     return out
 
 
