@@ -3,7 +3,8 @@ its test clips scored once, then the profiled map re-focused at every gain.
 
     python bench/bench_focus.py [--cache DIR] [--machines engine mining power]
                                 [--methods patchcore padim cfa stfpm] [--gains 0 0.25 0.5 1]
-                                [--set method.key=value ...] [--models DIR] [--threads 2]
+                                [--reach local across] [--set method.key=value ...]
+                                [--models DIR] [--threads 2]
 
 Per method x machine x gain: clip AUROC (the focused map's maximum), spectrogram AUROC (the
 focused map against the truth boxes, normal clips' cells included) and peak in event (share
@@ -12,7 +13,9 @@ machines. The flagged regions, cut from the profiled map before the focus, do no
 the gain; the fitted model (its row profile, calibration) does not either, so one fit serves
 every gain. ``--models DIR`` keeps the fitted models there (``MACHINE-METHOD.safetensors``)
 and reuses them on the next run; overrides are not part of the name, so use one folder per
-setting. Gain 0 is the profiled map alone.
+setting. Gain 0 is the profiled map alone. ``--reach`` also sweeps the focus's reach: ``local``
+(a feature cell either way in frequency, the rule before ``focus_across``) and ``across`` (every
+band of the frames, the default of new models); rows are then ``gain @ reach``.
 """
 
 from __future__ import annotations
@@ -47,8 +50,12 @@ def model_for(root: Path, machine: str, method: str, overrides: dict | None,
     return model
 
 
-def sweep(model, ds, gains: list[float]) -> dict[float, tuple[float, float, float]]:
-    """``gain -> (clip AUROC, spectrogram AUROC, peak in event)`` of one model on ``ds.test``."""
+REACH = {"local": False, "across": True}
+
+
+def sweep(model, ds, gains: list, reaches: tuple[str, ...] = ()) -> dict:
+    """``gain -> (clip AUROC, spectrogram AUROC, peak in event)`` of one model on ``ds.test``;
+    with ``reaches``, keyed ``(gain, reach)``."""
     rows = model.calibration.rows
     if not rows.power_ceiling:
         raise SystemExit("this model has no power ceiling to focus on (fitted before the focus)")
@@ -61,20 +68,27 @@ def sweep(model, ds, gains: list[float]) -> dict[float, tuple[float, float, floa
                      else np.zeros(r.map.shape, dtype=bool))
         labels.append(clip.label)
     out = {}
-    for g in gains:
+    for key in [(g, r) for g in gains for r in reaches] if reaches else gains:
+        g, reach = key if reaches else (key, None)
         prof = dataclasses.replace(rows, focus_gain=g)
+        if reach is not None:
+            prof = dataclasses.replace(prof, focus_across=REACH[reach])
         maps = [prof.focus(b, e) if g else b for b, e in zip(base, excess, strict=True)]
         clip_auroc = roc_auc(np.array([m.max() for m in maps]), np.array(labels))
         spec = spectrogram_metrics(maps, masks)["auroc"]
         peak = np.mean([k[np.unravel_index(int(np.argmax(m)), m.shape)]
                         for m, k, y in zip(maps, masks, labels, strict=True) if y == 1])
-        out[g] = (float(clip_auroc), float(spec), float(peak))
+        out[key] = (float(clip_auroc), float(spec), float(peak))
     return out
 
 
-def sweep_args(doc: str, methods: tuple[str, ...], values: str, default: list[float]):
-    """The command line both sweeps share; ``values`` names the swept setting's option."""
+def sweep_args(doc: str, methods: tuple[str, ...], values: str, default: list[float],
+               more=None):
+    """The command line both sweeps share; ``values`` names the swept setting's option,
+    ``more(parser)`` adds a sweep's own options."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if more is not None:
+        more(ap)
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--machines", nargs="+", default=None)
     ap.add_argument("--methods", nargs="+", default=list(methods), choices=list(methods))
@@ -110,18 +124,23 @@ def run_sweeps(args, values: list[float], sweep_one) -> tuple[Path, list[str], d
 
 
 def main() -> None:
-    args = sweep_args(__doc__, METHODS, "gains", [0.0, 0.25, 0.5, 1.0])
-    cache, machines, overrides, results, minutes = run_sweeps(args, args.gains, sweep)
+    args = sweep_args(__doc__, METHODS, "gains", [0.0, 0.25, 0.5, 1.0], lambda ap: ap.add_argument(
+        "--reach", nargs="+", default=[], choices=list(REACH), help="also sweep the reach"))
+    reaches = tuple(args.reach)
+    keys = [(g, r) for g in args.gains for r in reaches] if reaches else args.gains
+    cache, machines, overrides, results, minutes = run_sweeps(
+        args, args.gains, lambda model, ds, gains: sweep(model, ds, gains, reaches))
     print(f"Energy focus gain on `{cache}`, overrides {overrides or 'none'}; {minutes:.1f} min.\n")
     print(f"| method | gain | clip AUROC ({' / '.join(machines)}) | spec. AUROC | peak in event "
           "| mean clip / spec. / peak |")
     print("|---|---|---|---|---|---|")
     for method, per in results.items():
-        for g in args.gains:
-            v = np.array([per[m][g] for m in machines])
+        for key in keys:
+            v = np.array([per[m][key] for m in machines])
             cols = [" / ".join(f"{x:.3f}" for x in v[:, i]) for i in range(3)]
             means = " / ".join(f"{x:.3f}" for x in v.mean(axis=0))
-            print(f"| {method} | {g:g} | {cols[0]} | {cols[1]} | {cols[2]} | {means} |")
+            name = f"{key[0]:g} @ {key[1]}" if reaches else f"{key:g}"
+            print(f"| {method} | {name} | {cols[0]} | {cols[1]} | {cols[2]} | {means} |")
 
 
 if __name__ == "__main__":

@@ -235,3 +235,43 @@ def test_the_energy_focus_moves_the_peak_to_the_band_the_sound_adds_energy_to():
     assert back == prof
     with pytest.raises(ValueError, match="focus_gain"):
         RowProfile.from_dict({**prof.to_dict(), "focus_gain": -1})
+
+
+def test_the_focus_across_bands_moves_the_peak_to_a_distant_band_holding_the_energy():
+    """A knock's energy in rows 5-15 (the loud low bands), the detector's hill at row 32 where
+    the background is quiet (a low bump of 2 at row 10), far beyond a local focus's 8 rows: the local focus keeps the peak
+    on the hill, the focus across bands moves it into row 10, where most energy is added, at
+    the hill's height plus its own value. A weak excess elsewhere in the clip barely moves the
+    map; cells without excess and frames away from it keep their value; old files (no field)
+    read as local, and the field survives a round trip."""
+    n_rows, n_t = 40, 60
+    r = np.arange(n_rows)[:, None]
+    t = np.arange(n_t)[None, :]
+    # the detector's hill, and the little it sees of the knock in the loud bands
+    hill = ((9.0 * np.exp(-((r - 32) / 4.0) ** 2) + 2.0 * np.exp(-((r - 10) / 4.0) ** 2))
+            * np.exp(-((t - 30) / 6.0) ** 2)).astype(np.float32)
+    ceiling = tuple(np.full(n_rows, 1.0))
+    local = RowProfile((0.0,) * n_rows, (1.0,) * n_rows, (), ceiling, 1.0, (17, 9))
+    across = dataclasses.replace(local, focus_across=True)
+    power = np.full((n_rows, n_t), 0.5)
+    energy = 400.0 * np.exp(-((np.arange(n_rows) - 10) / 3.0) ** 2)  # 40x the reference at row 10
+    power[5:16, 26:35] += energy[5:16, None]
+    power[31:34, 26:35] += 3.0  # the little energy the knock adds up there
+    exc = local.excess_power(power)
+    out_local = local.focus(hill, exc)
+    assert np.unravel_index(int(np.argmax(out_local)), hill.shape)[0] in range(29, 36)
+    out = across.focus(hill, exc)
+    peak = np.unravel_index(int(np.argmax(out)), out.shape)
+    assert peak[0] == 10 and 26 <= peak[1] < 35
+    assert out.max() == pytest.approx(hill[10, peak[1]] + hill[:, peak[1] - 4:peak[1] + 5].max()
+                                      * -np.expm1(-(energy[10] - 0.5) / 10.0), rel=1e-5)
+    np.testing.assert_array_equal(out[:, :20], hill[:, :20])  # frames away from the knock
+    np.testing.assert_array_equal(out[20:30], hill[20:30])  # no excess there
+    weak = np.full((n_rows, n_t), 0.5)
+    weak[3, 30] = 1.2  # a normal fluctuation just over its ceiling
+    assert (across.focus(hill, across.excess_power(weak)) - hill).max() < 0.02 * hill.max()
+    assert RowProfile.from_dict(across.to_dict()) == across
+    assert RowProfile.from_dict({k: v for k, v in across.to_dict().items()
+                                 if k != "focus_across"}).focus_across is False
+    with pytest.raises(ValueError, match="focus_across"):
+        RowProfile.from_dict({**across.to_dict(), "focus_across": "yes"})
