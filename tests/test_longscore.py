@@ -8,6 +8,8 @@ threshold at the calibration's own rate per hour is the clip threshold.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -45,8 +47,9 @@ def test_profile_of_pieces_equals_profile_of_the_whole(rng):
                               / np.array(rows.scale, np.float32))
 
 
-def test_focus_of_pieces_equals_focus_of_the_whole(rng):
-    rows = _profile(12)
+@pytest.mark.parametrize("across", [False, True])
+def test_focus_of_pieces_equals_focus_of_the_whole(rng, across):
+    rows = dataclasses.replace(_profile(12), focus_across=across)
     amap = rng.normal(size=(12, 300)).astype(np.float32)
     exc = np.maximum(rng.normal(size=(12, 300)), 0).astype(np.float32)
     whole = rows.focus(amap, exc)
