@@ -14,8 +14,8 @@ the gain; the fitted model (its row profile, calibration) does not either, so on
 every gain. ``--models DIR`` keeps the fitted models there (``MACHINE-METHOD.safetensors``)
 and reuses them on the next run; overrides are not part of the name, so use one folder per
 setting. Gain 0 is the profiled map alone. ``--reach`` also sweeps the focus's reach: ``local``
-(a feature cell either way in frequency, the rule before ``focus_across``) and ``across`` (every
-band of the frames, the default of new models); rows are then ``gain @ reach``.
+(a feature cell either way in frequency, new models' default) and ``across`` (every band of the
+frames, ``RowProfile.focus_across``); rows are then ``gain @ reach``.
 """
 
 from __future__ import annotations

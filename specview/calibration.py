@@ -87,7 +87,8 @@ class RowProfile:
     #: The focus's neighbourhood, ``(rows, frames)`` of the map (odd).
     focus_size: tuple[int, int] = (1, 1)
     #: The focus reaches every band of its frames, not only ``focus_size[0]`` rows: the cell
-    #: adding the most energy there gains the most. False (model files from before it): local.
+    #: adding the most energy there gains the most. False (the default of new fits, and model
+    #: files from before it): local. Measured, not adopted: ``bench/bench_focus.py --reach``.
     focus_across: bool = False
 
     def focus(self, amap: np.ndarray, excess: np.ndarray | None) -> np.ndarray:

@@ -421,8 +421,7 @@ def fit(
     rows = fit_row_profile(raw, edge_frames=context_frames(model.encoder, EDGE_SECONDS))
     grid = max(model.encoder.layer_grids(), key=lambda g: g.freq_stride * g.time_stride)
     rows = dataclasses.replace(rows, power_ceiling=power_ceiling(levels), focus_gain=FOCUS_GAIN,
-                               focus_size=(2 * grid.freq_stride + 1, grid.time_stride + 1),
-                               focus_across=True)
+                               focus_size=(2 * grid.freq_stride + 1, grid.time_stride + 1))
     maps = [rows.apply(m) for m in raw]
     cal = calibrate(maps, [float(m.max()) for m in maps], held_out=held_out)
     per_block = int(round(BLOCK_SECONDS / model.encoder.front_end.seconds_per_frame))
