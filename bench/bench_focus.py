@@ -127,7 +127,6 @@ def main() -> None:
     args = sweep_args(__doc__, METHODS, "gains", [0.0, 0.25, 0.5, 1.0], lambda ap: ap.add_argument(
         "--reach", nargs="+", default=[], choices=list(REACH), help="also sweep the reach"))
     reaches = tuple(args.reach)
-    keys = [(g, r) for g in args.gains for r in reaches] if reaches else args.gains
     cache, machines, overrides, results, minutes = run_sweeps(
         args, args.gains, lambda model, ds, gains: sweep(model, ds, gains, reaches))
     print(f"Energy focus gain on `{cache}`, overrides {overrides or 'none'}; {minutes:.1f} min.\n")
@@ -135,7 +134,7 @@ def main() -> None:
           "| mean clip / spec. / peak |")
     print("|---|---|---|---|---|---|")
     for method, per in results.items():
-        for key in keys:
+        for key in per[machines[0]]:  # the sweep's keys, in its order
             v = np.array([per[m][key] for m in machines])
             cols = [" / ".join(f"{x:.3f}" for x in v[:, i]) for i in range(3)]
             means = " / ".join(f"{x:.3f}" for x in v.mean(axis=0))

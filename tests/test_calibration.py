@@ -239,9 +239,9 @@ def test_the_energy_focus_moves_the_peak_to_the_band_the_sound_adds_energy_to():
 
 def test_the_focus_across_bands_moves_the_peak_to_a_distant_band_holding_the_energy():
     """A knock's energy in rows 5-15 (the loud low bands), the detector's hill at row 32 where
-    the background is quiet (a low bump of 2 at row 10), far beyond a local focus's 8 rows: the local focus keeps the peak
-    on the hill, the focus across bands moves it into row 10, where most energy is added, at
-    the hill's height plus its own value. A weak excess elsewhere in the clip barely moves the
+    the background is quiet (a low bump of 2 at row 10), far beyond a local focus's 8 rows: the
+    local focus keeps the peak on the hill, the focus across bands moves it into row 10, where
+    most energy is added, at the hill's height plus its own value. A weak excess elsewhere in the clip barely moves the
     map; cells without excess and frames away from it keep their value; old files (no field)
     read as local, and the field survives a round trip."""
     n_rows, n_t = 40, 60
