@@ -3,15 +3,17 @@ machine, its test clips scored once, then the regions cut at each share of their
 
     python bench/bench_regions.py [--cache DIR] [--machines engine mining power]
                                   [--methods patchcore padim cfa stfpm zscore]
-                                  [--levels 0 0.3 0.5] [--set method.key=value ...]
-                                  [--models DIR] [--threads 2]
+                                  [--levels 0 0.3 0.5] [--floors none 0.99]
+                                  [--set method.key=value ...] [--models DIR] [--threads 2]
 
 A region is a connected area of the profiled map above the model's threshold, cut at
 ``median + level * (peak - median)`` (:func:`specview.metrics.regions.flagged_regions`; 0 is
-plain thresholding), then merged into events and given the band of the energy it adds, as
+plain thresholding; with a floor, grown first down to that quantile of normal cells from
+its cells above the threshold), then merged into events and given the band of the energy it adds, as
 :meth:`Model.flagged <specview.pipeline.Model.flagged>` does. Per method x machine x level: box
 precision / recall / F1 at IoU >= 0.3 against the truth boxes, then the mean F1 over machines.
-The fitted model does not depend on the level, so one fit serves every level; ``--models DIR``
+The fitted model does not depend on the level or the floor (``none``: no growth), so one
+fit serves every pair; ``--models DIR``
 keeps the fitted models there (``MACHINE-METHOD.safetensors``) and reuses them.
 """
 
@@ -27,38 +29,44 @@ from specview.metrics.regions import box_metrics, match_boxes
 METHODS = ("patchcore", "padim", "cfa", "stfpm", "zscore")
 
 
-def sweep(model, ds, levels: list[float]) -> dict[float, tuple[float, float, float]]:
-    """``level -> (box precision, recall, F1)`` of one model on ``ds.test``: its own
-    :meth:`Model.flagged <specview.pipeline.Model.flagged>` with the calibration's level set."""
+def sweep(model, ds, levels: list[float], floors: list[float | None]) -> dict:
+    """``(level, floor) -> (box precision, recall, F1)`` of one model on ``ds.test``: its own
+    :meth:`Model.flagged <specview.pipeline.Model.flagged>` with the calibration's level and
+    floor quantile set."""
     cal = model.calibration
     scored = [(model.score_file(c.path).result, c.boxes() if c.label == 1 else [])
               for c in ds.test]
     out = {}
-    for level in levels:
-        model.calibration = dataclasses.replace(cal, region_level=level)
+    for level, floor in [(lv, fl) for lv in levels for fl in floors]:
+        model.calibration = dataclasses.replace(cal, region_level=level, floor_quantile=floor)
         counts = []
         for r, truth in scored:
             events = model.flagged(r)
             matched = match_boxes([e.box for e in events], list(truth), r.freqs, min_iou=0.3)
             counts.append((len(matched), len(events), len(truth)))
         b = box_metrics(counts)
-        out[level] = tuple(float(b[k] or 0.0) for k in ("precision", "recall", "f1"))
+        out[level, floor] = tuple(float(b[k] or 0.0) for k in ("precision", "recall", "f1"))
     model.calibration = cal
     return out
 
 
 def main() -> None:
-    args = sweep_args(__doc__, METHODS, "levels", [0.0, 0.3, 0.5])
-    cache, machines, overrides, results, minutes = run_sweeps(args, args.levels, sweep)
+    args = sweep_args(__doc__, METHODS, "levels", [0.0, 0.3, 0.5], lambda ap: ap.add_argument(
+        "--floors", nargs="+", default=["none", "0.99"],
+        help="normal-cell quantiles regions grow down to; none: no growth"))
+    floors = [None if f == "none" else float(f) for f in args.floors]
+    cache, machines, overrides, results, minutes = run_sweeps(
+        args, args.levels, lambda model, ds, levels: sweep(model, ds, levels, floors))
     print(f"Flagged regions' level on `{cache}`, overrides {overrides or 'none'}; "
           f"{minutes:.1f} min.\n")
-    print(f"| method | level | box P / R / F1 ({' ; '.join(machines)}) | mean F1 |")
-    print("|---|---|---|---|")
+    print(f"| method | level | floor | box P / R / F1 ({' ; '.join(machines)}) | mean F1 |")
+    print("|---|---|---|---|---|")
     for method, per in results.items():
-        for level in args.levels:
-            cells = " ; ".join(" / ".join(f"{x:.3f}" for x in per[m][level]) for m in machines)
-            mean = np.mean([per[m][level][2] for m in machines])
-            print(f"| {method} | {level:g} | {cells} | {mean:.3f} |")
+        for key in per[machines[0]]:  # the sweep's keys, in its order
+            cells = " ; ".join(" / ".join(f"{x:.3f}" for x in per[m][key]) for m in machines)
+            mean = np.mean([per[m][key][2] for m in machines])
+            floor = "none" if key[1] is None else f"{key[1]:g}"
+            print(f"| {method} | {key[0]:g} | {floor} | {cells} | {mean:.3f} |")
 
 
 if __name__ == "__main__":

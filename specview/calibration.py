@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -299,6 +299,15 @@ class Calibration:
     #: Share of a flagged region's peak height its cells must reach (``relative`` of
     #: :func:`~specview.metrics.regions.flagged_regions`); model files from before it: 0.5.
     region_level: float = RELATIVE_LEVEL
+    #: Normal-cell quantile flagged regions grow down to from their cells above the threshold
+    #: (``floor`` of :func:`~specview.metrics.regions.flagged_regions`); None: no growth, as in
+    #: model files from before it.
+    floor_quantile: float | None = None
+
+    @property
+    def region_floor(self) -> float | None:
+        """The map value flagged regions grow down to (None: they do not grow)."""
+        return None if self.floor_quantile is None else self.quantile(self.floor_quantile)
 
     def quantile(self, q: float) -> float:
         """Normal-cell value at quantile ``q`` (interpolated between stored levels)."""
@@ -366,9 +375,7 @@ class Calibration:
     def with_flag_rate(self, rate: float) -> Calibration:
         if not 0.0 < rate < 1.0:
             raise ParameterError(f"flag rate {rate!r} out of range; expected 0 < rate < 1")
-        return Calibration(self.levels, self.cell_quantiles, self.clip_scores, self.clip_max,
-                           self.n_clips, self.held_out, float(rate), dict(self.extras),
-                           self.rows)
+        return replace(self, flag_rate=float(rate), extras=dict(self.extras))
 
     def calibrated(self, amap: np.ndarray) -> np.ndarray:
         """``(map - median) / (threshold - median)``: 0 typical normal, 1 the flag threshold."""
@@ -392,6 +399,8 @@ class Calibration:
             "flag_rate": self.flag_rate,
             "extras": dict(self.extras),
             "region_level": self.region_level,
+            **({"floor_quantile": self.floor_quantile} if self.floor_quantile is not None
+               else {}),
             **({"rows": self.rows.to_dict()} if self.rows is not None else {}),
         }
 
@@ -411,12 +420,19 @@ class Calibration:
             level = float(d.get("region_level", 0.5))
             if not 0.0 <= level < 1.0:
                 raise ValueError(f"region_level {level} out of range (0 <= level < 1)")
+            floor_q = d.get("floor_quantile")
+            if floor_q is not None:
+                if isinstance(floor_q, bool) or not isinstance(floor_q, (int, float)):
+                    raise ValueError(f"floor_quantile {floor_q!r} is not a number")
+                floor_q = float(floor_q)
+                if not 0.0 < floor_q < 1.0:
+                    raise ValueError(f"floor_quantile {floor_q} out of range (0 < q < 1)")
             return cls(levels, values, tuple(float(x) for x in d.get("clip_scores", [])),
                        tuple(float(x) for x in d.get("clip_max", [])),
                        int(d["n_clips"]), bool(d["held_out"]), rate,
                        dict(d.get("extras", {})),
                        RowProfile.from_dict(d["rows"]) if d.get("rows") is not None else None,
-                       level)
+                       level, floor_q)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"calibration block is damaged ({exc})") from None
 

@@ -372,7 +372,6 @@ class _LongFile:
                  groups: list[list]) -> None:
         from specview.longscore import StreamEvents, StreamFocus
         from specview.longstore import StoreWriter
-        from specview.metrics import RELATIVE_LEVEL
 
         fe, enc = model.encoder.front_end, model.encoder
         cal = model.calibration
@@ -386,8 +385,6 @@ class _LongFile:
         self.mel_freqs = fe.mel_centres()
         self.focus = (StreamFocus(rows) if rows is not None and rows.power_ceiling
                       and rows.focus_gain else None)
-        normal = np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling \
-            else None
         st = path.stat()
         self.writer = StoreWriter(store, n_time=n_time, freqs=self.mel_freqs,
                                   mel_freqs=self.mel_freqs, seconds_per_frame=self.spf, attrs={
@@ -396,8 +393,7 @@ class _LongFile:
                                       "method": model.method, "encoder": enc.name,
                                       "threshold": self.threshold, "median": self.median,
                                       "per_hour": per_hour})
-        self.events = StreamEvents(self.threshold, self.median, self.mel_freqs, self.spf, normal,
-                                   relative=cal.region_level if cal is not None else RELATIVE_LEVEL)
+        self.events = StreamEvents.of(cal, self.threshold, self.mel_freqs, self.spf)
         self.path, self.store, self.duration, self.n_time = path, store, duration, n_time
         self.n_windows = len(spans)
         self.windows_done = 0

@@ -273,6 +273,7 @@ class LiveScorer:
                               else cal.flags_per_hour(model.block_seconds))
         self.median = float(cal.median)
         self.region_level = float(cal.region_level)
+        self.region_floor = cal.region_floor
         self.normal_power = (np.asarray(self.rows.power_ceiling)
                              if self.rows is not None and self.rows.power_ceiling else None)
         self._resamplers = [Resampler(a, b) for a, b in _stages(self.sr, fe, model.band_sr)]

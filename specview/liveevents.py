@@ -72,6 +72,8 @@ class EventTracker:
     ``("open", event)``, ``("update", event)`` (provisional values moved), ``("close",
     event)``. Event times are input times: ``t0`` plus frames times ``seconds_per_frame``.
     Memory: the columns of the open event (at most ``max_seconds``) and a few before it.
+    With ``floor``, the event's regions grow down to it (:func:`flagged_regions`) within the
+    event's columns, from the frame it opened on.
     """
 
     def __init__(self, threshold: float, median: float, freqs: np.ndarray,
@@ -81,7 +83,7 @@ class EventTracker:
                  max_seconds: float = MAX_EVENT_SECONDS,
                  max_per_hour: float = MAX_EVENTS_PER_HOUR,
                  first_id: int = 1, opened: Iterable[float] = (),
-                 relative: float = RELATIVE_LEVEL) -> None:
+                 relative: float = RELATIVE_LEVEL, floor: float | None = None) -> None:
         if not (0 < release <= 1):
             raise ParameterError(f"release must be above 0 and at most 1 (the threshold), got "
                                  f"{release!r}")
@@ -93,6 +95,7 @@ class EventTracker:
         self.freqs, self.spf, self.t0 = freqs, float(seconds_per_frame), float(t0)
         self.normal_power, self.min_cells = normal_power, int(min_cells)
         self.relative = float(relative)
+        self.floor = None if floor is None else float(floor)
         span = self.threshold - self.median if self.threshold > self.median else 1.0
         self.release_level = self.median + float(release) * span
         self.hold_frames = max(1, int(math.ceil(hold / self.spf)))
@@ -198,7 +201,7 @@ class EventTracker:
         i, j = a - self.first, b - self.first
         return flagged_regions(self.map[:, i:j], self._times(a, b), self.freqs, self.threshold,
                                min_cells=self.min_cells, base=self.median,
-                               relative=self.relative)
+                               relative=self.relative, floor=self.floor)
 
     def _measure(self, ev: LiveEvent, a: int, b: int) -> LiveEvent:
         """``ev`` with its box, peak and cells from the columns ``a:b``."""

@@ -110,17 +110,21 @@ class StreamEvents:
     """Flagged events of a map that arrives in pieces, as :meth:`Model.flagged
     <specview.pipeline.Model.flagged>` finds them on the whole map.
 
-    Regions are connected areas above the threshold, and events merge regions less than
-    ``gap_s`` apart; neither reaches across a stretch of more than ``gap_s`` with no cell
-    above the threshold. Columns are held until such a stretch follows them, then cut there
-    and turned into events; an event open longer than :data:`MAX_EVENT_SECONDS` is cut anyway.
+    Regions are connected areas above the threshold (above the ``floor`` they grow down to,
+    when there is one), and events merge regions less than ``gap_s`` apart; neither reaches
+    across a stretch of more than ``gap_s`` with no cell above that level. Columns are held
+    until such a stretch follows them, then cut there and turned into events; an event open
+    longer than :data:`MAX_EVENT_SECONDS` is cut anyway.
     """
 
     def __init__(self, threshold: float, median: float, freqs: np.ndarray,
                  seconds_per_frame: float, normal_power: np.ndarray | None,
-                 min_cells: int = 2, relative: float = RELATIVE_LEVEL) -> None:
+                 min_cells: int = 2, relative: float = RELATIVE_LEVEL,
+                 floor: float | None = None) -> None:
         self.threshold, self.median = float(threshold), float(median)
         self.relative = float(relative)
+        self.floor = None if floor is None else float(floor)
+        self.low = self.threshold if floor is None else min(self.threshold, self.floor)
         self.freqs, self.spf = freqs, float(seconds_per_frame)
         self.normal_power, self.min_cells = normal_power, min_cells
         self.quiet = int(MERGE_GAP_S / self.spf) + 2  # frames of a stretch that ends an event
@@ -130,11 +134,23 @@ class StreamEvents:
         self.exc: np.ndarray | None = None
         self.events: list[tuple[Box, float, int]] = []
 
+    @classmethod
+    def of(cls, cal, threshold: float, freqs: np.ndarray,
+           seconds_per_frame: float) -> StreamEvents:
+        """The events a model with calibration ``cal`` (None: none) flags at ``threshold``."""
+        if cal is None:
+            return cls(threshold, 0.0, freqs, seconds_per_frame, None)
+        rows = cal.rows
+        normal = np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling \
+            else None
+        return cls(threshold, cal.median, freqs, seconds_per_frame, normal,
+                   relative=cal.region_level, floor=cal.region_floor)
+
     def push(self, region_map: np.ndarray, excess: np.ndarray | None, *, final: bool) -> None:
         self.map = np.concatenate([self.map, region_map], axis=1)
         if excess is not None:
             self.exc = excess if self.exc is None else np.concatenate([self.exc, excess], axis=1)
-        hot = (self.map >= self.threshold).any(axis=0)
+        hot = (self.map >= self.low).any(axis=0)
         n = hot.size
         if final or n >= self.max_frames:
             cut = n
@@ -145,7 +161,7 @@ class StreamEvents:
             cut = int(ends[-1]) + self.quiet if ends.size else 0
         if cut == 0:
             return
-        if hot[:cut].any():
+        if (self.map[:, :cut] >= self.threshold).any():
             self._regions(self.map[:, :cut], None if self.exc is None else self.exc[:, :cut])
         self.map = self.map[:, cut:]
         if self.exc is not None:
@@ -156,7 +172,7 @@ class StreamEvents:
         times = np.arange(self.first, self.first + amap.shape[1]) * self.spf
         regions = flagged_regions(amap, times, self.freqs, self.threshold,
                                   min_cells=self.min_cells, base=self.median,
-                                  relative=self.relative)
+                                  relative=self.relative, floor=self.floor)
         for r in event_regions(regions, exc, times, self.freqs, normal_power=self.normal_power):
             self.events.append((r.box, r.score, r.n_cells))
 
@@ -227,11 +243,9 @@ def score_long(
     focus = None
     if rows is not None and rows.power_ceiling and rows.focus_gain:
         focus = StreamFocus(rows)
-    normal = np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling else None
     st = path.stat()
     key = _key(model, path, n_time, len(spans), window_seconds, threshold, median, channel)
-    events = StreamEvents(threshold, median, mel_freqs, spf, normal,
-                          relative=cal.region_level if cal is not None else RELATIVE_LEVEL)
+    events = StreamEvents.of(cal, threshold, mel_freqs, spf)
     best_peak, raw_clip = -np.inf, -np.inf
     clip, peak_at = -np.inf, (0, 0)
     saved = longresume.load(store, key) if resume else None

@@ -246,7 +246,8 @@ class _Segment:
                                     t0=t0, hold=s.hold, release=s.release,
                                     min_seconds=s.min_seconds, max_seconds=s.max_event,
                                     max_per_hour=s.max_per_hour, first_id=m.next_id,
-                                    opened=m.opened, relative=sc.region_level)
+                                    opened=m.opened, relative=sc.region_level,
+                                    floor=sc.region_floor)
         p = sc.plan
         latency = (p.core + p.right) * sc.spf
         self.ring = AudioRing(s.pre_roll + s.max_event + s.hold + s.post_roll + latency

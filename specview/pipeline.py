@@ -71,6 +71,9 @@ FOCUS_GAIN = 1.0
 #: receptive field to spread (0.256 at 0.5, 0.328 at 0; demo valve 0.800 at either):
 #: ``bench/bench_regions.py``.
 REGION_LEVELS = {"stfpm": 0.3, "zscore": 0.0}
+#: Normal-cell quantile new models' flagged regions grow down to from their cells above the
+#: threshold (:attr:`Calibration.floor_quantile <specview.calibration.Calibration>`).
+FLOOR_QUANTILE = 0.99
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,8 @@ class Model:
                else self.calibration.with_flag_rate(flag_rate))
         amap = result.extras.get("region_map", result.map)
         regions = flagged_regions(amap, result.times, result.freqs, cal.threshold,
-                                  min_cells=min_cells, base=cal.median, relative=cal.region_level)
+                                  min_cells=min_cells, base=cal.median, relative=cal.region_level,
+                                  floor=cal.region_floor)
         rows = cal.rows
         return event_regions(regions, result.extras.get("excess_power"), result.times,
                              result.freqs,
@@ -428,7 +432,7 @@ def fit(
     blocks = block_maxima(maps, frames_per_block=per_block,
                           edge_frames=context_frames(model.encoder, EDGE_SECONDS))
     model.calibration = dataclasses.replace(cal, rows=rows, region_level=REGION_LEVELS.get(
-        model.detector.name, RELATIVE_LEVEL), extras={
+        model.detector.name, RELATIVE_LEVEL), floor_quantile=FLOOR_QUANTILE, extras={
         **cal.extras, "clip_seconds": float(np.mean(seconds)), "block_max": blocks[:4000],
         "block_seconds": per_block * model.encoder.front_end.seconds_per_frame})
     model.info = {

@@ -117,3 +117,38 @@ def test_model_flagged_cuts_regions_at_the_calibration_region_level():
     assert boxes[0.5].t0 == pytest.approx(1.925) and boxes[0.5].t1 == pytest.approx(2.075)
     assert boxes[0.0].t0 == pytest.approx(0.975) and boxes[0.0].t1 == pytest.approx(3.025)
     assert boxes[0.0].f1 - boxes[0.0].f0 > 3 * (boxes[0.5].f1 - boxes[0.5].f0)
+
+
+def test_model_flagged_grows_regions_down_to_the_calibration_floor():
+    """A plateau at 0.8 of the threshold over 1-3 s with a spike of 10 at 2 s: without a floor
+    only the spike is flagged; with the floor at the normal 0.9 quantile (0.7 here) the region
+    grows over the plateau, and the plateau alone is not flagged."""
+    import dataclasses
+    import types
+
+    from specview.calibration import Calibration
+    from specview.pipeline import Model
+    from specview.types import AnomalyResult
+
+    times = np.arange(0.0, 4.0, 0.05)
+    freqs = np.geomspace(100.0, 10000.0, 32)
+    amap = np.zeros((32, times.size), np.float32)
+    amap[10:20, (times >= 1.0) & (times <= 3.0)] = 0.8
+    spike = amap.copy()
+    spike[14:16, np.abs(times - 2.0) < 0.06] = 10.0
+    cal = dataclasses.replace(Calibration((0.5, 1.0), (0.0, 1.0), (), (1.0,), 1, True),
+                              region_level=0.0)
+    grown = dataclasses.replace(cal, floor_quantile=0.85)
+    assert grown.region_floor == pytest.approx(0.7) and grown.threshold == 1.0
+
+    def flagged(c, m):
+        return Model.flagged(types.SimpleNamespace(calibration=c),
+                             AnomalyResult(m, times, freqs, float(m.max()), m.max(axis=0)))
+
+    (plain,) = flagged(cal, spike)
+    assert (plain.box.t0, plain.box.t1) == pytest.approx((1.925, 2.075))
+    (r,) = flagged(grown, spike)
+    assert (r.box.t0, r.box.t1) == pytest.approx((0.975, 3.025)) and r.score == 10.0
+    assert (r.box.f0, r.box.f1) == pytest.approx(((freqs[9] * freqs[10]) ** 0.5,
+                                                  (freqs[19] * freqs[20]) ** 0.5), rel=0.1)
+    assert flagged(grown, amap) == []

@@ -66,21 +66,24 @@ def test_focus_of_pieces_equals_focus_of_the_whole(rng, across):
     assert sum(n for _, n in firsts) == 300
 
 
-def test_events_of_pieces_equal_events_of_the_whole(rng):
+@pytest.mark.parametrize("floor", [None, 0.9])
+def test_events_of_pieces_equal_events_of_the_whole(rng, floor):
     spf = 0.02
     n = 3000
     freqs = np.linspace(100, 8000, 16)
     amap = rng.normal(0, 0.3, size=(16, n)).astype(np.float32)
-    # bursts: one long, two 0.3 s apart (one event), one at the very end
+    # bursts: one long, two 0.3 s apart (one event), one at the very end; each on a shoulder
+    # between the floor and the threshold that a region with the floor grows over
     for t0, t1, r0, r1 in ((100, 160, 3, 6), (900, 920, 8, 12), (935, 950, 8, 12),
                            (2000, 2400, 1, 15), (2990, 3000, 5, 7)):
-        amap[r0:r1, t0:t1] += 3.0
+        amap[max(r0 - 1, 0):r1 + 1, max(t0 - 8, 0):t1 + 8] += 0.8
+        amap[r0:r1, t0:t1] += 2.2
     exc = np.maximum(amap - 1.0, 0).astype(np.float32)
     times = np.arange(n) * spf
     normal = np.full(16, 0.5)
-    whole = event_regions(flagged_regions(amap, times, freqs, 1.5, base=0.0), exc, times, freqs,
-                          normal_power=normal)
-    ev = StreamEvents(1.5, 0.0, freqs, spf, normal)
+    whole = event_regions(flagged_regions(amap, times, freqs, 1.5, base=0.0, relative=0.2,
+                                          floor=floor), exc, times, freqs, normal_power=normal)
+    ev = StreamEvents(1.5, 0.0, freqs, spf, normal, relative=0.2, floor=floor)
     pieces = _pieces(n, rng)
     for i, (a, b) in enumerate(pieces):
         ev.push(amap[:, a:b], exc[:, a:b], final=i == len(pieces) - 1)
@@ -90,6 +93,10 @@ def test_events_of_pieces_equal_events_of_the_whole(rng):
     assert sorted(row(*e) for e in ev.events) == sorted(
         row(r.box, r.score, r.n_cells) for r in whole)
     assert len(whole) == 4
+    if floor is not None:  # the floor grew the events over their shoulders
+        plain = event_regions(flagged_regions(amap, times, freqs, 1.5, base=0.0, relative=0.2),
+                              exc, times, freqs, normal_power=normal)
+        assert sum(r.n_cells for r in whole) > sum(r.n_cells for r in plain) + 500
     # held frames stay bounded: everything before the last quiet stretch was handed on
     assert ev.map.shape[1] < 200
 

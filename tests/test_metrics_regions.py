@@ -89,9 +89,39 @@ def test_a_weak_blob_keeps_every_cell_above_the_threshold():
     assert len(plain) == 1 and plain[0].n_cells == int((m >= 1.0).sum())
 
 
+def test_a_floor_grows_a_region_over_the_event_from_its_cells_above_the_threshold():
+    # an event standing 0.6 above a normal level of 0 over rows 2-6 (200-700 Hz), frames 3-14
+    # (0.3-1.5 s), with two short spikes above the threshold 1; and a patch at 0.6 elsewhere
+    # that never reaches the threshold
+    m = np.zeros((10, 20))
+    m[2:7, 3:15] = 0.6
+    m[4, 5:7] = 2.0
+    m[3, 11:13] = 1.5
+    m[8:10, 16:19] = 0.6
+    plain = M.flagged_regions(m, TIMES, FREQS, 1.0, relative=0.0)
+    spans = sorted((r.box.t0, r.box.t1) for r in plain)
+    assert np.allclose(spans, [(0.5, 0.7), (1.1, 1.3)])  # two fragments of the event
+    assert [r.n_cells for r in plain] == [2, 2]
+    (grown,) = M.flagged_regions(m, TIMES, FREQS, 1.0, relative=0.0, floor=0.5)
+    b = grown.box
+    assert (b.t0, b.t1, b.f0, b.f1) == pytest.approx((0.3, 1.5, 200.0, 700.0))
+    assert grown.n_cells == 60 and grown.score == 2.0
+    # the cut relative to the peak still applies, from the floor up: at 0.3 of 2.0 (0.6) every
+    # cell stays; at half (1.0) only the spikes, as without the floor
+    (same,) = M.flagged_regions(m, TIMES, FREQS, 1.0, relative=0.3, floor=0.5)
+    assert same == grown
+    halves = M.flagged_regions(m, TIMES, FREQS, 1.0, relative=0.5, floor=0.5)
+    assert [(r.box, r.n_cells) for r in halves] == [(r.box, r.n_cells) for r in
+                                                   M.flagged_regions(m, TIMES, FREQS, 1.0)]
+    # a floor at or above the threshold changes nothing; nothing above the floor alone is flagged
+    assert M.flagged_regions(m, TIMES, FREQS, 1.0, relative=0.0, floor=1.0) == plain
+    assert M.flagged_regions(np.where(m > 1.0, 0.6, m), TIMES, FREQS, 1.0, floor=0.5) == []
+
+
 @pytest.mark.parametrize("kw,pattern", [({"relative": 1.0}, "relative"),
                                         ({"relative": -0.1}, "relative"),
-                                        ({"base": float("nan")}, "base")])
+                                        ({"base": float("nan")}, "base"),
+                                        ({"floor": float("inf")}, "floor")])
 def test_flagged_region_levels_are_checked(kw, pattern):
     with pytest.raises(ParameterError, match=pattern):
         M.flagged_regions(np.zeros((10, 20)), TIMES, FREQS, 0.5, **kw)

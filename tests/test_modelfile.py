@@ -249,6 +249,31 @@ def test_region_level_is_chosen_per_method_kept_in_the_file_and_old_files_keep_h
         load_model(tmp_path / "bad.safetensors")
 
 
+def test_region_floor_is_kept_in_the_file_old_files_do_not_grow_and_bad_values_are_refused(
+        clips, encoder, tmp_path):
+    model = fit(clips[16000], model=Model(encoder, PatchCore()))
+    cal = model.calibration
+    assert cal.floor_quantile == 0.99
+    assert cal.region_floor == cal.quantile(0.99)
+    assert cal.median < cal.region_floor < cal.threshold
+    # another flag rate keeps the regions' level and floor
+    other = cal.with_flag_rate(0.2)
+    assert (other.region_level, other.floor_quantile) == (cal.region_level, 0.99)
+    assert other.flag_rate == 0.2 and other.threshold < cal.threshold
+    model.save(tmp_path / "m.safetensors")
+    assert load_model(tmp_path / "m.safetensors").calibration.region_floor == cal.region_floor
+    tensors, meta = load_tensors(tmp_path / "m.safetensors")
+    del meta["calibration"]["floor_quantile"]  # as written before it
+    save_tensors(tmp_path / "old.safetensors", tensors, meta)
+    old = load_model(tmp_path / "old.safetensors").calibration
+    assert old.floor_quantile is None and old.region_floor is None
+    for bad in (1.0, 0.0, "0.99", True):
+        meta["calibration"]["floor_quantile"] = bad
+        save_tensors(tmp_path / "bad.safetensors", tensors, meta)
+        with pytest.raises(ModelFileError, match="floor_quantile"):
+            load_model(tmp_path / "bad.safetensors")
+
+
 def test_encoder_features_take_mirrored_bands_of_one_coarse_cell(encoder):
     from specview.detectors.components import context_features
     from specview.errors import ParameterError

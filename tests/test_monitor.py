@@ -193,6 +193,23 @@ def test_release_level_keeps_an_event_open_across_a_dip():
     assert sum(k == "open" for k, _ in two) == 2
 
 
+def test_live_events_grow_down_to_the_floor_as_offline_regions_do():
+    # a burst in rows 5-8 standing on a shoulder (1.0, under the threshold 1.5) over rows 1-12
+    amap = _tracker_map(800, [(200, 260, 1, 13, 1.0), (200, 260, 5, 9, 2.0)])
+    freqs = np.linspace(100, 8000, 16)
+    times = np.arange(800) * 0.02
+    for floor in (None, 0.7):
+        changes, _ = _track(amap, hold=1.0, release=1.0, relative=0.2, floor=floor)
+        (e,) = [e for k, e in changes if k == "close"]
+        (r,) = event_regions(flagged_regions(amap, times, freqs, 1.5, relative=0.2, floor=floor),
+                             None, times, freqs)
+        assert (e.start, e.end, e.f_low, e.f_high) == pytest.approx(
+            (r.box.t0, r.box.t1, r.box.f0, r.box.f1))
+        rows = (1, 12) if floor else (5, 8)
+        assert (e.f_low, e.f_high) == pytest.approx(
+            ((freqs[rows[0] - 1] + freqs[rows[0]]) / 2, (freqs[rows[1]] + freqs[rows[1] + 1]) / 2))
+
+
 def test_rate_limit_min_duration_and_cut():
     bumps = [(100 + 300 * k, 130 + 300 * k, 3, 6, 3.0) for k in range(4)]
     changes, tr = _track(_tracker_map(1400, bumps), max_per_hour=2)

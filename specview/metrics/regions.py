@@ -38,7 +38,7 @@ RELATIVE_LEVEL = 0.5
 
 def flagged_regions(
     amap, times, freqs, threshold: float, *, min_cells: int = 2, connectivity: int = 8,
-    relative: float = RELATIVE_LEVEL, base: float = 0.0,
+    relative: float = RELATIVE_LEVEL, base: float = 0.0, floor: float | None = None,
 ) -> list[FlaggedRegion]:
     """Regions of the map above ``threshold`` that follow their event, as boxes in seconds and
     Hz, highest first.
@@ -50,6 +50,14 @@ def flagged_regions(
     skirt its features spread over neighbouring bands and frames, and a weak one keeps all its
     cells above the threshold. A region split by the cut gives one box per part. ``relative``
     0 is plain thresholding.
+
+    With ``floor`` (below ``threshold``; e.g. a high quantile of normal cells), a region also
+    looks up from below: it is a connected area of ``amap >= floor`` holding at least one cell
+    above the threshold, and its cut is ``max(floor, base + relative * (peak - base))``. An
+    event whose map rises above the threshold in a few places only (a sharp-peaked map, a
+    weak event) is then flagged over the whole connected area where it stands out of normal
+    sound, not as fragments around those places; areas above the floor with no cell above
+    the threshold are not flagged.
 
     A region's box spans the outer edges of its cells (cell edges are midpoints between
     neighbouring centres, as in :func:`boxes_to_mask`; never below 0 s or 0 Hz); regions with
@@ -70,6 +78,8 @@ def flagged_regions(
         raise ParameterError(f"connectivity={connectivity!r}; expected 4 or 8")
     if not np.isfinite(threshold):
         raise ParameterError(f"threshold={threshold!r} must be finite")
+    if floor is not None and not np.isfinite(floor):
+        raise ParameterError(f"floor={floor!r} must be finite")
     t_lo, t_hi = _edges(t)
     f_lo, f_hi = _edges(f)
     if t.size == 1:
@@ -77,7 +87,8 @@ def flagged_regions(
     if f.size == 1:
         f_lo, f_hi = f * 0.5, f * 1.5
     structure = STRUCTURES[connectivity]
-    lab, n = ndimage.label(a >= threshold, structure=structure)
+    low = float(threshold) if floor is None else min(float(floor), float(threshold))
+    lab, n = ndimage.label(a >= low, structure=structure)
     out = []
     for k, sl in enumerate(ndimage.find_objects(lab), start=1):
         if sl is None:
@@ -85,7 +96,9 @@ def flagged_regions(
         inside = lab[sl] == k
         vals = a[sl]
         peak = float(vals[inside].max())
-        level = max(float(threshold), base + relative * (peak - base))
+        if peak < threshold:
+            continue  # above the floor only: nothing here is flagged
+        level = max(low, base + relative * (peak - base))
         core = inside & (vals >= level)
         sub, _ = ndimage.label(core, structure=structure)
         for j, ssl in enumerate(ndimage.find_objects(sub), start=1):
