@@ -24,6 +24,9 @@ def cache_dir() -> Path:
 
 DEMO_MACHINE = "fan"
 DEMO_SEED = 0
+#: Raised whenever new fits' defaults change, so that a demo model fitted before is fitted
+#: again (1: flagged regions grow down to a floor).
+DEMO_FIT = 1
 
 
 def demo_paths(root: str | Path | None = None) -> tuple[Path, Path]:
@@ -53,11 +56,13 @@ def ensure_demo(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SpecviewWarning)  # an old cache is refitted
                 cached = load_model(model_path, device=device)
-            if cached.calibration is not None and "train_nyquist_hz" in cached.info:
+            if (cached.calibration is not None and "train_nyquist_hz" in cached.info
+                    and cached.info.get("demo_fit") == DEMO_FIT):
                 return data, model_path
         except ModelFileError:
             pass  # stale (e.g. other weights, no calibration or band yet): refit below
     model = fit(data, device=device,
                 progress=(lambda i, n: progress(n + i, 2 * n)) if progress else None)
+    model.info["demo_fit"] = DEMO_FIT
     model.save(model_path)
     return data, model_path

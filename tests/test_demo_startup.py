@@ -72,6 +72,25 @@ def test_second_start_uses_the_cache(demo, monkeypatch):
     assert calls == [] and (model_path.stat().st_mtime_ns, model_path.read_bytes()) == before
 
 
+def test_a_demo_model_fitted_with_older_defaults_is_fitted_again(demo, monkeypatch):
+    cache, data, model_path, _ = demo
+    old = pipeline.load_model(model_path)
+    assert old.info["demo_fit"] == demo_cache.DEMO_FIT
+    old.info["demo_fit"] = demo_cache.DEMO_FIT - 1
+    old.save(model_path)
+    monkeypatch.setenv("SPECVIEW_CACHE", str(cache))
+    fits = []
+
+    def refit(root, **kw):
+        fits.append(root)
+        return pipeline.load_model(model_path)
+
+    monkeypatch.setattr(demo_cache, "fit", refit)
+    assert demo_cache.ensure_demo() == (data, model_path)
+    assert fits == [data]
+    assert pipeline.load_model(model_path).info["demo_fit"] == demo_cache.DEMO_FIT
+
+
 def _overlaps(region_box, truth) -> bool:
     return (region_box.t0 < truth.t1 and truth.t0 < region_box.t1
             and region_box.f0 < truth.f1 and truth.f0 < region_box.f1)
