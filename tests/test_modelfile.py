@@ -257,8 +257,10 @@ def test_region_floor_is_kept_in_the_file_old_files_do_not_grow_and_bad_values_a
     assert cal.region_floor == cal.quantile(0.99)
     assert cal.median < cal.region_floor < cal.threshold
     # another flag rate keeps the regions' level and floor
-    other = cal.with_flag_rate(0.2)
-    assert (other.region_level, other.floor_quantile) == (cal.region_level, 0.99)
+    import dataclasses
+
+    other = dataclasses.replace(cal, region_level=0.3).with_flag_rate(0.2)
+    assert (other.region_level, other.floor_quantile, other.rows) == (0.3, 0.99, cal.rows)
     assert other.flag_rate == 0.2 and other.threshold < cal.threshold
     model.save(tmp_path / "m.safetensors")
     assert load_model(tmp_path / "m.safetensors").calibration.region_floor == cal.region_floor
