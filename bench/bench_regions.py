@@ -11,7 +11,8 @@ A region is a connected area of the profiled map above the model's threshold, cu
 plain thresholding; with a floor, grown first down to that quantile of normal cells from
 its cells above the threshold), then merged into events and given the band of the energy it adds, as
 :meth:`Model.flagged <specview.pipeline.Model.flagged>` does. Per method x machine x level: box
-precision / recall / F1 at IoU >= 0.3 against the truth boxes, then the mean F1 over machines.
+precision / recall / F1 at IoU >= 0.3 against the truth boxes, then the mean F1 over machines
+and the milliseconds per clip of finding the events and matching them.
 The fitted model does not depend on the level or the floor (``none``: no growth), so one
 fit serves every pair; ``--models DIR``
 keeps the fitted models there (``MACHINE-METHOD.safetensors``) and reuses them.
@@ -20,6 +21,7 @@ keeps the fitted models there (``MACHINE-METHOD.safetensors``) and reuses them.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 from bench_focus import run_sweeps, sweep_args
@@ -40,12 +42,14 @@ def sweep(model, ds, levels: list[float], floors: list[float | None]) -> dict:
     for level, floor in [(lv, fl) for lv in levels for fl in floors]:
         model.calibration = dataclasses.replace(cal, region_level=level, floor_quantile=floor)
         counts = []
+        t0 = time.perf_counter()
         for r, truth in scored:
             events = model.flagged(r)
             matched = match_boxes([e.box for e in events], list(truth), r.freqs, min_iou=0.3)
             counts.append((len(matched), len(events), len(truth)))
+        ms = (time.perf_counter() - t0) * 1000 / max(len(scored), 1)  # matching included
         b = box_metrics(counts)
-        out[level, floor] = tuple(float(b[k] or 0.0) for k in ("precision", "recall", "f1"))
+        out[level, floor] = (*(float(b[k] or 0.0) for k in ("precision", "recall", "f1")), ms)
     model.calibration = cal
     return out
 
@@ -59,14 +63,16 @@ def main() -> None:
         args, args.levels, lambda model, ds, levels: sweep(model, ds, levels, floors))
     print(f"Flagged regions' level on `{cache}`, overrides {overrides or 'none'}; "
           f"{minutes:.1f} min.\n")
-    print(f"| method | level | floor | box P / R / F1 ({' ; '.join(machines)}) | mean F1 |")
-    print("|---|---|---|---|---|")
+    print(f"| method | level | floor | box P / R / F1 ({' ; '.join(machines)}) | mean F1 "
+          "| regions ms/clip |")
+    print("|---|---|---|---|---|---|")
     for method, per in results.items():
         for key in per[machines[0]]:  # the sweep's keys, in its order
-            cells = " ; ".join(" / ".join(f"{x:.3f}" for x in per[m][key]) for m in machines)
+            cells = " ; ".join(" / ".join(f"{x:.3f}" for x in per[m][key][:3]) for m in machines)
             mean = np.mean([per[m][key][2] for m in machines])
+            ms = np.mean([per[m][key][3] for m in machines])
             floor = "none" if key[1] is None else f"{key[1]:g}"
-            print(f"| {method} | {key[0]:g} | {floor} | {cells} | {mean:.3f} |")
+            print(f"| {method} | {key[0]:g} | {floor} | {cells} | {mean:.3f} | {ms:.2f} |")
 
 
 if __name__ == "__main__":
