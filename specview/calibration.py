@@ -305,6 +305,13 @@ class Calibration:
     floor_quantile: float | None = None
 
     @property
+    def normal_power(self) -> np.ndarray | None:
+        """The rows' normal power ceilings, from which a flagged event's band is found (None
+        without them)."""
+        rows = self.rows
+        return np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling else None
+
+    @property
     def region_floor(self) -> float | None:
         """The map value flagged regions grow down to (None: they do not grow)."""
         return None if self.floor_quantile is None else self.quantile(self.floor_quantile)

@@ -274,8 +274,7 @@ class LiveScorer:
         self.median = float(cal.median)
         self.region_level = float(cal.region_level)
         self.region_floor = cal.region_floor
-        self.normal_power = (np.asarray(self.rows.power_ceiling)
-                             if self.rows is not None and self.rows.power_ceiling else None)
+        self.normal_power = cal.normal_power
         self._resamplers = [Resampler(a, b) for a, b in _stages(self.sr, fe, model.band_sr)]
         self._mel = LiveMelStream(fe)
         self._focus = (StreamFocus(self.rows) if self.rows is not None

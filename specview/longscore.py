@@ -140,10 +140,7 @@ class StreamEvents:
         """The events a model with calibration ``cal`` (None: none) flags at ``threshold``."""
         if cal is None:
             return cls(threshold, 0.0, freqs, seconds_per_frame, None)
-        rows = cal.rows
-        normal = np.asarray(rows.power_ceiling) if rows is not None and rows.power_ceiling \
-            else None
-        return cls(threshold, cal.median, freqs, seconds_per_frame, normal,
+        return cls(threshold, cal.median, freqs, seconds_per_frame, cal.normal_power,
                    relative=cal.region_level, floor=cal.region_floor)
 
     def push(self, region_map: np.ndarray, excess: np.ndarray | None, *, final: bool) -> None:

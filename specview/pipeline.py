@@ -244,11 +244,8 @@ class Model:
         regions = flagged_regions(amap, result.times, result.freqs, cal.threshold,
                                   min_cells=min_cells, base=cal.median, relative=cal.region_level,
                                   floor=cal.region_floor)
-        rows = cal.rows
         return event_regions(regions, result.extras.get("excess_power"), result.times,
-                             result.freqs,
-                             normal_power=np.asarray(rows.power_ceiling) if rows and rows.power_ceiling
-                             else None)
+                             result.freqs, normal_power=cal.normal_power)
 
 
 def split_overrides(
