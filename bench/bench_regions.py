@@ -11,8 +11,9 @@ A region is a connected area of the profiled map above the model's threshold, cu
 plain thresholding; with a floor, grown first down to that quantile of normal cells from
 its cells above the threshold), then merged into events and given the band of the energy it adds, as
 :meth:`Model.flagged <specview.pipeline.Model.flagged>` does. Per method x machine x level: box
-precision / recall / F1 at IoU >= 0.3 against the truth boxes, then the mean F1 over machines
-and the milliseconds per clip of finding the events and matching them.
+precision / recall / F1 at IoU >= 0.3 against the truth boxes, then the mean F1 over
+machines, the milliseconds per clip of finding the events and matching them, and how many normal test
+clips got a flagged region.
 The fitted model does not depend on the level or the floor (``none``: no growth), so one
 fit serves every pair; ``--models DIR``
 keeps the fitted models there (``MACHINE-METHOD.safetensors``) and reuses them.
@@ -49,7 +50,9 @@ def sweep(model, ds, levels: list[float], floors: list[float | None]) -> dict:
             counts.append((len(matched), len(events), len(truth)))
         ms = (time.perf_counter() - t0) * 1000 / max(len(scored), 1)  # matching included
         b = box_metrics(counts)
-        out[level, floor] = (*(float(b[k] or 0.0) for k in ("precision", "recall", "f1")), ms)
+        normal = [n for (_, n, t), c in zip(counts, ds.test, strict=True) if c.label == 0]
+        out[level, floor] = (*(float(b[k] or 0.0) for k in ("precision", "recall", "f1")), ms,
+                             sum(n > 0 for n in normal), len(normal))
     model.calibration = cal
     return out
 
@@ -64,15 +67,17 @@ def main() -> None:
     print(f"Flagged regions' level on `{cache}`, overrides {overrides or 'none'}; "
           f"{minutes:.1f} min.\n")
     print(f"| method | level | floor | box P / R / F1 ({' ; '.join(machines)}) | mean F1 "
-          "| regions ms/clip |")
-    print("|---|---|---|---|---|---|")
+          "| regions ms/clip | normal clips flagged |")
+    print("|---|---|---|---|---|---|---|")
     for method, per in results.items():
         for key in per[machines[0]]:  # the sweep's keys, in its order
             cells = " ; ".join(" / ".join(f"{x:.3f}" for x in per[m][key][:3]) for m in machines)
             mean = np.mean([per[m][key][2] for m in machines])
             ms = np.mean([per[m][key][3] for m in machines])
             floor = "none" if key[1] is None else f"{key[1]:g}"
-            print(f"| {method} | {key[0]:g} | {floor} | {cells} | {mean:.3f} | {ms:.2f} |")
+            flagged = " ; ".join(f"{per[m][key][4]}/{per[m][key][5]}" for m in machines)
+            print(f"| {method} | {key[0]:g} | {floor} | {cells} | {mean:.3f} | {ms:.2f} "
+                  f"| {flagged} |")
 
 
 if __name__ == "__main__":
