@@ -90,6 +90,10 @@ class RowProfile:
     #: adding the most energy there gains the most. False (the default of new fits, and model
     #: files from before it): local. Measured, not adopted: ``bench/bench_focus.py --reach``.
     focus_across: bool = False
+    #: Frames whose neighbourhood's map (the detector's own, profiled) reaches this level also
+    #: get the focus across every band, on top of the local one: the flag threshold the model
+    #: was fitted with. None (model files from before it): never. Ignored with ``focus_across``.
+    across_level: float | None = None
 
     def focus(self, amap: np.ndarray, excess: np.ndarray | None) -> np.ndarray:
         """The profiled map ``amap`` re-focused on the sound that exceeds its normal level.
@@ -106,10 +110,14 @@ class RowProfile:
         top excess being the neighbourhood's: the band adding the most energy takes the
         frames' highest value, wherever the detector's hill lies (a knock's energy in
         200-2000 Hz on a loud power station, its hill above 2 kHz where the station is
-        quiet). So the map's peak moves to where the event's energy is; a normal clip (its
-        cells under their 99th percentile but for 1 %) and an anomaly that removes sound are
-        left almost as they were. Unchanged without the statistics, with a gain of 0, or for
-        another grid.
+        quiet). With ``across_level`` (and the local focus), frames whose neighbourhood's map
+        reaches that level gain that across term as well, so a flagged event's peak moves to
+        its energy while normal sound, under the flag threshold nearly everywhere, keeps the
+        local focus alone (across everywhere, its loud low bands' fluctuations took the
+        frames' tops onto the grid's border). So the map's peak moves to where the event's
+        energy is; a normal clip (its cells under their 99th percentile but for 1 %) and an
+        anomaly that removes sound are left almost as they were. Unchanged without the
+        statistics, with a gain of 0, or for another grid.
         """
         a = np.asarray(amap, dtype=np.float32)
         if not self.focus_gain or not self.power_ceiling:
@@ -122,15 +130,23 @@ class RowProfile:
         if not ref > 0:
             return a
         e = excess.astype(np.float64)
-        if self.focus_across:
-            k = self.focus_size[1]
+        k = self.focus_size[1]
+
+        def across() -> tuple[np.ndarray, np.ndarray]:
             m = maximum_filter1d(e.max(axis=0), size=k, mode="nearest")[None, :]
             top = np.maximum(maximum_filter1d(a.max(axis=0), size=k, mode="nearest"), 0.0)[None, :]
-            g = np.divide(e, m, out=np.zeros_like(e), where=m > 0) * -np.expm1(-m / ref)
+            return top, np.divide(e, m, out=np.zeros_like(e), where=m > 0) * -np.expm1(-m / ref)
+
+        if self.focus_across:
+            top, g = across()
+            gain = top * g
         else:
-            g = -np.expm1(-e / ref)
             top = np.maximum(maximum_filter(a, size=self.focus_size, mode="nearest"), 0.0)
-        return np.ascontiguousarray(a + self.focus_gain * top * g, dtype=np.float32)
+            gain = top * -np.expm1(-e / ref)
+            if self.across_level is not None:
+                top_t, g_t = across()
+                gain += np.where(top_t >= self.across_level, top_t, 0.0) * g_t
+        return np.ascontiguousarray(a + self.focus_gain * gain, dtype=np.float32)
 
     def excess_power(self, power: np.ndarray) -> np.ndarray | None:
         """Mel power above the row's normal ceiling, per cell (0 where below): energy that normal
@@ -174,7 +190,8 @@ class RowProfile:
     def to_dict(self) -> dict:
         return {"loc": list(self.loc), "scale": list(self.scale), "edge": list(self.edge),
                 "power_ceiling": list(self.power_ceiling), "focus_gain": self.focus_gain,
-                "focus_size": list(self.focus_size), "focus_across": self.focus_across}
+                "focus_size": list(self.focus_size), "focus_across": self.focus_across,
+                **({} if self.across_level is None else {"across_level": self.across_level})}
 
     @classmethod
     def from_dict(cls, d: dict) -> RowProfile:
@@ -199,7 +216,13 @@ class RowProfile:
         across = d.get("focus_across", False)
         if not isinstance(across, bool):
             raise ValueError("row profile: focus_across must be true or false")
-        return cls(loc, scale, edge, pm, gain, (size[0], size[1]), across)
+        level = d.get("across_level")
+        if level is not None:
+            if isinstance(level, bool) or not isinstance(level, (int, float)) \
+                    or not math.isfinite(level):
+                raise ValueError("row profile: across_level must be a finite number or absent")
+            level = float(level)
+        return cls(loc, scale, edge, pm, gain, (size[0], size[1]), across, level)
 
 
 def power_ceiling(powers: Sequence[np.ndarray], *, q: float = 0.99) -> tuple[float, ...]:

@@ -25,8 +25,8 @@ def cache_dir() -> Path:
 DEMO_MACHINE = "fan"
 DEMO_SEED = 0
 #: Raised whenever new fits' defaults change, so that a demo model fitted before is fitted
-#: again (1: flagged regions grow down to a floor).
-DEMO_FIT = 1
+#: again (1: flagged regions grow down to a floor; 2: flagged frames focus across bands).
+DEMO_FIT = 2
 
 
 def demo_paths(root: str | Path | None = None) -> tuple[Path, Path]:

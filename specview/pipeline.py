@@ -428,6 +428,8 @@ def fit(
     per_block = int(round(BLOCK_SECONDS / model.encoder.front_end.seconds_per_frame))
     blocks = block_maxima(maps, frames_per_block=per_block,
                           edge_frames=context_frames(model.encoder, EDGE_SECONDS))
+    # frames the detector flags also get the focus across bands (RowProfile.across_level)
+    rows = dataclasses.replace(rows, across_level=cal.threshold)
     model.calibration = dataclasses.replace(cal, rows=rows, region_level=REGION_LEVELS.get(
         model.detector.name, RELATIVE_LEVEL), floor_quantile=FLOOR_QUANTILE, extras={
         **cal.extras, "clip_seconds": float(np.mean(seconds)), "block_max": blocks[:4000],
