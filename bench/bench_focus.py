@@ -3,19 +3,23 @@ its test clips scored once, then the profiled map re-focused at every gain.
 
     python bench/bench_focus.py [--cache DIR] [--machines engine mining power]
                                 [--methods patchcore padim cfa stfpm] [--gains 0 0.25 0.5 1]
-                                [--reach local across] [--set method.key=value ...]
+                                [--reach local across flagged] [--set method.key=value ...]
                                 [--models DIR] [--threads 2]
 
 Per method x machine x gain: clip AUROC (the focused map's maximum), spectrogram AUROC (the
-focused map against the truth boxes, normal clips' cells included) and peak in event (share
-of anomalous clips whose focused map's maximum lies in a truth box), then the mean over
-machines. The flagged regions, cut from the profiled map before the focus, do not depend on
-the gain; the fitted model (its row profile, calibration) does not either, so one fit serves
-every gain. ``--models DIR`` keeps the fitted models there (``MACHINE-METHOD.safetensors``)
-and reuses them on the next run; overrides are not part of the name, so use one folder per
-setting. Gain 0 is the profiled map alone. ``--reach`` also sweeps the focus's reach: ``local``
-(a feature cell either way in frequency, new models' default) and ``across`` (every band of the
-frames, ``RowProfile.focus_across``); rows are then ``gain @ reach``.
+focused map against the truth boxes, normal clips' cells included), peak in event (share
+of anomalous clips whose focused map's maximum lies in a truth box) and border max (share of
+normal clips whose maximum lies within a feature cell of the grid's edge, as in
+``bench_real.py``), then the mean over machines. The flagged regions, cut from the profiled
+map before the focus, do not depend on the gain; the fitted model (its row profile,
+calibration) does not either, so one fit serves every gain. ``--models DIR`` keeps the fitted
+models there (``MACHINE-METHOD.safetensors``) and reuses them on the next run; overrides are
+not part of the name, so use one folder per setting. Gain 0 is the profiled map alone.
+``--reach`` also sweeps the focus's reach: ``local``
+(a feature cell either way in frequency), ``across`` (every band of the frames,
+``RowProfile.focus_across``) and ``flagged`` (local, plus across in the frames whose map
+reaches the model's flag threshold, ``RowProfile.across_level``: new models' default); rows
+are then ``gain @ reach``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_borders import border_mask
 from bench_real import find_machines, parse_overrides
 
 from specview import demo_cache, pipeline
@@ -50,12 +55,13 @@ def model_for(root: Path, machine: str, method: str, overrides: dict | None,
     return model
 
 
-REACH = {"local": False, "across": True}
+#: reach -> (focus_across, across_level is the flag threshold)
+REACH = {"local": (False, False), "across": (True, False), "flagged": (False, True)}
 
 
 def sweep(model, ds, gains: list, reaches: tuple[str, ...] = ()) -> dict:
-    """``gain -> (clip AUROC, spectrogram AUROC, peak in event)`` of one model on ``ds.test``;
-    with ``reaches``, keyed ``(gain, reach)``."""
+    """``gain -> (clip AUROC, spectrogram AUROC, peak in event, border max)`` of one model on
+    ``ds.test``; with ``reaches``, keyed ``(gain, reach)``."""
     rows = model.calibration.rows
     if not rows.power_ceiling:
         raise SystemExit("this model has no power ceiling to focus on (fitted before the focus)")
@@ -67,18 +73,26 @@ def sweep(model, ds, gains: list, reaches: tuple[str, ...] = ()) -> dict:
         masks.append(boxes_to_mask(clip.boxes(), r.times, r.freqs) if clip.label == 1
                      else np.zeros(r.map.shape, dtype=bool))
         labels.append(clip.label)
+    grids = model.encoder.layer_grids()
+    edges = [border_mask(b.shape, max(g.time_stride for g in grids),
+                         max(g.freq_stride for g in grids)) for b in base]
     out = {}
     for key in [(g, r) for g in gains for r in reaches] if reaches else gains:
         g, reach = key if reaches else (key, None)
         prof = dataclasses.replace(rows, focus_gain=g)
         if reach is not None:
-            prof = dataclasses.replace(prof, focus_across=REACH[reach])
+            across, flagged = REACH[reach]
+            prof = dataclasses.replace(prof, focus_across=across, across_level=(
+                model.calibration.threshold if flagged else None))
         maps = [prof.focus(b, e) if g else b for b, e in zip(base, excess, strict=True)]
         clip_auroc = roc_auc(np.array([m.max() for m in maps]), np.array(labels))
         spec = spectrogram_metrics(maps, masks)["auroc"]
         peak = np.mean([k[np.unravel_index(int(np.argmax(m)), m.shape)]
                         for m, k, y in zip(maps, masks, labels, strict=True) if y == 1])
-        out[key] = (float(clip_auroc), float(spec), float(peak))
+        out[key] = (float(clip_auroc), float(spec), float(peak),
+                    float(np.mean([edge[np.unravel_index(int(np.argmax(m)), m.shape)]
+                                   for m, edge, y in zip(maps, edges, labels, strict=True)
+                                   if y == 0])))
     return out
 
 
@@ -131,15 +145,15 @@ def main() -> None:
         args, args.gains, lambda model, ds, gains: sweep(model, ds, gains, reaches))
     print(f"Energy focus gain on `{cache}`, overrides {overrides or 'none'}; {minutes:.1f} min.\n")
     print(f"| method | gain | clip AUROC ({' / '.join(machines)}) | spec. AUROC | peak in event "
-          "| mean clip / spec. / peak |")
-    print("|---|---|---|---|---|---|")
+          "| border max | mean clip / spec. / peak / border |")
+    print("|---|---|---|---|---|---|---|")
     for method, per in results.items():
         for key in per[machines[0]]:  # the sweep's keys, in its order
             v = np.array([per[m][key] for m in machines])
-            cols = [" / ".join(f"{x:.3f}" for x in v[:, i]) for i in range(3)]
+            cols = [" / ".join(f"{x:.3f}" for x in v[:, i]) for i in range(4)]
             means = " / ".join(f"{x:.3f}" for x in v.mean(axis=0))
             name = f"{key[0]:g} @ {key[1]}" if reaches else f"{key:g}"
-            print(f"| {method} | {name} | {cols[0]} | {cols[1]} | {cols[2]} | {means} |")
+            print(f"| {method} | {name} | {' | '.join(cols)} | {means} |")
 
 
 if __name__ == "__main__":

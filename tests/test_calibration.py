@@ -275,3 +275,47 @@ def test_the_focus_across_bands_moves_the_peak_to_a_distant_band_holding_the_ene
                                  if k != "focus_across"}).focus_across is False
     with pytest.raises(ValueError, match="focus_across"):
         RowProfile.from_dict({**across.to_dict(), "focus_across": "yes"})
+
+
+def _knock_far_from_its_hill(n_rows: int = 40, n_t: int = 60):
+    """The hill of the test above (peak 9 at row 32, frames around 30) and a knock's power
+    in rows 5-15, frames 26-34, 40x the focus's reference at row 10."""
+    r = np.arange(n_rows)[:, None]
+    t = np.arange(n_t)[None, :]
+    hill = ((9.0 * np.exp(-((r - 32) / 4.0) ** 2) + 2.0 * np.exp(-((r - 10) / 4.0) ** 2))
+            * np.exp(-((t - 30) / 6.0) ** 2)).astype(np.float32)
+    power = np.full((n_rows, n_t), 0.5)
+    power[5:16, 26:35] += (400.0 * np.exp(-((np.arange(n_rows) - 10) / 3.0) ** 2))[5:16, None]
+    power[31:34, 26:35] += 3.0
+    return hill, power
+
+
+def test_frames_the_detector_flags_also_focus_across_bands_and_the_rest_stays_local():
+    """``across_level``: where the frames' map reaches it (the hill, 9, over a level of 5),
+    the knock's band, 22 rows from the hill, takes the peak as with ``focus_across``, on top
+    of the local focus; with the level above the hill (an event the detector does not flag)
+    or absent (older files), the map is the local focus's exactly, so normal sound under the
+    threshold keeps its map. The level survives a round trip; a non-number is refused."""
+    hill, power = _knock_far_from_its_hill()
+    ceiling = tuple(np.full(hill.shape[0], 1.0))
+    local = RowProfile((0.0,) * hill.shape[0], (1.0,) * hill.shape[0], (), ceiling, 1.0, (17, 9))
+    flagged = dataclasses.replace(local, across_level=5.0)
+    exc = local.excess_power(power)
+    out_local = local.focus(hill, exc)
+    assert np.unravel_index(int(np.argmax(out_local)), hill.shape)[0] in range(29, 36)
+    out = flagged.focus(hill, exc)
+    peak = np.unravel_index(int(np.argmax(out)), out.shape)
+    assert peak[0] == 10 and 26 <= peak[1] < 35
+    across = dataclasses.replace(local, focus_across=True).focus(hill, exc)
+    # the two terms add up: the local focus's gain plus the focus across bands' gain
+    np.testing.assert_allclose(out - hill, (out_local - hill) + (across - hill), rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_array_equal(out[:, :20], hill[:, :20])  # frames away from the knock
+    quiet = dataclasses.replace(local, across_level=9.5)  # the hill never reaches it
+    np.testing.assert_array_equal(quiet.focus(hill, exc), out_local)
+    assert RowProfile.from_dict(flagged.to_dict()) == flagged
+    assert "across_level" not in local.to_dict()
+    assert RowProfile.from_dict(local.to_dict()).across_level is None
+    for bad in ("5", float("nan"), True):
+        with pytest.raises(ValueError, match="across_level"):
+            RowProfile.from_dict({**flagged.to_dict(), "across_level": bad})

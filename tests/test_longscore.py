@@ -47,9 +47,9 @@ def test_profile_of_pieces_equals_profile_of_the_whole(rng):
                               / np.array(rows.scale, np.float32))
 
 
-@pytest.mark.parametrize("across", [False, True])
-def test_focus_of_pieces_equals_focus_of_the_whole(rng, across):
-    rows = dataclasses.replace(_profile(12), focus_across=across)
+@pytest.mark.parametrize(("across", "level"), [(False, None), (True, None), (False, 1.5)])
+def test_focus_of_pieces_equals_focus_of_the_whole(rng, across, level):
+    rows = dataclasses.replace(_profile(12), focus_across=across, across_level=level)
     amap = rng.normal(size=(12, 300)).astype(np.float32)
     exc = np.maximum(rng.normal(size=(12, 300)), 0).astype(np.float32)
     whole = rows.focus(amap, exc)
@@ -64,6 +64,11 @@ def test_focus_of_pieces_equals_focus_of_the_whole(rng, across):
         np.testing.assert_array_equal(e, exc[:, first:first + e.shape[1]])
     np.testing.assert_array_equal(np.concatenate(got, axis=1), whole)
     assert sum(n for _, n in firsts) == 300
+    if level is not None:  # some frames reach the level, some do not: both kinds are pieced
+        top = amap.max(axis=0)
+        assert (top >= level).any() and (top < level).any()
+        assert not np.array_equal(whole, dataclasses.replace(rows, across_level=None).focus(
+            amap, exc))
 
 
 @pytest.mark.parametrize("floor", [None, 0.9])

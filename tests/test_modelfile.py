@@ -178,6 +178,8 @@ def test_fitted_models_score_through_their_row_profile_and_older_files_load_unch
 
     # ... focused on the energy above normal (rows.focus); regions from the profiled map
     assert rows.focus_gain > 0
+    # frames reaching the flag threshold the model was fitted with also focus across bands
+    assert rows.across_level == model.calibration.threshold
     np.testing.assert_array_equal(res.extras["region_map"], rows.apply(raw.map))
     np.testing.assert_array_equal(
         res.map, rows.focus(rows.apply(raw.map), rows.excess_power(expand(spec.values, fe))))
