@@ -2,7 +2,7 @@
 its test clips scored once, then the profiled map re-focused at every gain.
 
     python bench/bench_focus.py [--cache DIR] [--machines engine mining power]
-                                [--methods patchcore padim cfa stfpm] [--gains 0 0.25 0.5 1]
+                                [--methods patchcore padim cfa stfpm zscore] [--gains 0 0.25 0.5 1]
                                 [--reach local across flagged] [--set method.key=value ...]
                                 [--models DIR] [--threads 2]
 
@@ -41,7 +41,7 @@ from specview.metrics.maps import spectrogram_metrics
 from specview.metrics.ranking import roc_auc
 from specview.metrics.truth import boxes_to_mask
 
-METHODS = ("patchcore", "padim", "cfa", "stfpm")
+METHODS = ("patchcore", "padim", "cfa", "stfpm", "zscore")
 
 
 def model_for(root: Path, machine: str, method: str, overrides: dict | None,

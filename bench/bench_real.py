@@ -3,6 +3,7 @@
     python bench/bench_real.py [--cache DIR] [--machines engine mining ...]
                                [--methods patchcore padim cfa stfpm zscore] [--encoder aisfx]
                                [--threads 2] [--json OUT.json] [--set method.key=value ...]
+                               [--models DIR]
 
 ``--cache`` (default ``<specview cache>/realdata``) holds one dataset per machine in specview's
 envmix layout (``train/``, ``test/`` with Raven sidecar boxes, ``test/sources/``,
@@ -10,7 +11,8 @@ envmix layout (``train/``, ``test/`` with Raven sidecar boxes, ``test/sources/``
 ``test/`` is used. Each machine x method is fitted on ``train/`` with default settings (plus
 ``--set`` overrides: ``METHOD.key=value`` for one detector, ``encoder.key=value`` for all) and
 evaluated on ``test/`` with :func:`specview.evaluation.evaluate` (no faithfulness, no figures,
-nothing written; models stay in memory).
+nothing written; models stay in memory unless ``--models DIR`` saves them there, as
+``MACHINE-METHOD.safetensors``, for ``bench_focus.py --models DIR``).
 
 Columns (``–``: undefined, e.g. no anomalous clips at that level):
 
@@ -247,6 +249,9 @@ def main() -> None:
     ap.add_argument("--encoder", default=DEFAULT_ENCODER, choices=list(ENCODERS))
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     ap.add_argument("--json", type=Path, default=None, help="write all numbers here")
+    ap.add_argument("--models", type=Path, default=None,
+                    help="also save each fitted model here as MACHINE-METHOD.safetensors "
+                         "(bench_focus.py --models reuses them)")
     ap.add_argument("--set", nargs="*", default=[], metavar="METHOD.key=value",
                     help="overrides, e.g. stfpm.epochs=20 or encoder.n_mels=64")
     args = ap.parse_args()
@@ -289,6 +294,9 @@ def main() -> None:
                 model = pipeline.fit(ds.root, method=method, encoder=args.encoder,
                                      overrides=overrides.get(method) or None)
                 fit_s = time.perf_counter() - t0
+                if args.models:
+                    args.models.mkdir(parents=True, exist_ok=True)
+                    model.save(args.models / f"{machine}-{method}.safetensors")
                 log(f"[{machine}] fitted {method} in {fit_s:.1f} s; evaluating "
                     f"{len(ds.test)} clips ...")
                 t1 = time.perf_counter()

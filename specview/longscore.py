@@ -19,6 +19,8 @@ calibration's own rate per hour.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -362,7 +364,8 @@ def resume_key(model: Model, path: str | Path, *, channel: Channel = DEFAULT_CHA
                ) -> dict[str, Any]:
     """The identity :func:`score_long` gives its checkpoint (:mod:`specview.longresume`) for
     these arguments: the recording (path, bytes, modification time), the model (method,
-    encoder, detector parameters, front end, band), threshold and windows. Only the header of
+    encoder, detector parameters, front end, band, a digest of its calibration), threshold and
+    windows. Only the header of
     the recording is read. Runs with equal keys give equal results."""
     path = Path(path)
     check_channel(channel)
@@ -385,7 +388,17 @@ def _key(model: Model, path: Path, n_time: int, n_windows: int, window_seconds: 
             "method": model.method, "encoder": enc.name, "threshold": float(threshold),
             "median": float(median), "channel": repr(channel), "band_sr": model.band_sr,
             "detector": repr(getattr(model.detector, "params", "")),
-            "front_end": repr(enc.front_end)}
+            "front_end": repr(enc.front_end), "calibration": _calibration_digest(model)}
+
+
+def _calibration_digest(model: Model) -> str | None:
+    """A digest of the model's calibration (row profile, focus, region settings): a model
+    whose maps or regions come out differently is not the checkpoint's."""
+    cal = model.calibration
+    if cal is None:
+        return None
+    text = json.dumps(cal.to_dict(), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def score_long_result(model: Model, path: str | Path, *, channel: Channel = DEFAULT_CHANNEL,

@@ -10,13 +10,15 @@ checkpoint made under another threshold is not used.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from machine_sounds import machine_model_and_long_recording
 
 from specview import longresume
 from specview.errors import Cancelled
-from specview.longscore import score_long
+from specview.longscore import resume_key, score_long
 from specview.longstore import LongStore
 
 
@@ -102,3 +104,21 @@ def test_a_cancelled_progress_callback_leaves_a_checkpoint_a_changed_run_ignores
     score_long(model, rec, folder, resume=True, progress=lambda a, b: windows.append(a))
     assert len(windows) == 2
     _same_store(LongStore(folder), whole_store)
+
+
+@pytest.mark.weights
+def test_a_model_whose_calibration_differs_has_another_checkpoint_key(model_and_recording):
+    model, rec = model_and_recording
+    cal = model.calibration
+    assert resume_key(model, rec) == resume_key(dataclasses.replace(model), rec)
+    changed = [
+        dataclasses.replace(cal, rows=dataclasses.replace(cal.rows, across_level=None)),
+        dataclasses.replace(cal, region_level=cal.region_level + 0.1),
+        dataclasses.replace(cal, rows=dataclasses.replace(
+            cal.rows, focus_gain=cal.rows.focus_gain + 0.5)),
+    ]
+    for other in changed:
+        # same detector, threshold and windows: only the maps or regions would differ
+        assert other.threshold == cal.threshold
+        assert (resume_key(dataclasses.replace(model, calibration=other), rec)
+                != resume_key(model, rec))
