@@ -111,10 +111,12 @@ class RowProfile:
         frames' highest value, wherever the detector's hill lies (a knock's energy in
         200-2000 Hz on a loud power station, its hill above 2 kHz where the station is
         quiet). With ``across_level`` (and the local focus), frames whose neighbourhood's map
-        reaches that level gain that across term as well, so a flagged event's peak moves to
-        its energy while normal sound, under the flag threshold nearly everywhere, keeps the
-        local focus alone (across everywhere, its loud low bands' fluctuations took the
-        frames' tops onto the grid's border). So the map's peak moves to where the event's
+        reaches that level gain that across term as well, each such frame then rescaled onto
+        its local range (:meth:`_focus_flagged`: frame maxima and the clip score stay the
+        local focus's), so a flagged event's peak moves to its energy while normal sound,
+        under the flag threshold nearly everywhere, keeps the local focus alone (across
+        everywhere, its loud low bands' fluctuations took the frames' tops onto the grid's
+        border). So the map's peak moves to where the event's
         energy is; a normal clip (its cells under their 99th percentile but for 1 %) and an
         anomaly that removes sound are left almost as they were. Unchanged without the
         statistics, with a gain of 0, or for another grid.
@@ -144,9 +146,27 @@ class RowProfile:
             top = np.maximum(maximum_filter(a, size=self.focus_size, mode="nearest"), 0.0)
             gain = top * -np.expm1(-e / ref)
             if self.across_level is not None:
-                top_t, g_t = across()
-                gain += np.where(top_t >= self.across_level, top_t, 0.0) * g_t
+                return self._focus_flagged(a, a + self.focus_gain * gain, *across())
         return np.ascontiguousarray(a + self.focus_gain * gain, dtype=np.float32)
+
+    def _focus_flagged(self, a: np.ndarray, local: np.ndarray, top: np.ndarray,
+                       g: np.ndarray) -> np.ndarray:
+        """The local focus ``local``, and in the frames whose neighbourhood's map ``top``
+        reaches :attr:`across_level` the across term ``g`` on top, each such frame then mapped
+        linearly back onto its local range (its lowest value and its highest, which the term
+        would raise): the band adding the most energy takes the frame's peak, while every
+        frame's maximum, so the clip score and the frame scores, stay those of the local
+        focus. Added unscaled, the term made the clip score jump where a frame crossed the
+        level, and a normal clip just over it outranked an anomaly just under it."""
+        out = local.astype(np.float64)
+        on = top[0] >= self.across_level
+        if on.any():
+            both = out[:, on] + self.focus_gain * top[:, on] * g[:, on]
+            lo, hi = out[:, on].min(axis=0), out[:, on].max(axis=0)
+            span = both.max(axis=0) - lo
+            scale = np.divide(hi - lo, span, out=np.ones_like(span), where=span > 0)
+            out[:, on] = lo + (both - lo) * scale
+        return np.ascontiguousarray(out, dtype=np.float32)
 
     def excess_power(self, power: np.ndarray) -> np.ndarray | None:
         """Mel power above the row's normal ceiling, per cell (0 where below): energy that normal

@@ -293,7 +293,7 @@ def _knock_far_from_its_hill(n_rows: int = 40, n_t: int = 60):
 def test_frames_the_detector_flags_also_focus_across_bands_and_the_rest_stays_local():
     """``across_level``: where the frames' map reaches it (the hill, 9, over a level of 5),
     the knock's band, 22 rows from the hill, takes the peak as with ``focus_across``, on top
-    of the local focus; with the level above the hill (an event the detector does not flag)
+    of the local focus, while each frame keeps its local maximum (so the clip score); with the level above the hill (an event the detector does not flag)
     or absent (older files), the map is the local focus's exactly, so normal sound under the
     threshold keeps its map. The level survives a round trip; a non-number is refused."""
     hill, power = _knock_far_from_its_hill()
@@ -307,9 +307,19 @@ def test_frames_the_detector_flags_also_focus_across_bands_and_the_rest_stays_lo
     peak = np.unravel_index(int(np.argmax(out)), out.shape)
     assert peak[0] == 10 and 26 <= peak[1] < 35
     across = dataclasses.replace(local, focus_across=True).focus(hill, exc)
-    # the two terms add up: the local focus's gain plus the focus across bands' gain
-    np.testing.assert_allclose(out - hill, (out_local - hill) + (across - hill), rtol=1e-5,
-                               atol=1e-5)
+    # in the frames reaching the level: the two terms added up (the local focus's gain plus
+    # the focus across bands' gain), then mapped linearly onto the local focus's range there,
+    # so every frame's highest and lowest value, and the clip score, are the local focus's
+    on = hill.max(axis=0) >= 5.0
+    on = np.convolve(on, np.ones(9), mode="same") > 0  # the neighbourhood: 4 frames either way
+    assert 0 < on.sum() < hill.shape[1]
+    both = (out_local + (across - hill)).astype(np.float64)[:, on]
+    lo, hi = out_local[:, on].min(axis=0), out_local[:, on].max(axis=0)
+    want = lo + (both - lo) * (hi - lo) / (both.max(axis=0) - lo)
+    np.testing.assert_allclose(out[:, on], want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(out[:, ~on], out_local[:, ~on])
+    np.testing.assert_allclose(out.max(axis=0), out_local.max(axis=0), rtol=1e-6)
+    assert out.max() == pytest.approx(float(out_local.max()), rel=1e-6)
     np.testing.assert_array_equal(out[:, :20], hill[:, :20])  # frames away from the knock
     quiet = dataclasses.replace(local, across_level=9.5)  # the hill never reaches it
     np.testing.assert_array_equal(quiet.focus(hill, exc), out_local)
