@@ -8,6 +8,7 @@ import pytest
 
 from specview.calibration import RowProfile, power_ceiling
 from specview.encoders.aisfx import aisfx_front_end
+from specview.errors import ParameterError
 from specview.metrics import event_regions
 from specview.spectrogram import compress, expand
 from specview.types import Box, FlaggedRegion, Spectrogram
@@ -61,6 +62,49 @@ def test_band_stays_inside_the_flagged_box_and_without_added_energy_is_kept():
     kept = event_regions([_region(0.8, 1.2, 1000, 2000)], small, TIMES, FREQS,
                          normal_power=np.ones(32))
     assert kept[0].box.f0 == 1000 and kept[0].box.f1 == 2000
+
+
+def _pink_burst(sr: int, seconds: float, f0: float, f1: float, seed: int = 3) -> np.ndarray:
+    """Noise whose power density falls as 1/f from ``f0`` to ``f1`` Hz (none outside): most
+    of its energy low, a long tail high, as a knock's."""
+    rng = np.random.default_rng(seed)
+    n = int(sr * seconds)
+    spec = rng.normal(size=n // 2 + 1) + 1j * rng.normal(size=n // 2 + 1)
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    inside = (f >= f0) & (f <= f1)
+    spec[~inside] = 0.0
+    spec[inside] /= np.sqrt(f[inside])
+    x = np.fft.irfft(spec, n)
+    return (0.1 * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.mark.parametrize(("f0", "f1"), [(100.0, 10000.0), (2000.0, 3000.0)])
+def test_band_follows_the_energy_in_hz_on_a_mel_grid(f0, f1):
+    """A broadband burst whose energy density falls as 1/f (100 Hz-10 kHz) and a narrow one
+    (2-3 kHz), scored on aisfx's mel grid (96 bands, wider as they go up, each holding its
+    bins' mean power): the band found spans the truth box's band (the central 95 % of the
+    energy over linear frequency, as the benchmark's boxes are made) within one mel band at
+    both edges. Counting each row as it is, the high bands' energy is under-weighted and the
+    broad burst's upper edge falls several bands short."""
+    from specview.envmix_sources import _energy_band
+    from specview.metrics.regions import row_position
+    from specview.spectrogram import mel_power
+    from specview.types import Audio
+
+    fe = aisfx_front_end()
+    x = _pink_burst(fe.sr, 0.5, f0, f1)
+    truth = _energy_band(x, fe.sr)
+    spec = mel_power(Audio(x, fe.sr), fe)
+    flagged = [_region(0.0, 0.5, 0.0, 22050.0)]
+    got = event_regions(flagged, spec.values, spec.times, spec.freqs)[0].box
+    rows = row_position(np.array([got.f0, got.f1, *truth]), spec.freqs)
+    assert abs(rows[0] - rows[2]) <= 1.0 and abs(rows[1] - rows[3]) <= 1.0, (got, truth)
+    if f0 == 100.0:
+        plain = event_regions(flagged, spec.values, spec.times, spec.freqs,
+                              band_weights="row")[0].box
+        assert row_position(np.array([plain.f1]), spec.freqs)[0] < rows[3] - 3.0
+    with pytest.raises(ParameterError, match="band_weights"):
+        event_regions(flagged, spec.values, spec.times, spec.freqs, band_weights="mel")
 
 
 def test_excess_power_is_power_above_the_normal_ceiling():

@@ -126,12 +126,19 @@ MERGE_GAP_S = 0.5
 BAND_ENERGY = 0.95
 #: ... when that energy is at least this share of the normal energy under its box.
 MIN_EXCESS = 0.1
+#: How a row's excess power counts toward that energy: ``"hz"``, times the row's width in Hz
+#: (specview's front ends' mel filters average the power over their bins, so a row holds a
+#: power density and a wide high band more energy than its value says: the truth boxes' 95 %
+#: band is one of energy over linear frequency); ``"row"``, each row's value as it is
+#: (specview 0.x before this: high bands under-weighted, a knock's band cut at 1.6 kHz of
+#: 9.6). Measured: ``bench/bench_regions.py --band-weights row hz``.
+BAND_WEIGHTS = "hz"
 
 
 def event_regions(
     regions: Sequence[FlaggedRegion], excess_power: np.ndarray | None, times, freqs, *,
     gap_s: float = MERGE_GAP_S, band_energy: float = BAND_ENERGY, min_excess: float = MIN_EXCESS,
-    normal_power: np.ndarray | None = None,
+    normal_power: np.ndarray | None = None, band_weights: str | None = None,
 ) -> list[FlaggedRegion]:
     """Flagged regions as events: merged in time, each with the band its sound occupies.
 
@@ -142,10 +149,15 @@ def event_regions(
     of the energy added during its frames (the rule an annotator's box of an event's energy
     follows). A network's map spreads over every cell whose receptive field holds the event (a
     tone at 8 kHz lights 5-22 kHz on a quiet engine); the added energy says which band the
-    sound is in. A region adding almost no energy (below ``min_excess`` of the box's normal
-    energy when ``normal_power``, the rows' normal ceilings, is given; no energy at all
-    otherwise), such as a missing component, keeps its band.
+    sound is in. A row's power counts times its width in Hz (``band_weights`` ``"hz"``, the
+    default :data:`BAND_WEIGHTS`: mel rows hold power densities) or as it is (``"row"``). A
+    region adding almost no energy (below ``min_excess`` of the box's normal energy when
+    ``normal_power``, the rows' normal ceilings, is given; no energy at all otherwise), such
+    as a missing component, keeps its band.
     """
+    weights = BAND_WEIGHTS if band_weights is None else band_weights
+    if weights not in ("hz", "row"):
+        raise ParameterError(f"band_weights {weights!r}: use 'hz' or 'row'")
     t = _axis(times, "times")
     f = _axis(freqs, "freqs")
     if not regions:
@@ -161,6 +173,8 @@ def event_regions(
             groups.append([r])
             end = r.box.t1
     f_lo, f_hi = _edges(f)
+    width = (np.maximum(f_hi, 0.0) - np.maximum(f_lo, 0.0) if weights == "hz"
+             else np.ones(f.size))
     tail = (1.0 - band_energy) / 2.0
     out = []
     for g in groups:
@@ -172,11 +186,13 @@ def event_regions(
             cols = (t >= box.t0) & (t <= box.t1)
             rows = np.nonzero((f_hi > box.f0) & (f_lo < box.f1))[0]
             if cols.any() and rows.size:
-                e = np.asarray(excess_power, dtype=np.float64)[rows][:, cols].sum(axis=1)
+                e = (np.asarray(excess_power, dtype=np.float64)[rows][:, cols].sum(axis=1)
+                     * width[rows])
                 total = float(e.sum())
                 enough = total > 0
                 if normal_power is not None and enough:
-                    base = float(np.asarray(normal_power, dtype=np.float64)[rows].sum()) * cols.sum()
+                    base = float((np.asarray(normal_power, dtype=np.float64)[rows]
+                                  * width[rows]).sum()) * cols.sum()
                     enough = total >= min_excess * base
                 if enough:
                     cum = np.cumsum(e) / total
