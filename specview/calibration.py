@@ -111,9 +111,9 @@ class RowProfile:
         frames' highest value, wherever the detector's hill lies (a knock's energy in
         200-2000 Hz on a loud power station, its hill above 2 kHz where the station is
         quiet). With ``across_level`` (and the local focus), frames whose neighbourhood's map
-        reaches that level gain that across term as well, each such frame then rescaled onto
-        its local range (:meth:`_focus_flagged`: frame maxima and the clip score stay the
-        local focus's), so a flagged event's peak moves to its energy while normal sound,
+        reaches that level gain that across term as well, each such frame's top then
+        compressed back to its local maximum (:meth:`_focus_flagged`: frame maxima and the
+        clip score stay the local focus's), so a flagged event's peak moves to its energy while normal sound,
         under the flag threshold nearly everywhere, keeps the local focus alone (across
         everywhere, its loud low bands' fluctuations took the frames' tops onto the grid's
         border). So the map's peak moves to where the event's
@@ -152,20 +152,23 @@ class RowProfile:
     def _focus_flagged(self, a: np.ndarray, local: np.ndarray, top: np.ndarray,
                        g: np.ndarray) -> np.ndarray:
         """The local focus ``local``, and in the frames whose neighbourhood's map ``top``
-        reaches :attr:`across_level` the across term ``g`` on top, each such frame then mapped
-        linearly back onto its local range (its lowest value and its highest, which the term
-        would raise): the band adding the most energy takes the frame's peak, while every
-        frame's maximum, so the clip score and the frame scores, stay those of the local
-        focus. Added unscaled, the term made the clip score jump where a frame crossed the
+        reaches :attr:`across_level` the across term ``g`` on top, each such frame's values
+        above a knee then compressed linearly so that its highest is the local focus's again:
+        the band adding the most energy takes the frame's peak, while every frame's maximum,
+        so the clip score and the frame scores, stay those of the local focus. The knee is the
+        level itself (values under it, normal cells' range, are left as they are) or, in a
+        frame whose own local maximum does not pass it, that frame's lowest value. Added
+        without the compression, the term made the clip score jump where a frame crossed the
         level, and a normal clip just over it outranked an anomaly just under it."""
         out = local.astype(np.float64)
         on = top[0] >= self.across_level
         if on.any():
             both = out[:, on] + self.focus_gain * top[:, on] * g[:, on]
-            lo, hi = out[:, on].min(axis=0), out[:, on].max(axis=0)
-            span = both.max(axis=0) - lo
-            scale = np.divide(hi - lo, span, out=np.ones_like(span), where=span > 0)
-            out[:, on] = lo + (both - lo) * scale
+            hi, peak = out[:, on].max(axis=0), both.max(axis=0)
+            knee = np.where(hi > self.across_level, self.across_level, out[:, on].min(axis=0))
+            span = peak - knee
+            scale = np.divide(hi - knee, span, out=np.ones_like(span), where=span > 0)
+            out[:, on] = np.where(both > knee, knee + (both - knee) * scale, both)
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def excess_power(self, power: np.ndarray) -> np.ndarray | None:

@@ -308,15 +308,23 @@ def test_frames_the_detector_flags_also_focus_across_bands_and_the_rest_stays_lo
     assert peak[0] == 10 and 26 <= peak[1] < 35
     across = dataclasses.replace(local, focus_across=True).focus(hill, exc)
     # in the frames reaching the level: the two terms added up (the local focus's gain plus
-    # the focus across bands' gain), then mapped linearly onto the local focus's range there,
-    # so every frame's highest and lowest value, and the clip score, are the local focus's
+    # the focus across bands' gain), and what passes the knee (the level, or the frame's
+    # lowest value where its own local maximum is under the level) compressed linearly onto
+    # the local focus's top there, so every frame's highest value, and the clip score, are
+    # the local focus's; values under the knee keep the sum
     on = hill.max(axis=0) >= 5.0
     on = np.convolve(on, np.ones(9), mode="same") > 0  # the neighbourhood: 4 frames either way
     assert 0 < on.sum() < hill.shape[1]
     both = (out_local + (across - hill)).astype(np.float64)[:, on]
-    lo, hi = out_local[:, on].min(axis=0), out_local[:, on].max(axis=0)
-    want = lo + (both - lo) * (hi - lo) / (both.max(axis=0) - lo)
+    hi = out_local[:, on].max(axis=0)
+    knee = np.where(hi > 5.0, 5.0, out_local[:, on].min(axis=0))
+    assert (knee == 5.0).any() and (knee < 5.0).any()  # both kinds of frame
+    squeezed = knee + (both - knee) * (hi - knee) / (both.max(axis=0) - knee)
+    want = np.where(both > knee, squeezed, both)
     np.testing.assert_allclose(out[:, on], want, rtol=1e-5, atol=1e-5)
+    under = (both < 5.0) & (knee == 5.0)  # frames over the level: their normal range kept
+    assert under.sum() > 100
+    np.testing.assert_allclose(out[:, on][under], both[under], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(out[:, ~on], out_local[:, ~on])
     np.testing.assert_allclose(out.max(axis=0), out_local.max(axis=0), rtol=1e-6)
     assert out.max() == pytest.approx(float(out_local.max()), rel=1e-6)
