@@ -84,7 +84,9 @@ def sweep(model, ds, gains: list, reaches: tuple[str, ...] = ()) -> dict:
             across, flagged = REACH[reach]
             prof = dataclasses.replace(prof, focus_across=across, across_level=(
                 model.calibration.threshold if flagged else None))
+        t0 = time.perf_counter()
         maps = [prof.focus(b, e) if g else b for b, e in zip(base, excess, strict=True)]
+        ms = (time.perf_counter() - t0) * 1000 / max(len(maps), 1)
         clip_auroc = roc_auc(np.array([m.max() for m in maps]), np.array(labels))
         spec = spectrogram_metrics(maps, masks)["auroc"]
         peak = np.mean([k[np.unravel_index(int(np.argmax(m)), m.shape)]
@@ -92,7 +94,7 @@ def sweep(model, ds, gains: list, reaches: tuple[str, ...] = ()) -> dict:
         out[key] = (float(clip_auroc), float(spec), float(peak),
                     float(np.mean([edge[np.unravel_index(int(np.argmax(m)), m.shape)]
                                    for m, edge, y in zip(maps, edges, labels, strict=True)
-                                   if y == 0])))
+                                   if y == 0])), ms)
     return out
 
 
@@ -145,15 +147,15 @@ def main() -> None:
         args, args.gains, lambda model, ds, gains: sweep(model, ds, gains, reaches))
     print(f"Energy focus gain on `{cache}`, overrides {overrides or 'none'}; {minutes:.1f} min.\n")
     print(f"| method | gain | clip AUROC ({' / '.join(machines)}) | spec. AUROC | peak in event "
-          "| border max | mean clip / spec. / peak / border |")
-    print("|---|---|---|---|---|---|---|")
+          "| border max | mean clip / spec. / peak / border | focus ms/clip |")
+    print("|---|---|---|---|---|---|---|---|")
     for method, per in results.items():
         for key in per[machines[0]]:  # the sweep's keys, in its order
             v = np.array([per[m][key] for m in machines])
             cols = [" / ".join(f"{x:.3f}" for x in v[:, i]) for i in range(4)]
-            means = " / ".join(f"{x:.3f}" for x in v.mean(axis=0))
+            means = " / ".join(f"{x:.3f}" for x in v.mean(axis=0)[:4])
             name = f"{key[0]:g} @ {key[1]}" if reaches else f"{key:g}"
-            print(f"| {method} | {name} | {' | '.join(cols)} | {means} |")
+            print(f"| {method} | {name} | {' | '.join(cols)} | {means} | {v[:, 4].mean():.2f} |")
 
 
 if __name__ == "__main__":

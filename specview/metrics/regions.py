@@ -130,8 +130,9 @@ MIN_EXCESS = 0.1
 #: (specview's front ends' mel filters average the power over their bins, so a row holds a
 #: power density and a wide high band more energy than its value says: the truth boxes' 95 %
 #: band is one of energy over linear frequency); ``"row"``, each row's value as it is
-#: (specview 0.x before this: high bands under-weighted, a knock's band cut at 1.6 kHz of
-#: 9.6). Measured: ``bench/bench_regions.py --band-weights row hz``.
+#: (before: high bands under-weighted; a burst whose power falls as 1/f from 100 Hz to
+#: 10 kHz, its truth band 97-8839 Hz, was given 94-5664 Hz, now 94-9090 Hz:
+#: tests/test_event_regions.py). Measured: ``bench/bench_regions.py --band-weights row hz``.
 BAND_WEIGHTS = "hz"
 
 
