@@ -46,22 +46,24 @@ def sweep(model, ds, levels: list[float], floors: list[float | None],
               for c in ds.test]
     out = {}
     default = regions.BAND_WEIGHTS
-    for level, floor, w in [(lv, fl, w) for lv in levels for fl in floors for w in weights]:
-        regions.BAND_WEIGHTS = w
-        model.calibration = dataclasses.replace(cal, region_level=level, floor_quantile=floor)
-        counts = []
-        t0 = time.perf_counter()
-        for r, truth in scored:
-            events = model.flagged(r)
-            matched = match_boxes([e.box for e in events], list(truth), r.freqs, min_iou=0.3)
-            counts.append((len(matched), len(events), len(truth)))
-        ms = (time.perf_counter() - t0) * 1000 / max(len(scored), 1)  # matching included
-        b = box_metrics(counts)
-        normal = [n for (_, n, t), c in zip(counts, ds.test, strict=True) if c.label == 0]
-        out[level, floor, w] = (*(float(b[k] or 0.0) for k in ("precision", "recall", "f1")), ms,
-                             sum(n > 0 for n in normal), len(normal))
-    model.calibration = cal
-    regions.BAND_WEIGHTS = default
+    try:
+        for level, floor, w in [(lv, fl, w) for lv in levels for fl in floors for w in weights]:
+            regions.BAND_WEIGHTS = w
+            model.calibration = dataclasses.replace(cal, region_level=level, floor_quantile=floor)
+            counts = []
+            t0 = time.perf_counter()
+            for r, truth in scored:
+                events = model.flagged(r)
+                matched = match_boxes([e.box for e in events], list(truth), r.freqs, min_iou=0.3)
+                counts.append((len(matched), len(events), len(truth)))
+            ms = (time.perf_counter() - t0) * 1000 / max(len(scored), 1)  # matching included
+            b = box_metrics(counts)
+            normal = [n for (_, n, t), c in zip(counts, ds.test, strict=True) if c.label == 0]
+            out[level, floor, w] = (*(float(b[k] or 0.0) for k in ("precision", "recall", "f1")), ms,
+                                    sum(n > 0 for n in normal), len(normal))
+    finally:  # the module's default back, whatever happened
+        model.calibration = cal
+        regions.BAND_WEIGHTS = default
     return out
 
 
