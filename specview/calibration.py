@@ -113,13 +113,13 @@ class RowProfile:
         quiet). With ``across_level`` (and the local focus), frames whose neighbourhood's map
         reaches that level gain that across term as well, each such frame's top then
         compressed back to its local maximum (:meth:`_focus_flagged`: frame maxima and the
-        clip score stay the local focus's), so a flagged event's peak moves to its energy while normal sound,
-        under the flag threshold nearly everywhere, keeps the local focus alone (across
-        everywhere, its loud low bands' fluctuations took the frames' tops onto the grid's
-        border). So the map's peak moves to where the event's
-        energy is; a normal clip (its cells under their 99th percentile but for 1 %) and an
-        anomaly that removes sound are left almost as they were. Unchanged without the
-        statistics, with a gain of 0, or for another grid.
+        clip score stay the local focus's), so a flagged event's peak moves to its energy
+        while normal sound, under the flag threshold nearly everywhere, keeps the local focus
+        alone (across everywhere, its loud low bands' fluctuations took the frames' tops onto
+        the grid's border). So the map's peak moves to where the event's energy is; a normal
+        clip (its cells under their 99th percentile but for 1 %) and an anomaly that removes
+        sound are left almost as they were. Unchanged without the statistics, with a gain of
+        0, or for another grid.
         """
         a = np.asarray(amap, dtype=np.float32)
         if not self.focus_gain or not self.power_ceiling:
@@ -146,11 +146,10 @@ class RowProfile:
             top = np.maximum(maximum_filter(a, size=self.focus_size, mode="nearest"), 0.0)
             gain = top * -np.expm1(-e / ref)
             if self.across_level is not None:
-                return self._focus_flagged(a, a + self.focus_gain * gain, *across())
+                return self._focus_flagged(a + self.focus_gain * gain, *across())
         return np.ascontiguousarray(a + self.focus_gain * gain, dtype=np.float32)
 
-    def _focus_flagged(self, a: np.ndarray, local: np.ndarray, top: np.ndarray,
-                       g: np.ndarray) -> np.ndarray:
+    def _focus_flagged(self, local: np.ndarray, top: np.ndarray, g: np.ndarray) -> np.ndarray:
         """The local focus ``local``, and in the frames whose neighbourhood's map ``top``
         reaches :attr:`across_level` the across term ``g`` on top, each such frame's values
         above a knee then compressed linearly so that its highest is the local focus's again:
